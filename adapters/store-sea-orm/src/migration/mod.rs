@@ -1,0 +1,23 @@
+//! Schema migrations (sea-orm-migration), written with the portable schema
+//! builder so the same migrations run on SQLite and PostgreSQL.
+//!
+//! Migrations are recorded in `seaql_migrations`; applying them again is a
+//! no-op. Each `CREATE` also carries `IF NOT EXISTS`, so a migration that was
+//! interrupted half-way on a backend without transactional DDL can be re-run.
+
+use sea_orm_migration::{MigrationTrait, MigratorTrait};
+
+mod m20250601_000001_initial;
+
+/// The ordered list of Lettuce metadata migrations.
+///
+/// Most callers use [`crate::SeaOrmStore::migrate`]; the migrator is public
+/// for tooling that drives sea-orm-migration directly.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Migrator;
+
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20250601_000001_initial::Migration)]
+    }
+}

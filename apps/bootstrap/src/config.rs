@@ -1,0 +1,583 @@
+//! Typed configuration read from the environment.
+//!
+//! Every variable is documented in `docs/configuration.md`; keep both in step.
+
+use crate::features::missing_feature;
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A snapshot of environment variables (the process's, or a map in tests).
+#[derive(Clone, Default)]
+pub struct EnvMap(HashMap<String, String>);
+
+impl fmt::Debug for EnvMap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "EnvMap({} vars)", self.0.len())
+    }
+}
+
+impl EnvMap {
+    /// The process environment (variables that are not valid UTF-8 are skipped).
+    pub fn from_process() -> Self {
+        Self(
+            std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+                .collect(),
+        )
+    }
+
+    /// From explicit pairs.
+    pub fn from_pairs<I: IntoIterator<Item = (K, V)>, K: Into<String>, V: Into<String>>(pairs: I) -> Self {
+        Self(pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect())
+    }
+
+    /// A non-empty, trimmed value.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
+    }
+
+    /// All pairs (for the env secret store).
+    pub fn into_map(self) -> HashMap<String, String> {
+        self.0
+    }
+}
+
+/// One configuration problem: the variable, what is wrong, how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The variable.
+    pub var: &'static str,
+    /// What is wrong.
+    pub problem: String,
+    /// How to fix it.
+    pub fix: String,
+}
+
+impl ConfigError {
+    /// Builds an error.
+    pub fn new(var: &'static str, problem: impl Into<String>, fix: impl Into<String>) -> Self {
+        Self {
+            var,
+            problem: problem.into(),
+            fix: fix.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {} — fix: {}", self.var, self.problem, self.fix)
+    }
+}
+
+/// Every problem found (configuration is checked as a whole).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "invalid configuration ({} problem{}):",
+            self.0.len(),
+            if self.0.len() == 1 { "" } else { "s" }
+        )?;
+        for e in &self.0 {
+            writeln!(f, "  - {e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// Where metadata lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreBackend {
+    /// SQLite file.
+    Sqlite(PathBuf),
+}
+
+/// Where blobs live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BlobBackend {
+    /// A local directory.
+    Fs(PathBuf),
+    /// Process memory (tests, demos: lost on exit).
+    Memory,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The resolved configuration.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct Config {
+    /// `LETTUCE_BIND`: HTTP listen address.
+    pub bind: SocketAddr,
+    /// `CODEWAZE_DATA_DIR`: local data (SQLite, mirrors, generated secrets, cache).
+    pub data_dir: PathBuf,
+    /// `DATABASE_URL`: metadata store.
+    pub store: StoreBackend,
+    /// Queue database (follows `DATABASE_URL`; SQLite: `<data dir>/queue.db`).
+    pub queue_path: PathBuf,
+    /// `LETTUCE_BLOB_STORE` / `LETTUCE_BLOB_DIR`.
+    pub blobs: BlobBackend,
+    /// `LETTUCE_SECRET_STORE`.
+    pub secret_store: String,
+    /// `LETTUCE_AUTH_PROVIDER`.
+    pub auth_provider: String,
+    /// `LETTUCE_ALLOW_PRIVATE_GIT_HOSTS`.
+    pub allow_private_git_hosts: bool,
+    /// `LETTUCE_GIT_TIMEOUT_SECS`.
+    pub git_timeout: Duration,
+    /// `LETTUCE_WEB_URL` (falls back to `CODEWAZE_PUBLIC_URL`, then `http://<bind>`).
+    pub web_url: String,
+    /// `LETTUCE_MCP_URL` (falls back to `CODEWAZE_PUBLIC_URL` + `/mcp`, then `<web url>/mcp`).
+    pub mcp_url: String,
+    /// `LETTUCE_LOG_FORMAT`.
+    pub log_format: LogFormat,
+    /// `LETTUCE_WORKER_CONCURRENCY`.
+    pub worker_concurrency: usize,
+    /// `LETTUCE_JOB_LEASE_SECS`.
+    pub job_lease: Duration,
+    /// `LETTUCE_SHUTDOWN_GRACE_SECS`.
+    pub shutdown_grace: Duration,
+    /// `LETTUCE_INDEX_MAX_ATTEMPTS`.
+    pub index_max_attempts: u32,
+    /// `LETTUCE_SESSION_TTL_HOURS`.
+    pub session_ttl: Duration,
+    /// The environment, for the env secret store.
+    pub(crate) env: EnvMap,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("bind", &self.bind)
+            .field("data_dir", &self.data_dir)
+            .field("store", &self.store)
+            .field("blobs", &self.blobs)
+            .field("secret_store", &self.secret_store)
+            .field("auth_provider", &self.auth_provider)
+            .finish_non_exhaustive()
+    }
+}
+
+fn parse_bool(env: &EnvMap, var: &'static str, default: bool, errs: &mut Vec<ConfigError>) -> bool {
+    match env.get(var).map(str::to_ascii_lowercase).as_deref() {
+        None => default,
+        Some("1" | "true" | "yes" | "on") => true,
+        Some("0" | "false" | "no" | "off") => false,
+        Some(other) => {
+            errs.push(ConfigError::new(
+                var,
+                format!("`{other}` is not a boolean"),
+                "use true/false, 1/0, yes/no or on/off",
+            ));
+            default
+        }
+    }
+}
+
+fn parse_num<T: std::str::FromStr + PartialOrd + fmt::Display + Copy>(
+    env: &EnvMap,
+    var: &'static str,
+    default: T,
+    min: T,
+    max: T,
+    errs: &mut Vec<ConfigError>,
+) -> T {
+    match env.get(var) {
+        None => default,
+        Some(raw) => match raw.parse::<T>() {
+            Ok(v) if v >= min && v <= max => v,
+            _ => {
+                errs.push(ConfigError::new(
+                    var,
+                    format!("`{raw}` is not a number from {min} to {max}"),
+                    format!("set a whole number between {min} and {max} (default {default})"),
+                ));
+                default
+            }
+        },
+    }
+}
+
+fn parse_url(env: &EnvMap, var: &'static str, errs: &mut Vec<ConfigError>) -> Option<String> {
+    let raw = env.get(var)?;
+    match url::Url::parse(raw) {
+        Ok(u) if (u.scheme() == "http" || u.scheme() == "https") && u.host_str().is_some() => {
+            Some(raw.trim_end_matches('/').to_owned())
+        }
+        _ => {
+            errs.push(ConfigError::new(
+                var,
+                format!("`{raw}` is not an http(s) URL"),
+                "set the public URL, e.g. https://lettuce.example.com",
+            ));
+            None
+        }
+    }
+}
+
+impl Config {
+    /// Reads and validates the configuration. Returns every problem at once.
+    pub fn from_env(env: &EnvMap) -> Result<Self, ConfigErrors> {
+        let mut errs = Vec::new();
+
+        let bind = match env.get("LETTUCE_BIND") {
+            None => SocketAddr::from(([127, 0, 0, 1], 8080)),
+            Some(raw) => raw.parse().unwrap_or_else(|_| {
+                errs.push(ConfigError::new(
+                    "LETTUCE_BIND",
+                    format!("`{raw}` is not a host:port address"),
+                    "use an IP and port, e.g. 127.0.0.1:8080 or 0.0.0.0:8080",
+                ));
+                SocketAddr::from(([127, 0, 0, 1], 8080))
+            }),
+        };
+
+        let data_dir = PathBuf::from(env.get("CODEWAZE_DATA_DIR").unwrap_or("./.lettuce"));
+
+        let store = match env.get("DATABASE_URL") {
+            None => StoreBackend::Sqlite(data_dir.join("lettuce.db")),
+            Some(url) if url.starts_with("sqlite:") => {
+                let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+                let path = path.split('?').next().unwrap_or(path);
+                if path.is_empty() || path == ":memory:" {
+                    errs.push(ConfigError::new(
+                        "DATABASE_URL",
+                        "an in-memory SQLite database would lose all data and cannot be shared with the worker",
+                        "use sqlite://PATH or unset DATABASE_URL for <data dir>/lettuce.db",
+                    ));
+                }
+                StoreBackend::Sqlite(PathBuf::from(path))
+            }
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                errs.push(missing_feature("store-postgres", "DATABASE_URL", "postgres://…"));
+                StoreBackend::Sqlite(data_dir.join("lettuce.db"))
+            }
+            Some(url) => {
+                let scheme = url.split(':').next().unwrap_or("");
+                errs.push(ConfigError::new(
+                    "DATABASE_URL",
+                    format!("unsupported database scheme `{scheme}`"),
+                    "use postgres://user:pass@host/db, or sqlite://PATH (default: <data dir>/lettuce.db)",
+                ));
+                StoreBackend::Sqlite(data_dir.join("lettuce.db"))
+            }
+        };
+        if !cfg!(feature = "store-sqlite") && matches!(store, StoreBackend::Sqlite(_)) {
+            errs.push(missing_feature("store-sqlite", "DATABASE_URL", "sqlite (default)"));
+        }
+        let queue_path = match &store {
+            StoreBackend::Sqlite(p) => p.with_file_name("queue.db"),
+        };
+
+        let s3_bucket = env.get("CODEWAZE_S3_BUCKET");
+        let blobs = match env.get("LETTUCE_BLOB_STORE").map(str::to_ascii_lowercase).as_deref() {
+            None if s3_bucket.is_some() => {
+                errs.push(missing_feature(
+                    "blob-s3",
+                    "CODEWAZE_S3_BUCKET",
+                    s3_bucket.unwrap_or_default(),
+                ));
+                BlobBackend::Memory
+            }
+            None | Some("fs") => {
+                let dir = env
+                    .get("LETTUCE_BLOB_DIR")
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| data_dir.join("blobs"));
+                if !cfg!(feature = "blob-fs") {
+                    errs.push(missing_feature("blob-fs", "LETTUCE_BLOB_STORE", "fs"));
+                }
+                BlobBackend::Fs(dir)
+            }
+            Some("memory") => {
+                if !cfg!(feature = "blob-memory") && !cfg!(feature = "blob-fs") {
+                    errs.push(missing_feature("blob-memory", "LETTUCE_BLOB_STORE", "memory"));
+                }
+                BlobBackend::Memory
+            }
+            Some("s3") => {
+                errs.push(missing_feature("blob-s3", "LETTUCE_BLOB_STORE", "s3"));
+                BlobBackend::Memory
+            }
+            Some(other) => {
+                errs.push(ConfigError::new(
+                    "LETTUCE_BLOB_STORE",
+                    format!("unknown blob store `{other}`"),
+                    "use fs (default), memory or s3",
+                ));
+                BlobBackend::Memory
+            }
+        };
+
+        let secret_store = env.get("LETTUCE_SECRET_STORE").unwrap_or("env").to_ascii_lowercase();
+        match secret_store.as_str() {
+            "env" if cfg!(feature = "secrets-env") => {}
+            "env" => errs.push(missing_feature("secrets-env", "LETTUCE_SECRET_STORE", "env")),
+            "vault" | "aws" | "gcp" => errs.push(missing_feature(
+                &format!("secrets-{secret_store}"),
+                "LETTUCE_SECRET_STORE",
+                &secret_store,
+            )),
+            other => errs.push(ConfigError::new(
+                "LETTUCE_SECRET_STORE",
+                format!("unknown secret store `{other}`"),
+                "use env (default), vault, aws or gcp",
+            )),
+        }
+
+        let auth_provider = env.get("LETTUCE_AUTH_PROVIDER").unwrap_or("local").to_ascii_lowercase();
+        match auth_provider.as_str() {
+            "local" if cfg!(feature = "auth-local") => {}
+            "local" => errs.push(missing_feature("auth-local", "LETTUCE_AUTH_PROVIDER", "local")),
+            "oidc" | "supabase" | "jwks" => errs.push(missing_feature(
+                &format!("auth-{auth_provider}"),
+                "LETTUCE_AUTH_PROVIDER",
+                &auth_provider,
+            )),
+            other => errs.push(ConfigError::new(
+                "LETTUCE_AUTH_PROVIDER",
+                format!("unknown auth provider `{other}`"),
+                "use local (default), oidc, supabase or jwks",
+            )),
+        }
+
+        if parse_bool(env, "LETTUCE_SELF_HOSTED", false, &mut errs) {
+            errs.push(missing_feature("license-ed25519", "LETTUCE_SELF_HOSTED", "1"));
+        }
+
+        let allow_private_git_hosts = parse_bool(env, "LETTUCE_ALLOW_PRIVATE_GIT_HOSTS", false, &mut errs);
+        let git_timeout = Duration::from_secs(parse_num(
+            env,
+            "LETTUCE_GIT_TIMEOUT_SECS",
+            600u64,
+            10,
+            86_400,
+            &mut errs,
+        ));
+
+        let public = parse_url(env, "CODEWAZE_PUBLIC_URL", &mut errs);
+        let web_url = parse_url(env, "LETTUCE_WEB_URL", &mut errs)
+            .or_else(|| public.clone())
+            .unwrap_or_else(|| format!("http://{bind}"));
+        let mcp_url = parse_url(env, "LETTUCE_MCP_URL", &mut errs)
+            .or_else(|| public.map(|p| format!("{p}/mcp")))
+            .unwrap_or_else(|| format!("{web_url}/mcp"));
+
+        let log_format = match env.get("LETTUCE_LOG_FORMAT").map(str::to_ascii_lowercase).as_deref() {
+            None | Some("pretty") | Some("text") => LogFormat::Pretty,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                errs.push(ConfigError::new(
+                    "LETTUCE_LOG_FORMAT",
+                    format!("unknown log format `{other}`"),
+                    "use pretty (default) or json",
+                ));
+                LogFormat::Pretty
+            }
+        };
+
+        let worker_concurrency = parse_num(env, "LETTUCE_WORKER_CONCURRENCY", 2usize, 1, 64, &mut errs);
+        let job_lease = Duration::from_secs(parse_num(env, "LETTUCE_JOB_LEASE_SECS", 60u64, 2, 3600, &mut errs));
+        let shutdown_grace =
+            Duration::from_secs(parse_num(env, "LETTUCE_SHUTDOWN_GRACE_SECS", 20u64, 0, 3600, &mut errs));
+        let index_max_attempts = parse_num(env, "LETTUCE_INDEX_MAX_ATTEMPTS", 5u32, 1, 50, &mut errs);
+        let session_ttl =
+            Duration::from_secs(3600 * parse_num(env, "LETTUCE_SESSION_TTL_HOURS", 168u64, 1, 24 * 365, &mut errs));
+
+        if !errs.is_empty() {
+            return Err(ConfigErrors(errs));
+        }
+        Ok(Config {
+            bind,
+            data_dir,
+            store,
+            queue_path,
+            blobs,
+            secret_store,
+            auth_provider,
+            allow_private_git_hosts,
+            git_timeout,
+            web_url,
+            mcp_url,
+            log_format,
+            worker_concurrency,
+            job_lease,
+            shutdown_grace,
+            index_max_attempts,
+            session_ttl,
+            env: env.clone(),
+        })
+    }
+
+    /// Overrides the bind address (from `--bind`).
+    pub fn with_bind(mut self, bind: SocketAddr) -> Self {
+        let default_web = format!("http://{}", self.bind);
+        if self.web_url == default_web {
+            self.web_url = format!("http://{bind}");
+            self.mcp_url = format!("{}/mcp", self.web_url);
+        }
+        self.bind = bind;
+        self
+    }
+
+    /// The resolved configuration as `(variable, value)` rows for
+    /// `lettuce config check`. Contains no secret values.
+    pub fn describe(&self) -> Vec<(&'static str, String)> {
+        let store = match &self.store {
+            StoreBackend::Sqlite(p) => format!("sqlite:{}", p.display()),
+        };
+        let blobs = match &self.blobs {
+            BlobBackend::Fs(p) => format!("fs:{}", p.display()),
+            BlobBackend::Memory => "memory".into(),
+        };
+        vec![
+            ("LETTUCE_BIND", self.bind.to_string()),
+            ("CODEWAZE_DATA_DIR", self.data_dir.display().to_string()),
+            ("DATABASE_URL", store),
+            ("(job queue)", format!("sqlite:{}", self.queue_path.display())),
+            ("LETTUCE_BLOB_STORE", blobs),
+            ("LETTUCE_SECRET_STORE", self.secret_store.clone()),
+            ("LETTUCE_AUTH_PROVIDER", self.auth_provider.clone()),
+            (
+                "LETTUCE_ALLOW_PRIVATE_GIT_HOSTS",
+                self.allow_private_git_hosts.to_string(),
+            ),
+            ("LETTUCE_GIT_TIMEOUT_SECS", self.git_timeout.as_secs().to_string()),
+            ("LETTUCE_WEB_URL", self.web_url.clone()),
+            ("LETTUCE_MCP_URL", self.mcp_url.clone()),
+            (
+                "LETTUCE_LOG_FORMAT",
+                format!("{:?}", self.log_format).to_ascii_lowercase(),
+            ),
+            ("LETTUCE_WORKER_CONCURRENCY", self.worker_concurrency.to_string()),
+            ("LETTUCE_JOB_LEASE_SECS", self.job_lease.as_secs().to_string()),
+            ("LETTUCE_SHUTDOWN_GRACE_SECS", self.shutdown_grace.as_secs().to_string()),
+            ("LETTUCE_INDEX_MAX_ATTEMPTS", self.index_max_attempts.to_string()),
+            (
+                "LETTUCE_SESSION_TTL_HOURS",
+                (self.session_ttl.as_secs() / 3600).to_string(),
+            ),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(pairs: &[(&str, &str)]) -> Result<Config, ConfigErrors> {
+        Config::from_env(&EnvMap::from_pairs(pairs.iter().copied()))
+    }
+
+    #[test]
+    fn embedded_defaults() {
+        let c = cfg(&[]).unwrap();
+        assert_eq!(c.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.store, StoreBackend::Sqlite(PathBuf::from("./.lettuce/lettuce.db")));
+        assert_eq!(c.queue_path, PathBuf::from("./.lettuce/queue.db"));
+        assert_eq!(c.blobs, BlobBackend::Fs(PathBuf::from("./.lettuce/blobs")));
+        assert!(!c.allow_private_git_hosts);
+        assert_eq!(c.web_url, "http://127.0.0.1:8080");
+        assert_eq!(c.mcp_url, "http://127.0.0.1:8080/mcp");
+    }
+
+    #[test]
+    fn public_url_fallbacks() {
+        let c = cfg(&[("CODEWAZE_PUBLIC_URL", "https://l.example.com/")]).unwrap();
+        assert_eq!(c.web_url, "https://l.example.com");
+        assert_eq!(c.mcp_url, "https://l.example.com/mcp");
+        let c = cfg(&[
+            ("CODEWAZE_PUBLIC_URL", "https://l.example.com"),
+            ("LETTUCE_MCP_URL", "https://mcp.example.com"),
+        ])
+        .unwrap();
+        assert_eq!(c.web_url, "https://l.example.com");
+        assert_eq!(c.mcp_url, "https://mcp.example.com");
+        let c = cfg(&[
+            ("LETTUCE_WEB_URL", "https://web.example.com"),
+            ("CODEWAZE_PUBLIC_URL", "https://l.example.com"),
+        ])
+        .unwrap();
+        assert_eq!(c.web_url, "https://web.example.com");
+    }
+
+    #[test]
+    fn errors_name_variable_and_fix() {
+        let e = cfg(&[
+            ("LETTUCE_BIND", "nope"),
+            ("LETTUCE_ALLOW_PRIVATE_GIT_HOSTS", "perhaps"),
+            ("LETTUCE_WORKER_CONCURRENCY", "0"),
+            ("LETTUCE_WEB_URL", "ftp://x"),
+            ("LETTUCE_AUTH_PROVIDER", "kerberos"),
+        ])
+        .unwrap_err();
+        let vars: Vec<_> = e.0.iter().map(|e| e.var).collect();
+        assert_eq!(
+            vars,
+            [
+                "LETTUCE_BIND",
+                "LETTUCE_AUTH_PROVIDER",
+                "LETTUCE_ALLOW_PRIVATE_GIT_HOSTS",
+                "LETTUCE_WEB_URL",
+                "LETTUCE_WORKER_CONCURRENCY"
+            ]
+        );
+        assert!(e.to_string().contains("fix:"));
+    }
+
+    #[test]
+    fn missing_features_are_named() {
+        let e = cfg(&[
+            ("DATABASE_URL", "postgres://u:p@h/db"),
+            ("LETTUCE_SECRET_STORE", "vault"),
+        ])
+        .unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains("feature `store-postgres` is not enabled in this build"),
+            "{text}"
+        );
+        assert!(
+            text.contains("feature `secrets-vault` is not enabled in this build"),
+            "{text}"
+        );
+        assert!(!text.contains("u:p@"), "credentials leaked: {text}");
+    }
+
+    #[test]
+    fn booleans() {
+        for (v, want) in [
+            ("1", true),
+            ("TRUE", true),
+            ("on", true),
+            ("yes", true),
+            ("0", false),
+            ("off", false),
+            ("No", false),
+        ] {
+            assert_eq!(
+                cfg(&[("LETTUCE_ALLOW_PRIVATE_GIT_HOSTS", v)])
+                    .unwrap()
+                    .allow_private_git_hosts,
+                want,
+                "{v}"
+            );
+        }
+    }
+}

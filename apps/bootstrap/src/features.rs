@@ -1,0 +1,64 @@
+//! Which adapters this build contains.
+
+/// Every adapter feature this crate knows, in documentation order.
+pub const ADAPTER_FEATURES: &[&str] = &[
+    "store-sqlite",
+    "store-postgres",
+    "queue-sqlite",
+    "queue-postgres",
+    "blob-fs",
+    "blob-memory",
+    "blob-s3",
+    "secrets-env",
+    "secrets-vault",
+    "secrets-aws",
+    "secrets-gcp",
+    "auth-local",
+    "auth-oidc",
+    "auth-supabase",
+    "auth-jwks",
+    "git-generic",
+    "index-manifest",
+    "license-ed25519",
+];
+
+/// The adapter features compiled into this build.
+pub fn enabled_features() -> Vec<&'static str> {
+    let mut v = Vec::new();
+    if cfg!(feature = "store-sqlite") {
+        v.push("store-sqlite");
+    }
+    if cfg!(feature = "queue-sqlite") {
+        v.push("queue-sqlite");
+    }
+    if cfg!(feature = "blob-fs") {
+        v.push("blob-fs");
+    }
+    if cfg!(feature = "blob-memory") {
+        v.push("blob-memory");
+    }
+    if cfg!(feature = "secrets-env") {
+        v.push("secrets-env");
+    }
+    if cfg!(feature = "auth-local") {
+        v.push("auth-local");
+    }
+    if cfg!(feature = "git-generic") {
+        v.push("git-generic");
+    }
+    if cfg!(feature = "index-manifest") {
+        v.push("index-manifest");
+    }
+    v
+}
+
+/// The error for a configuration that needs an adapter this build lacks.
+pub(crate) fn missing_feature(feature: &str, var: &'static str, value: &str) -> crate::ConfigError {
+    crate::ConfigError::new(
+        var,
+        format!("{var}={value}: feature `{feature}` is not enabled in this build"),
+        format!(
+            "rebuild with `cargo build --release --features {feature}` (or the `self-hosted`/`saas` group), or change {var}"
+        ),
+    )
+}

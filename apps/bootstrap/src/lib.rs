@@ -1,0 +1,26 @@
+//! # lettuce-bootstrap
+//!
+//! The one place that reads the process environment. [`Config::from_env`]
+//! turns it into a typed, validated configuration (every error names the
+//! variable and the fix); [`wire`] picks the adapters compiled into this
+//! build (cargo features mirror adapter crates) and builds the
+//! [`lettuce_engine::Engine`].
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! let config = lettuce_bootstrap::Config::from_env(&lettuce_bootstrap::EnvMap::from_process())?;
+//! let runtime = lettuce_bootstrap::wire(&config).await?;
+//! println!("admin token: {}", runtime.admin_token_source);
+//! # Ok(()) }
+//! ```
+#![deny(missing_docs)]
+
+mod config;
+mod features;
+mod secrets;
+mod wire;
+
+pub use config::{BlobBackend, Config, ConfigError, ConfigErrors, EnvMap, LogFormat, StoreBackend};
+pub use features::{ADAPTER_FEATURES, enabled_features};
+pub use secrets::SecretSource;
+pub use wire::{Runtime, migrate, wire};

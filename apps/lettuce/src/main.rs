@@ -1,0 +1,225 @@
+//! `lettuce` — the operator binary.
+//!
+//! `lettuce` with no subcommand is `lettuce serve`: the whole product in one
+//! process on embedded defaults (SQLite, local blobs, SQLite job queue).
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use lettuce_bootstrap::{Config, ConfigErrors, EnvMap, LogFormat};
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use tokio_util::sync::CancellationToken;
+
+/// Lettuce: a codebase navigator for AI coding agents.
+#[derive(Debug, Parser)]
+#[command(name = "lettuce", version, about, long_about = None, after_help = "Configuration comes from environment variables; see docs/configuration.md or run `lettuce config check`.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server (API, worker, or both). The default command.
+    Serve(ServeArgs),
+    /// Apply database migrations and exit (idempotent; `serve` also runs them).
+    Migrate,
+    /// Inspect the configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print the resolved configuration with secrets redacted; exit non-zero when invalid.
+    Check,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Role {
+    /// API and worker in one process.
+    All,
+    /// HTTP API only.
+    Api,
+    /// Background worker only.
+    Worker,
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// Which parts to run.
+    #[arg(long, value_enum, default_value = "all")]
+    role: Role,
+    /// Listen address (overrides LETTUCE_BIND; default 127.0.0.1:8080).
+    #[arg(long)]
+    bind: Option<SocketAddr>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let env = EnvMap::from_process();
+    let config = match Config::from_env(&env) {
+        Ok(c) => c,
+        Err(errors) => return config_failure(&errors),
+    };
+    init_tracing(config.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command.unwrap_or(Command::Serve(ServeArgs {
+            role: Role::All,
+            bind: None,
+        })) {
+            Command::Serve(args) => serve(config, args).await,
+            Command::Migrate => {
+                lettuce_bootstrap::migrate(&config).await?;
+                println!("migrations applied");
+                Ok(())
+            }
+            Command::Config {
+                command: ConfigCommand::Check,
+            } => config_check(&config),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn config_failure(errors: &ConfigErrors) -> ExitCode {
+    eprint!("{errors}");
+    ExitCode::from(2)
+}
+
+fn init_tracing(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("LETTUCE_LOG")
+        .or_else(|_| EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn,sea_orm_migration=warn,tower_http=info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Pretty => builder.init(),
+    }
+}
+
+fn config_check(config: &Config) -> anyhow::Result<()> {
+    println!("configuration is valid");
+    for (var, value) in config.describe() {
+        println!("  {var:<34} {value}");
+    }
+    println!(
+        "  {:<34} {}",
+        "(adapters in this build)",
+        lettuce_bootstrap::enabled_features().join(", ")
+    );
+    println!(
+        "  {:<34} ***",
+        "CODEWAZE_ADMIN_TOKEN / JWT_SIGNING_KEY / LETTUCE_DATA_KEY"
+    );
+    Ok(())
+}
+
+async fn serve(config: Config, args: ServeArgs) -> anyhow::Result<()> {
+    let config = match args.bind {
+        Some(b) => config.with_bind(b),
+        None => config,
+    };
+    let rt = lettuce_bootstrap::wire(&config).await?;
+    let cancel = CancellationToken::new();
+    tokio::spawn(shutdown_on_signal(cancel.clone()));
+
+    let mut tasks = tokio::task::JoinSet::new();
+    if args.role != Role::Worker {
+        let listener = tokio::net::TcpListener::bind(config.bind)
+            .await
+            .with_context(|| format!("cannot listen on {} (set LETTUCE_BIND or --bind)", config.bind))?;
+        let addr = listener.local_addr()?;
+        let state = lettuce_http::AppState::new(rt.engine.clone());
+        let c = cancel.clone();
+        tasks.spawn(async move {
+            lettuce_http::serve(listener, state, c.cancelled_owned())
+                .await
+                .context("HTTP server failed")
+        });
+        print_banner(&config, &rt, addr);
+    }
+    if args.role != Role::Api {
+        let worker = lettuce_engine::Worker::with_settings(rt.engine.clone(), rt.worker.clone());
+        let c = cancel.clone();
+        tasks.spawn(async move {
+            worker.run(c).await;
+            Ok(())
+        });
+    }
+    tracing::info!(role = ?args.role, "lettuce is running; stop with Ctrl-C or SIGTERM");
+    let mut result = Ok(());
+    while let Some(done) = tasks.join_next().await {
+        match done {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                result = Err(e);
+                cancel.cancel();
+            }
+            Err(e) => {
+                result = Err(anyhow::anyhow!("a server task panicked: {e}"));
+                cancel.cancel();
+            }
+        }
+    }
+    tracing::info!("lettuce stopped");
+    result
+}
+
+fn print_banner(config: &Config, rt: &lettuce_bootstrap::Runtime, addr: SocketAddr) {
+    let url = format!("http://{addr}");
+    let token_cmd = match &rt.admin_token_source {
+        lettuce_bootstrap::SecretSource::File(p) => format!("$(cat {})", p.display()),
+        lettuce_bootstrap::SecretSource::Store(name) => format!("${name}"),
+    };
+    eprintln!();
+    eprintln!("  Lettuce {} is listening on {url}", env!("CARGO_PKG_VERSION"));
+    eprintln!("  Public URL (LETTUCE_WEB_URL): {}", config.web_url);
+    eprintln!("  Admin token: {}", rt.admin_token_source);
+    eprintln!();
+    eprintln!("  Create the first user:");
+    eprintln!("    curl -s -X POST {url}/api/admin/invites -H \"Authorization: Bearer {token_cmd}\"");
+    eprintln!("    curl -s -X POST {url}/v1/auth/signup -H 'Content-Type: application/json' \\");
+    eprintln!("      -d '{{\"invite_code\":\"<code>\",\"email\":\"you@example.com\",\"password\":\"<10+ chars>\"}}'");
+    eprintln!();
+}
+
+async fn shutdown_on_signal(cancel: CancellationToken) {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("SIGINT received; shutting down"),
+        () = term => tracing::info!("SIGTERM received; shutting down"),
+    }
+    cancel.cancel();
+}

@@ -1,0 +1,287 @@
+//! Building an [`Engine`] from ports and settings.
+
+use crate::error::EngineError;
+use lettuce_domain::Secret;
+use lettuce_ports::auth::{AuthVerifier, PasswordHasher, SessionIssuer};
+use lettuce_ports::blob::BlobStore;
+use lettuce_ports::clock::{Clock, SystemClock};
+use lettuce_ports::git::{GitMirror, GitProvider};
+use lettuce_ports::index::CodeIndexer;
+use lettuce_ports::license::{LicenseOracle, Ungated};
+use lettuce_ports::queue::JobQueue;
+use lettuce_ports::secrets::SecretStore;
+use lettuce_ports::store::MetadataStore;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Every port the engine talks through. Optional ones have defaults.
+#[derive(Debug, Clone, Default)]
+pub struct Ports {
+    /// Metadata store (required).
+    pub store: Option<Arc<dyn MetadataStore>>,
+    /// Job queue (required).
+    pub queue: Option<Arc<dyn JobQueue>>,
+    /// Blob store (required).
+    pub blobs: Option<Arc<dyn BlobStore>>,
+    /// Secret store (required).
+    pub secrets: Option<Arc<dyn SecretStore>>,
+    /// Verifies Lettuce's own session tokens (required).
+    pub session_verifier: Option<Arc<dyn AuthVerifier>>,
+    /// Issues session tokens (required).
+    pub sessions: Option<Arc<dyn SessionIssuer>>,
+    /// Hashes passwords (required).
+    pub passwords: Option<Arc<dyn PasswordHasher>>,
+    /// An external IdP verifier (OIDC, Supabase, JWKS); optional.
+    pub external_auth: Option<Arc<dyn AuthVerifier>>,
+    /// Git mirror (required).
+    pub mirror: Option<Arc<dyn GitMirror>>,
+    /// Code-host providers, most specific first (the generic one last).
+    pub providers: Vec<Arc<dyn GitProvider>>,
+    /// Code indexer (required).
+    pub indexer: Option<Arc<dyn CodeIndexer>>,
+    /// License oracle (default: [`Ungated`]).
+    pub license: Option<Arc<dyn LicenseOracle>>,
+    /// Clock (default: [`SystemClock`]).
+    pub clock: Option<Arc<dyn Clock>>,
+}
+
+/// Engine behaviour that is not a port.
+#[derive(Clone)]
+pub struct EngineSettings {
+    /// `CODEWAZE_ADMIN_TOKEN`: bearer token for `/api/admin/*`.
+    pub admin_token: Secret,
+    /// 32-byte key that seals clone credentials at rest (AES-256-GCM).
+    pub data_key: [u8; 32],
+    /// Lifetime of session tokens.
+    pub session_ttl: Duration,
+    /// Lifetime of invites.
+    pub invite_ttl: chrono::Duration,
+    /// Public base URL of the web/API (`LETTUCE_WEB_URL`), for webhook URLs.
+    pub web_url: Option<String>,
+    /// Attempts per index job before it is dead-lettered.
+    pub index_max_attempts: u32,
+}
+
+impl EngineSettings {
+    /// Settings with defaults: 7-day sessions and invites, 5 index attempts.
+    pub fn new(admin_token: Secret, data_key: [u8; 32]) -> Self {
+        Self {
+            admin_token,
+            data_key,
+            session_ttl: Duration::from_secs(7 * 24 * 3600),
+            invite_ttl: lettuce_domain::invite::DEFAULT_INVITE_TTL,
+            web_url: None,
+            index_max_attempts: 5,
+        }
+    }
+}
+
+impl std::fmt::Debug for EngineSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineSettings")
+            .field("admin_token", &self.admin_token)
+            .field("data_key", &"***")
+            .field("session_ttl", &self.session_ttl)
+            .field("invite_ttl", &self.invite_ttl)
+            .field("web_url", &self.web_url)
+            .field("index_max_attempts", &self.index_max_attempts)
+            .finish()
+    }
+}
+
+pub(crate) struct Inner {
+    pub store: Arc<dyn MetadataStore>,
+    pub queue: Arc<dyn JobQueue>,
+    pub blobs: Arc<dyn BlobStore>,
+    #[allow(dead_code)] // read by later capabilities (integrations); kept in the engine's port set
+    pub secrets: Arc<dyn SecretStore>,
+    pub session_verifier: Arc<dyn AuthVerifier>,
+    pub sessions: Arc<dyn SessionIssuer>,
+    pub passwords: Arc<dyn PasswordHasher>,
+    pub external_auth: Option<Arc<dyn AuthVerifier>>,
+    pub mirror: Arc<dyn GitMirror>,
+    pub providers: Vec<Arc<dyn GitProvider>>,
+    pub indexer: Arc<dyn CodeIndexer>,
+    pub license: Arc<dyn LicenseOracle>,
+    pub clock: Arc<dyn Clock>,
+    pub settings: EngineSettings,
+    pub dummy_hash: tokio::sync::OnceCell<String>,
+}
+
+/// The Lettuce engine. Cheap to clone (an `Arc` inside); share one per process.
+#[derive(Clone)]
+pub struct Engine {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("store", &self.inner.store.backend())
+            .field("queue", &self.inner.queue.backend())
+            .field("blobs", &self.inner.blobs.backend())
+            .field("indexer", &self.inner.indexer.name())
+            .field("settings", &self.inner.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds an [`Engine`]; see [`Engine::builder`].
+#[derive(Debug, Default)]
+pub struct EngineBuilder {
+    ports: Ports,
+    settings: Option<EngineSettings>,
+}
+
+impl Engine {
+    /// Starts building an engine.
+    pub fn builder() -> EngineBuilder {
+        EngineBuilder::default()
+    }
+
+    /// The metadata store (for adapters that need direct reads, e.g. readiness).
+    pub fn store(&self) -> &Arc<dyn MetadataStore> {
+        &self.inner.store
+    }
+
+    /// The job queue.
+    pub fn queue(&self) -> &Arc<dyn JobQueue> {
+        &self.inner.queue
+    }
+
+    /// The settings the engine runs with.
+    pub fn settings(&self) -> &EngineSettings {
+        &self.inner.settings
+    }
+
+    /// The license oracle.
+    pub fn license(&self) -> &Arc<dyn LicenseOracle> {
+        &self.inner.license
+    }
+}
+
+macro_rules! setter {
+    ($name:ident, $field:ident, $ty:ty, $doc:literal) => {
+        #[doc = $doc]
+        pub fn $name(mut self, port: Arc<$ty>) -> Self {
+            self.ports.$field = Some(port);
+            self
+        }
+    };
+}
+
+impl EngineBuilder {
+    /// Sets every port at once.
+    pub fn ports(mut self, ports: Ports) -> Self {
+        self.ports = ports;
+        self
+    }
+    setter!(store, store, dyn MetadataStore, "Sets the metadata store.");
+    setter!(queue, queue, dyn JobQueue, "Sets the job queue.");
+    setter!(blobs, blobs, dyn BlobStore, "Sets the blob store.");
+    setter!(secrets, secrets, dyn SecretStore, "Sets the secret store.");
+    setter!(
+        session_verifier,
+        session_verifier,
+        dyn AuthVerifier,
+        "Sets the session-token verifier."
+    );
+    setter!(sessions, sessions, dyn SessionIssuer, "Sets the session-token issuer.");
+    setter!(passwords, passwords, dyn PasswordHasher, "Sets the password hasher.");
+    setter!(
+        external_auth,
+        external_auth,
+        dyn AuthVerifier,
+        "Sets an external IdP verifier."
+    );
+    setter!(mirror, mirror, dyn GitMirror, "Sets the git mirror.");
+    setter!(indexer, indexer, dyn CodeIndexer, "Sets the code indexer.");
+    setter!(license, license, dyn LicenseOracle, "Sets the license oracle.");
+    setter!(clock, clock, dyn Clock, "Sets the clock.");
+
+    /// Adds a code-host provider (checked in the order added).
+    pub fn provider(mut self, provider: Arc<dyn GitProvider>) -> Self {
+        self.ports.providers.push(provider);
+        self
+    }
+
+    /// Sets the settings.
+    pub fn settings(mut self, settings: EngineSettings) -> Self {
+        self.settings = Some(settings);
+        self
+    }
+
+    /// Builds the engine, or names every missing port.
+    pub fn build(self) -> Result<Engine, EngineError> {
+        let p = self.ports;
+        let missing: Vec<&str> = [
+            ("store", p.store.is_none()),
+            ("queue", p.queue.is_none()),
+            ("blobs", p.blobs.is_none()),
+            ("secrets", p.secrets.is_none()),
+            ("session_verifier", p.session_verifier.is_none()),
+            ("sessions", p.sessions.is_none()),
+            ("passwords", p.passwords.is_none()),
+            ("mirror", p.mirror.is_none()),
+            ("indexer", p.indexer.is_none()),
+            ("settings", self.settings.is_none()),
+        ]
+        .into_iter()
+        .filter_map(|(name, absent)| absent.then_some(name))
+        .collect();
+        let (
+            Some(store),
+            Some(queue),
+            Some(blobs),
+            Some(secrets),
+            Some(session_verifier),
+            Some(sessions),
+            Some(passwords),
+            Some(mirror),
+            Some(indexer),
+            Some(settings),
+        ) = (
+            p.store,
+            p.queue,
+            p.blobs,
+            p.secrets,
+            p.session_verifier,
+            p.sessions,
+            p.passwords,
+            p.mirror,
+            p.indexer,
+            self.settings,
+        )
+        else {
+            return Err(EngineError::Internal(format!(
+                "engine is missing: {}",
+                missing.join(", ")
+            )));
+        };
+        if settings.admin_token.expose().len() < 16 {
+            return Err(EngineError::validation(
+                "admin_token",
+                "the admin token must be at least 16 characters (CODEWAZE_ADMIN_TOKEN)",
+            ));
+        }
+        Ok(Engine {
+            inner: Arc::new(Inner {
+                store,
+                queue,
+                blobs,
+                secrets,
+                session_verifier,
+                sessions,
+                passwords,
+                external_auth: p.external_auth,
+                mirror,
+                providers: p.providers,
+                indexer,
+                license: p.license.unwrap_or_else(|| Arc::new(Ungated)),
+                clock: p.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+                settings,
+                dummy_hash: tokio::sync::OnceCell::new(),
+            }),
+        })
+    }
+}

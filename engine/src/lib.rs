@@ -1,0 +1,52 @@
+//! # lettuce-engine
+//!
+//! The embeddable Lettuce engine: every use case (invites, sign-up, login, API
+//! keys, repos, indexing worker) written against the ports in
+//! [`lettuce_ports`]. It never reads the environment or files and never names
+//! an adapter: whoever embeds it hands it `Arc<dyn Port>`s.
+//!
+//! ```no_run
+//! # async fn demo(ports: lettuce_engine::Ports) -> Result<(), lettuce_engine::EngineError> {
+//! use lettuce_engine::{Engine, EngineSettings};
+//! use lettuce_domain::Secret;
+//!
+//! let engine = Engine::builder()
+//!     .ports(ports)
+//!     .settings(EngineSettings::new(Secret::new("admin-token"), [7u8; 32]))
+//!     .build()?;
+//! let admin = engine.authenticate(&Secret::new("admin-token")).await?;
+//! let invite = engine.create_admin_invite(&admin, Default::default()).await?;
+//! let signed_up = engine
+//!     .signup(lettuce_engine::SignupRequest {
+//!         invite_code: invite.code.clone(),
+//!         email: "ada@example.com".into(),
+//!         password: Secret::new("correct horse battery"),
+//!     })
+//!     .await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Background work runs in [`Worker`]: `Worker::new(engine.clone()).run(cancel)`.
+#![deny(missing_docs)]
+
+mod accounts;
+mod builder;
+mod caller;
+mod crypto;
+mod error;
+mod ready;
+mod repos;
+mod worker;
+
+pub use accounts::{
+    AccountView, AdminInviteRequest, ApiKeyCreated, InviteCreated, SignupRequest, SignupResult, WebhookUrls,
+};
+pub use builder::{Engine, EngineBuilder, EngineSettings, Ports};
+pub use caller::{AuthMethod, Caller, UserCtx};
+pub use error::{EngineError, ErrorKind};
+pub use ready::{ReadyCheck, ReadyReport};
+pub use repos::AddRepoRequest;
+pub use worker::{INDEX_REPO_JOB, Worker, WorkerSettings};
+
+pub use lettuce_domain as domain;
+pub use lettuce_ports as ports;

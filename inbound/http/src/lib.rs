@@ -1,0 +1,69 @@
+//! # lettuce-http
+//!
+//! The inbound HTTP adapter: an axum [`Router`] over an [`Engine`], the
+//! stable error format `{"error": {"code", "message"}}` for every failure
+//! (unknown route, wrong method, malformed JSON, missing auth, validation),
+//! and the OpenAPI document at `/openapi.json`.
+//!
+//! ```no_run
+//! # async fn demo(engine: lettuce_engine::Engine) -> std::io::Result<()> {
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! let cancel = tokio_util_like_cancel();
+//! lettuce_http::serve(listener, lettuce_http::AppState::new(engine), cancel).await
+//! # }
+//! # fn tokio_util_like_cancel() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> { Box::pin(std::future::pending()) }
+//! ```
+//!
+//! This is a *driving* adapter: unlike the outbound adapters under
+//! `adapters/`, it depends on the engine (see `docs/ARCHITECTURE.md`).
+#![deny(missing_docs)]
+
+mod dto;
+mod error;
+mod extract;
+mod openapi;
+mod routes;
+
+use axum::Router;
+use lettuce_engine::Engine;
+use std::future::Future;
+use std::sync::Arc;
+
+pub use error::ApiError;
+pub use openapi::ApiDoc;
+
+/// Shared state of every handler.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    /// The engine.
+    pub engine: Engine,
+    /// Version reported by `/healthz`.
+    pub version: Arc<str>,
+}
+
+impl AppState {
+    /// State for `engine`, reporting this crate's version.
+    pub fn new(engine: Engine) -> Self {
+        Self {
+            engine,
+            version: Arc::from(env!("CARGO_PKG_VERSION")),
+        }
+    }
+}
+
+/// The full router (API, health, OpenAPI).
+pub fn router(state: AppState) -> Router {
+    routes::router(state)
+}
+
+/// Serves the router on `listener` until `shutdown` resolves, then stops
+/// accepting and finishes in-flight requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,59 @@
+//! Routes.
+
+pub(crate) mod health;
+pub(crate) mod license;
+pub(crate) mod repos;
+pub(crate) mod users;
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::openapi::ApiDoc;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{Method, StatusCode, Uri};
+use axum::response::IntoResponse;
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+
+/// Largest accepted request body.
+pub const MAX_BODY: usize = 1024 * 1024;
+
+pub(crate) fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
+        .route("/api/admin/invites", post(users::admin_invite))
+        .route("/v1/auth/signup", post(users::signup))
+        .route("/v1/auth/login", post(users::login))
+        .route("/v1/api-keys", post(users::create_api_key).get(users::list_api_keys))
+        .route("/v1/api-keys/{id}", delete(users::revoke_api_key))
+        .route("/v1/invites", post(users::team_invite).get(users::list_invites))
+        .route("/v1/account", get(users::account))
+        .route("/v1/repos", get(repos::list).post(repos::add))
+        .route("/v1/repos/{id}", get(repos::get).delete(repos::delete))
+        .route("/v1/repos/{id}/reindex", post(repos::reindex))
+        .route("/v1/license", get(license::get))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn not_found(method: Method, uri: Uri) -> impl IntoResponse {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no route for {method} {}", uri.path()),
+    )
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> impl IntoResponse {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{method} is not allowed on {}", uri.path()),
+    )
+}

@@ -1,0 +1,50 @@
+//! # lettuce-ports
+//!
+//! The traits the Lettuce engine talks through, their error enums and value
+//! types. Every port is an `#[async_trait]` trait that is
+//! `Send + Sync + Debug + 'static`, so the engine holds `Arc<dyn Port>` and
+//! adapters are chosen at run time by `apps/bootstrap`.
+//!
+//! | port | what it abstracts | embedded adapter |
+//! |---|---|---|
+//! | [`store::MetadataStore`] | accounts, users, invites, API keys, repos | `store-sea-orm` (SQLite) |
+//! | [`queue::JobQueue`] | durable background jobs with leases | `queue-sqlite` |
+//! | [`blob::BlobStore`] | index artifacts | `blob-object-store` (fs) |
+//! | [`secrets::SecretStore`] | secret values by env-var name | `secrets-env` |
+//! | [`auth::AuthVerifier`], [`auth::SessionIssuer`], [`auth::PasswordHasher`] | tokens and passwords | `auth-local` |
+//! | [`git::GitMirror`], [`git::GitProvider`] | cloning and code hosts | `git-generic` |
+//! | [`index::CodeIndexer`] | turning a snapshot into an index | `index-manifest` |
+//! | [`license::LicenseOracle`] | license state | [`license::Ungated`] |
+//! | [`clock::Clock`] | time | [`clock::SystemClock`] |
+//!
+//! With the `testing` feature every port also has an in-memory fake and a
+//! contract-suite function (`*_contract`) that the fake and every adapter run.
+//!
+//! Ports name no vendor types: adapters convert their own errors into the
+//! port's error enum with the `Backend` variant.
+#![deny(missing_docs)]
+
+pub mod auth;
+pub mod blob;
+pub mod clock;
+pub mod git;
+pub mod index;
+pub mod license;
+pub mod queue;
+pub mod secrets;
+pub mod store;
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+/// A boxed error from an adapter's backend, carried as the `source` of a
+/// port's `Backend` variant.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Converts anything displayable into a [`BoxError`] (for messages without a
+/// typed source).
+pub fn box_msg(msg: impl Into<String>) -> BoxError {
+    msg.into().into()
+}
+
+pub use lettuce_domain as domain;

@@ -1,0 +1,281 @@
+//! Durable background jobs. Implementations: SQLite, PostgreSQL, in-memory.
+//!
+//! Semantics every implementation provides (the contract suite checks them):
+//!
+//! * **At-least-once with leases.** `claim` hands a job to one owner with a
+//!   lease; the owner extends it with `heartbeat`. A job whose lease ran out
+//!   (its worker died) is claimable again, with `attempt` incremented.
+//! * **Fencing.** `complete`, `fail`, `heartbeat` and `release` match the job
+//!   id, owner and attempt of the lease and the `running` state; a stale lease
+//!   gets [`QueueError::LeaseLost`] and changes nothing.
+//! * **Retries.** `fail` makes the job available again at `retry_at`, or
+//!   moves it to `discarded` (the dead-letter list) once `attempt` reached
+//!   `max_attempts`.
+//! * **Dedup.** At most one `available` job per dedup key: enqueueing a
+//!   second one coalesces into the first (`EnqueueOutcome::Coalesced`).
+//! * **Per-key exclusion.** A job is not claimed while another job with the
+//!   same dedup key is `running` under an unexpired lease, so one repo is never
+//!   indexed by two workers at once.
+
+use crate::BoxError;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use lettuce_domain::JobId;
+use std::time::Duration;
+
+/// A job to enqueue.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    /// Job kind (`index_repo`, …); the worker dispatches on it.
+    pub kind: String,
+    /// Arguments.
+    pub payload: serde_json::Value,
+    /// Coalescing key (`repo:<id>`); see the module docs.
+    pub dedup_key: Option<String>,
+    /// Earliest run time; `None` means now.
+    pub run_at: Option<DateTime<Utc>>,
+    /// Attempts before the job is discarded (≥ 1).
+    pub max_attempts: u32,
+    /// Lower runs first.
+    pub priority: i16,
+}
+
+impl NewJob {
+    /// A job of `kind` with `payload`, 5 attempts, priority 0, due now.
+    pub fn new(kind: impl Into<String>, payload: serde_json::Value) -> Self {
+        Self {
+            kind: kind.into(),
+            payload,
+            dedup_key: None,
+            run_at: None,
+            max_attempts: 5,
+            priority: 0,
+        }
+    }
+    /// Sets the dedup key.
+    pub fn dedup(mut self, key: impl Into<String>) -> Self {
+        self.dedup_key = Some(key.into());
+        self
+    }
+    /// Sets max attempts.
+    pub fn max_attempts(mut self, n: u32) -> Self {
+        self.max_attempts = n.max(1);
+        self
+    }
+    /// Sets the earliest run time.
+    pub fn run_at(mut self, at: DateTime<Utc>) -> Self {
+        self.run_at = Some(at);
+        self
+    }
+}
+
+/// What `enqueue` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnqueueOutcome {
+    /// A new job was stored.
+    Enqueued(JobId),
+    /// An available job with the same dedup key existed; this is its id.
+    Coalesced(JobId),
+}
+
+impl EnqueueOutcome {
+    /// The job id either way.
+    pub fn id(self) -> JobId {
+        match self {
+            EnqueueOutcome::Enqueued(id) | EnqueueOutcome::Coalesced(id) => id,
+        }
+    }
+}
+
+/// Proof of ownership of a claimed job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// The job.
+    pub job_id: JobId,
+    /// The worker that owns it.
+    pub owner: String,
+    /// The attempt this lease is for (1-based).
+    pub attempt: u32,
+    /// When the lease runs out unless extended.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A claimed job.
+#[derive(Debug, Clone)]
+pub struct ClaimedJob {
+    /// Kind.
+    pub kind: String,
+    /// Arguments.
+    pub payload: serde_json::Value,
+    /// Dedup key.
+    pub dedup_key: Option<String>,
+    /// Attempts allowed.
+    pub max_attempts: u32,
+    /// The lease (carries id and attempt).
+    pub lease: Lease,
+}
+
+/// Job states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum JobState {
+    /// Waiting (possibly until `run_at`).
+    Available,
+    /// Claimed under a lease.
+    Running,
+    /// Done.
+    Completed,
+    /// Failed `max_attempts` times: the dead-letter list.
+    Discarded,
+    /// Cancelled by a user.
+    Cancelled,
+}
+
+impl JobState {
+    /// Stable string form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Available => "available",
+            JobState::Running => "running",
+            JobState::Completed => "completed",
+            JobState::Discarded => "discarded",
+            JobState::Cancelled => "cancelled",
+        }
+    }
+    /// Parses the stable string form.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "available" => JobState::Available,
+            "running" => JobState::Running,
+            "completed" => JobState::Completed,
+            "discarded" => JobState::Discarded,
+            "cancelled" => JobState::Cancelled,
+            _ => return None,
+        })
+    }
+}
+
+/// A job as stored.
+#[derive(Debug, Clone)]
+pub struct JobRecord {
+    /// Identifier.
+    pub id: JobId,
+    /// Kind.
+    pub kind: String,
+    /// Arguments.
+    pub payload: serde_json::Value,
+    /// State.
+    pub state: JobState,
+    /// Attempts started so far.
+    pub attempt: u32,
+    /// Attempts allowed.
+    pub max_attempts: u32,
+    /// Dedup key.
+    pub dedup_key: Option<String>,
+    /// Next run time.
+    pub run_at: DateTime<Utc>,
+    /// The last failure message.
+    pub last_error: Option<String>,
+    /// Enqueue time.
+    pub created_at: DateTime<Utc>,
+}
+
+/// What `fail` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailOutcome {
+    /// The job will run again at this time.
+    Retrying(DateTime<Utc>),
+    /// Attempts exhausted: moved to the dead-letter list.
+    Discarded,
+}
+
+/// A durable job queue.
+#[async_trait]
+pub trait JobQueue: Send + Sync + std::fmt::Debug + 'static {
+    /// Short backend name.
+    fn backend(&self) -> &'static str;
+
+    /// Stores a job (or coalesces it; see the module docs).
+    async fn enqueue(&self, job: NewJob) -> Result<EnqueueOutcome, QueueError>;
+
+    /// Claims up to `limit` due jobs for `owner` with a lease of `lease_for`,
+    /// highest priority (lowest number), then oldest `run_at` first. Jobs
+    /// whose lease expired are claimable again. Claims are short transactions:
+    /// nothing stays locked while the job runs.
+    async fn claim(&self, owner: &str, limit: usize, lease_for: Duration) -> Result<Vec<ClaimedJob>, QueueError>;
+
+    /// Extends a lease to now + `lease_for`. `LeaseLost` if it is stale.
+    async fn heartbeat(&self, lease: &Lease, lease_for: Duration) -> Result<Lease, QueueError>;
+
+    /// Marks the job completed. `LeaseLost` if the lease is stale.
+    async fn complete(&self, lease: &Lease) -> Result<(), QueueError>;
+
+    /// Records a failure: available again at `retry_at`, or discarded when
+    /// attempts are exhausted. `LeaseLost` if the lease is stale.
+    async fn fail(&self, lease: &Lease, error: &str, retry_at: DateTime<Utc>) -> Result<FailOutcome, QueueError>;
+
+    /// Gives a claimed job back without counting the attempt (graceful
+    /// shutdown). `LeaseLost` if the lease is stale.
+    async fn release(&self, lease: &Lease) -> Result<(), QueueError>;
+
+    /// One job, or `NotFound`.
+    async fn get(&self, id: JobId) -> Result<JobRecord, QueueError>;
+
+    /// Jobs in `state`, newest first, at most `limit`.
+    async fn list(&self, state: JobState, limit: usize) -> Result<Vec<JobRecord>, QueueError>;
+
+    /// Waits until a job may be due (a wake-up from an enqueue in this or,
+    /// where the backend supports it, another process) or `max` elapsed.
+    async fn wait_for_work(&self, max: Duration);
+}
+
+/// Failures of a [`JobQueue`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum QueueError {
+    /// The lease is stale: the job was reclaimed, finished or released.
+    #[error("lease on job {job_id} (attempt {attempt}) was lost")]
+    LeaseLost {
+        /// Job.
+        job_id: JobId,
+        /// Attempt of the stale lease.
+        attempt: u32,
+    },
+    /// No such job.
+    #[error("job {0} not found")]
+    NotFound(JobId),
+    /// The job is malformed (e.g. `max_attempts` 0, empty kind).
+    #[error("invalid job: {0}")]
+    Invalid(String),
+    /// Anything else.
+    #[error("{backend} job queue failed: {source}")]
+    Backend {
+        /// Backend name.
+        backend: &'static str,
+        /// Cause.
+        #[source]
+        source: BoxError,
+        /// Whether retrying may help.
+        retryable: bool,
+    },
+}
+
+impl QueueError {
+    /// Whether retrying the same call may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, QueueError::Backend { retryable: true, .. })
+    }
+}
+
+/// Validates a job before enqueueing (shared by adapters).
+pub fn validate_new_job(job: &NewJob) -> Result<(), QueueError> {
+    if job.kind.is_empty() || job.kind.len() > 64 {
+        return Err(QueueError::Invalid("kind must be 1–64 characters".into()));
+    }
+    if job.max_attempts == 0 {
+        return Err(QueueError::Invalid("max_attempts must be at least 1".into()));
+    }
+    if job.dedup_key.as_ref().is_some_and(|k| k.is_empty() || k.len() > 256) {
+        return Err(QueueError::Invalid("dedup_key must be 1–256 characters".into()));
+    }
+    Ok(())
+}

@@ -1,0 +1,181 @@
+//! The metadata store: accounts, users, invites, API keys and repos.
+//! Implementations: SQLite and PostgreSQL (sea-orm), in-memory.
+
+use crate::BoxError;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use lettuce_domain::account::{Account, ExternalIdentity, User};
+use lettuce_domain::api_key::ApiKey;
+use lettuce_domain::invite::Invite;
+use lettuce_domain::repo::{IndexProgress, Repo, RepoStatus};
+use lettuce_domain::{AccountId, ApiKeyId, InviteId, RepoId, UserId};
+
+/// The account a first redemption creates.
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    /// Identifier to use.
+    pub id: AccountId,
+    /// Name.
+    pub name: String,
+    /// Webhook secret (hex).
+    pub webhook_secret: String,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+}
+
+/// The user a redemption creates. `account_id` and `role` are decided by the
+/// store inside the redemption transaction.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    /// Identifier to use.
+    pub id: UserId,
+    /// Normalised email.
+    pub email: String,
+    /// Argon2 PHC string (local accounts).
+    pub password_hash: Option<String>,
+    /// External identity (IdP users).
+    pub identity: Option<ExternalIdentity>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A request to redeem an invite.
+#[derive(Debug, Clone)]
+pub struct Redemption {
+    /// The invite being redeemed.
+    pub invite_id: InviteId,
+    /// The user to create.
+    pub user: NewUser,
+    /// The account to create if the invite is not yet bound to one.
+    pub account_if_unbound: NewAccount,
+}
+
+/// Partial update of a repo; `None` fields are left unchanged.
+#[derive(Debug, Clone, Default)]
+pub struct RepoUpdate {
+    /// New status.
+    pub status: Option<RepoStatus>,
+    /// New indexed commit (`Some(None)` clears it).
+    pub indexed_commit: Option<Option<String>>,
+    /// New error (`Some(None)` clears it).
+    pub error: Option<Option<String>>,
+    /// New progress.
+    pub progress: Option<IndexProgress>,
+    /// New last-indexed time.
+    pub indexed_at: Option<DateTime<Utc>>,
+    /// Time of this change (always set).
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// The metadata store. Every read that serves a user is scoped to an
+/// account; the unscoped reads exist for workers.
+#[async_trait]
+pub trait MetadataStore: Send + Sync + std::fmt::Debug + 'static {
+    /// Short backend name (`sqlite`, `postgres`, `memory`).
+    fn backend(&self) -> &'static str;
+
+    /// Answers when the store is reachable (for `/readyz`).
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    // ── accounts and users ────────────────────────────────────────────────
+
+    /// The account, or `NotFound`.
+    async fn get_account(&self, id: AccountId) -> Result<Account, StoreError>;
+    /// Number of accounts on the instance.
+    async fn count_accounts(&self) -> Result<u64, StoreError>;
+    /// The user, or `NotFound`.
+    async fn get_user(&self, id: UserId) -> Result<User, StoreError>;
+    /// The user with this normalised email, if any.
+    async fn find_user_by_email(&self, email: &str) -> Result<Option<User>, StoreError>;
+    /// The user linked to this IdP identity, if any.
+    async fn find_user_by_identity(&self, identity: &ExternalIdentity) -> Result<Option<User>, StoreError>;
+    /// Users of an account, oldest first.
+    async fn list_users(&self, account: AccountId) -> Result<Vec<User>, StoreError>;
+    /// Users on the whole instance (for seats and telemetry).
+    async fn count_users(&self) -> Result<u64, StoreError>;
+
+    // ── invites ───────────────────────────────────────────────────────────
+
+    /// Stores a new invite. `Conflict` if the code hash exists.
+    async fn create_invite(&self, invite: &Invite) -> Result<(), StoreError>;
+    /// The invite with this code hash, if any.
+    async fn find_invite(&self, code_hash: &str) -> Result<Option<Invite>, StoreError>;
+    /// Invites bound to an account, newest first.
+    async fn list_invites(&self, account: AccountId) -> Result<Vec<Invite>, StoreError>;
+    /// Redeems an invite **atomically**: if the invite has no account yet,
+    /// creates `account_if_unbound`, binds the invite to it and creates the
+    /// user as `owner`; otherwise creates the user as `member` of the invite's
+    /// account. Increments the invite's redemption count. Two concurrent first
+    /// redemptions create exactly one account. `Conflict` when the email (or
+    /// identity) is already registered; `NotFound` when the invite is gone.
+    async fn redeem_invite(&self, redemption: Redemption) -> Result<(Account, User), StoreError>;
+
+    // ── API keys ──────────────────────────────────────────────────────────
+
+    /// Stores a new API key. `Conflict` if the hash exists.
+    async fn create_api_key(&self, key: &ApiKey) -> Result<(), StoreError>;
+    /// A user's keys (revoked ones included), newest first.
+    async fn list_api_keys(&self, user: UserId) -> Result<Vec<ApiKey>, StoreError>;
+    /// The key with this hash (revoked ones included), if any.
+    async fn find_api_key(&self, key_hash: &str) -> Result<Option<ApiKey>, StoreError>;
+    /// Marks a user's key revoked. `NotFound` if the key is not that user's.
+    async fn revoke_api_key(&self, user: UserId, id: ApiKeyId, at: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Records a use of the key.
+    async fn touch_api_key(&self, id: ApiKeyId, at: DateTime<Utc>) -> Result<(), StoreError>;
+
+    // ── repos ─────────────────────────────────────────────────────────────
+
+    /// Stores a new repo. `Conflict` if the account already has this URL on
+    /// this branch.
+    async fn create_repo(&self, repo: &Repo) -> Result<(), StoreError>;
+    /// The account's repo, or `NotFound` (also when it belongs to another account).
+    async fn get_repo(&self, account: AccountId, id: RepoId) -> Result<Repo, StoreError>;
+    /// Any repo by id (workers only), or `NotFound`.
+    async fn get_repo_unscoped(&self, id: RepoId) -> Result<Repo, StoreError>;
+    /// The account's repos, oldest first.
+    async fn list_repos(&self, account: AccountId) -> Result<Vec<Repo>, StoreError>;
+    /// Number of repos: of one account, or of the instance when `None`.
+    async fn count_repos(&self, account: Option<AccountId>) -> Result<u64, StoreError>;
+    /// Deletes the account's repo. `NotFound` if it is not the account's.
+    async fn delete_repo(&self, account: AccountId, id: RepoId) -> Result<(), StoreError>;
+    /// Applies `update` and returns the repo after it. `NotFound` if gone.
+    async fn update_repo(&self, id: RepoId, update: RepoUpdate) -> Result<Repo, StoreError>;
+}
+
+/// Failures of a [`MetadataStore`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The entity does not exist (or is not visible to the caller's account).
+    #[error("{entity} not found")]
+    NotFound {
+        /// What was looked up (`repo`, `user`, …).
+        entity: &'static str,
+    },
+    /// A uniqueness rule was violated.
+    #[error("{entity} already exists: {detail}")]
+    Conflict {
+        /// What kind of entity.
+        entity: &'static str,
+        /// Which rule (`email`, `url`, …).
+        detail: String,
+    },
+    /// Anything else (connection, SQL, migration).
+    #[error("{backend} metadata store failed: {source}")]
+    Backend {
+        /// Backend name.
+        backend: &'static str,
+        /// Cause.
+        #[source]
+        source: BoxError,
+        /// Whether retrying may help.
+        retryable: bool,
+    },
+}
+
+impl StoreError {
+    /// Whether retrying the same call may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, StoreError::Backend { retryable: true, .. })
+    }
+}

@@ -1,0 +1,1265 @@
+//! In-memory [`MetadataStore`] and its contract suite.
+
+use crate::store::{MetadataStore, NewAccount, NewUser, Redemption, RepoUpdate, StoreError};
+use crate::testing::{lock, now_secs};
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use lettuce_domain::account::{Account, ExternalIdentity, Role, User};
+use lettuce_domain::api_key::ApiKey;
+use lettuce_domain::invite::Invite;
+use lettuce_domain::repo::{IndexProgress, Repo, RepoStatus};
+use lettuce_domain::token::hash_token;
+use lettuce_domain::{AccountId, ApiKeyId, InviteId, RepoId, UserId};
+use std::sync::Mutex;
+use uuid::Uuid;
+
+/// A complete [`MetadataStore`] in memory, behind one `std` mutex: every
+/// method is one critical section, so redemptions are atomic like a database
+/// transaction.
+///
+/// Records are kept in insertion order; "oldest first" / "newest first"
+/// lists sort by `created_at` (ties keep insertion order, newest-first lists
+/// reverse it).
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    accounts: Vec<Account>,
+    users: Vec<User>,
+    invites: Vec<Invite>,
+    api_keys: Vec<ApiKey>,
+    repos: Vec<Repo>,
+}
+
+const fn not_found(entity: &'static str) -> StoreError {
+    StoreError::NotFound { entity }
+}
+
+fn conflict(entity: &'static str, detail: &str) -> StoreError {
+    StoreError::Conflict {
+        entity,
+        detail: detail.to_owned(),
+    }
+}
+
+/// Oldest first by `created_at`, ties in insertion order.
+fn oldest_first<T: Clone>(items: impl Iterator<Item = T>, at: impl Fn(&T) -> DateTime<Utc>) -> Vec<T> {
+    let mut v: Vec<T> = items.collect();
+    v.sort_by_key(|x| at(x));
+    v
+}
+
+/// Newest first by `created_at`, ties in reverse insertion order.
+fn newest_first<T: Clone>(items: impl Iterator<Item = T>, at: impl Fn(&T) -> DateTime<Utc>) -> Vec<T> {
+    let mut v = oldest_first(items, at);
+    v.reverse();
+    v
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Stores an account directly (test setup; bypasses invites).
+    /// `Conflict` if the id exists.
+    pub fn insert_account(&self, account: Account) -> Result<(), StoreError> {
+        let mut inner = lock(&self.inner);
+        if inner.accounts.iter().any(|a| a.id == account.id) {
+            return Err(conflict("account", "id"));
+        }
+        inner.accounts.push(account);
+        Ok(())
+    }
+
+    /// Stores a user directly (test setup; bypasses invites). `Conflict` on a
+    /// taken id, email or identity; `NotFound` if the account is missing.
+    pub fn insert_user(&self, user: User) -> Result<(), StoreError> {
+        let mut inner = lock(&self.inner);
+        if !inner.accounts.iter().any(|a| a.id == user.account_id) {
+            return Err(not_found("account"));
+        }
+        inner.check_new_user(user.id, &user.email, user.identity.as_ref())?;
+        inner.users.push(user);
+        Ok(())
+    }
+}
+
+impl Inner {
+    fn check_new_user(&self, id: UserId, email: &str, identity: Option<&ExternalIdentity>) -> Result<(), StoreError> {
+        if self.users.iter().any(|u| u.email == email) {
+            return Err(conflict("user", "email"));
+        }
+        if let Some(identity) = identity
+            && self.users.iter().any(|u| u.identity.as_ref() == Some(identity))
+        {
+            return Err(conflict("user", "identity"));
+        }
+        if self.users.iter().any(|u| u.id == id) {
+            return Err(conflict("user", "id"));
+        }
+        Ok(())
+    }
+
+    fn repo_mut(&mut self, id: RepoId) -> Result<&mut Repo, StoreError> {
+        self.repos.iter_mut().find(|r| r.id == id).ok_or(not_found("repo"))
+    }
+}
+
+#[async_trait]
+impl MetadataStore for MemoryStore {
+    fn backend(&self) -> &'static str {
+        "memory"
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn get_account(&self, id: AccountId) -> Result<Account, StoreError> {
+        lock(&self.inner)
+            .accounts
+            .iter()
+            .find(|a| a.id == id)
+            .cloned()
+            .ok_or(not_found("account"))
+    }
+
+    async fn count_accounts(&self) -> Result<u64, StoreError> {
+        Ok(lock(&self.inner).accounts.len() as u64)
+    }
+
+    async fn get_user(&self, id: UserId) -> Result<User, StoreError> {
+        lock(&self.inner)
+            .users
+            .iter()
+            .find(|u| u.id == id)
+            .cloned()
+            .ok_or(not_found("user"))
+    }
+
+    async fn find_user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
+        Ok(lock(&self.inner).users.iter().find(|u| u.email == email).cloned())
+    }
+
+    async fn find_user_by_identity(&self, identity: &ExternalIdentity) -> Result<Option<User>, StoreError> {
+        Ok(lock(&self.inner)
+            .users
+            .iter()
+            .find(|u| u.identity.as_ref() == Some(identity))
+            .cloned())
+    }
+
+    async fn list_users(&self, account: AccountId) -> Result<Vec<User>, StoreError> {
+        let inner = lock(&self.inner);
+        Ok(oldest_first(
+            inner.users.iter().filter(|u| u.account_id == account).cloned(),
+            |u| u.created_at,
+        ))
+    }
+
+    async fn count_users(&self) -> Result<u64, StoreError> {
+        Ok(lock(&self.inner).users.len() as u64)
+    }
+
+    async fn create_invite(&self, invite: &Invite) -> Result<(), StoreError> {
+        let mut inner = lock(&self.inner);
+        if inner.invites.iter().any(|i| i.code_hash == invite.code_hash) {
+            return Err(conflict("invite", "code_hash"));
+        }
+        if inner.invites.iter().any(|i| i.id == invite.id) {
+            return Err(conflict("invite", "id"));
+        }
+        inner.invites.push(invite.clone());
+        Ok(())
+    }
+
+    async fn find_invite(&self, code_hash: &str) -> Result<Option<Invite>, StoreError> {
+        Ok(lock(&self.inner)
+            .invites
+            .iter()
+            .find(|i| i.code_hash == code_hash)
+            .cloned())
+    }
+
+    async fn list_invites(&self, account: AccountId) -> Result<Vec<Invite>, StoreError> {
+        let inner = lock(&self.inner);
+        Ok(newest_first(
+            inner.invites.iter().filter(|i| i.account_id == Some(account)).cloned(),
+            |i| i.created_at,
+        ))
+    }
+
+    async fn redeem_invite(&self, redemption: Redemption) -> Result<(Account, User), StoreError> {
+        let Redemption {
+            invite_id,
+            user,
+            account_if_unbound,
+        } = redemption;
+        let mut inner = lock(&self.inner);
+        let idx = inner
+            .invites
+            .iter()
+            .position(|i| i.id == invite_id)
+            .ok_or(not_found("invite"))?;
+        inner.check_new_user(user.id, &user.email, user.identity.as_ref())?;
+        let (account, role) = match inner.invites[idx].account_id {
+            Some(account_id) => {
+                let account = inner
+                    .accounts
+                    .iter()
+                    .find(|a| a.id == account_id)
+                    .cloned()
+                    .ok_or(not_found("account"))?;
+                (account, Role::Member)
+            }
+            None => {
+                if inner.accounts.iter().any(|a| a.id == account_if_unbound.id) {
+                    return Err(conflict("account", "id"));
+                }
+                let NewAccount {
+                    id,
+                    name,
+                    webhook_secret,
+                    created_at,
+                } = account_if_unbound;
+                let account = Account {
+                    id,
+                    name,
+                    webhook_secret,
+                    created_at,
+                };
+                inner.accounts.push(account.clone());
+                inner.invites[idx].account_id = Some(id);
+                (account, Role::Owner)
+            }
+        };
+        let NewUser {
+            id,
+            email,
+            password_hash,
+            identity,
+            created_at,
+        } = user;
+        let user = User {
+            id,
+            account_id: account.id,
+            email,
+            password_hash,
+            identity,
+            role,
+            created_at,
+        };
+        inner.users.push(user.clone());
+        inner.invites[idx].redemptions += 1;
+        Ok((account, user))
+    }
+
+    async fn create_api_key(&self, key: &ApiKey) -> Result<(), StoreError> {
+        let mut inner = lock(&self.inner);
+        if inner.api_keys.iter().any(|k| k.key_hash == key.key_hash) {
+            return Err(conflict("api_key", "key_hash"));
+        }
+        if inner.api_keys.iter().any(|k| k.id == key.id) {
+            return Err(conflict("api_key", "id"));
+        }
+        inner.api_keys.push(key.clone());
+        Ok(())
+    }
+
+    async fn list_api_keys(&self, user: UserId) -> Result<Vec<ApiKey>, StoreError> {
+        let inner = lock(&self.inner);
+        Ok(newest_first(
+            inner.api_keys.iter().filter(|k| k.user_id == user).cloned(),
+            |k| k.created_at,
+        ))
+    }
+
+    async fn find_api_key(&self, key_hash: &str) -> Result<Option<ApiKey>, StoreError> {
+        Ok(lock(&self.inner)
+            .api_keys
+            .iter()
+            .find(|k| k.key_hash == key_hash)
+            .cloned())
+    }
+
+    async fn revoke_api_key(&self, user: UserId, id: ApiKeyId, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut inner = lock(&self.inner);
+        let key = inner
+            .api_keys
+            .iter_mut()
+            .find(|k| k.id == id && k.user_id == user)
+            .ok_or(not_found("api_key"))?;
+        key.revoked_at.get_or_insert(at);
+        Ok(())
+    }
+
+    async fn touch_api_key(&self, id: ApiKeyId, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut inner = lock(&self.inner);
+        let key = inner
+            .api_keys
+            .iter_mut()
+            .find(|k| k.id == id)
+            .ok_or(not_found("api_key"))?;
+        key.last_used_at = Some(at);
+        Ok(())
+    }
+
+    async fn create_repo(&self, repo: &Repo) -> Result<(), StoreError> {
+        let mut inner = lock(&self.inner);
+        if inner
+            .repos
+            .iter()
+            .any(|r| r.account_id == repo.account_id && r.url == repo.url && r.branch == repo.branch)
+        {
+            return Err(conflict("repo", "url"));
+        }
+        if inner.repos.iter().any(|r| r.id == repo.id) {
+            return Err(conflict("repo", "id"));
+        }
+        inner.repos.push(repo.clone());
+        Ok(())
+    }
+
+    async fn get_repo(&self, account: AccountId, id: RepoId) -> Result<Repo, StoreError> {
+        lock(&self.inner)
+            .repos
+            .iter()
+            .find(|r| r.id == id && r.account_id == account)
+            .cloned()
+            .ok_or(not_found("repo"))
+    }
+
+    async fn get_repo_unscoped(&self, id: RepoId) -> Result<Repo, StoreError> {
+        lock(&self.inner)
+            .repos
+            .iter()
+            .find(|r| r.id == id)
+            .cloned()
+            .ok_or(not_found("repo"))
+    }
+
+    async fn list_repos(&self, account: AccountId) -> Result<Vec<Repo>, StoreError> {
+        let inner = lock(&self.inner);
+        Ok(oldest_first(
+            inner.repos.iter().filter(|r| r.account_id == account).cloned(),
+            |r| r.created_at,
+        ))
+    }
+
+    async fn count_repos(&self, account: Option<AccountId>) -> Result<u64, StoreError> {
+        let inner = lock(&self.inner);
+        Ok(inner
+            .repos
+            .iter()
+            .filter(|r| account.is_none_or(|a| r.account_id == a))
+            .count() as u64)
+    }
+
+    async fn delete_repo(&self, account: AccountId, id: RepoId) -> Result<(), StoreError> {
+        let mut inner = lock(&self.inner);
+        let idx = inner
+            .repos
+            .iter()
+            .position(|r| r.id == id && r.account_id == account)
+            .ok_or(not_found("repo"))?;
+        inner.repos.remove(idx);
+        Ok(())
+    }
+
+    async fn update_repo(&self, id: RepoId, update: RepoUpdate) -> Result<Repo, StoreError> {
+        let mut inner = lock(&self.inner);
+        let repo = inner.repo_mut(id)?;
+        let RepoUpdate {
+            status,
+            indexed_commit,
+            error,
+            progress,
+            indexed_at,
+            updated_at,
+        } = update;
+        if let Some(s) = status {
+            repo.status = s;
+        }
+        if let Some(c) = indexed_commit {
+            repo.indexed_commit = c;
+        }
+        if let Some(e) = error {
+            repo.error = e;
+        }
+        if let Some(p) = progress {
+            repo.progress = p;
+        }
+        if let Some(t) = indexed_at {
+            repo.indexed_at = Some(t);
+        }
+        if let Some(t) = updated_at {
+            repo.updated_at = t;
+        }
+        Ok(repo.clone())
+    }
+}
+
+// ── contract ──────────────────────────────────────────────────────────────
+
+fn expect_not_found<T: std::fmt::Debug>(b: &str, res: Result<T, StoreError>, rule: &str) {
+    match res {
+        Err(StoreError::NotFound { .. }) => {}
+        other => panic!("[{b}] {rule}: expected StoreError::NotFound, got {other:?}"),
+    }
+}
+
+fn expect_conflict<T: std::fmt::Debug>(b: &str, res: Result<T, StoreError>, rule: &str) {
+    match res {
+        Err(StoreError::Conflict { .. }) => {}
+        other => panic!("[{b}] {rule}: expected StoreError::Conflict, got {other:?}"),
+    }
+}
+
+fn ok<T>(b: &str, res: Result<T, StoreError>, what: &str) -> T {
+    res.unwrap_or_else(|e| panic!("[{b}] {what} must succeed, got error: {e:?}"))
+}
+
+struct Names {
+    tag: String,
+}
+
+impl Names {
+    fn email(&self, who: &str) -> String {
+        format!("{who}-{}@contract.example.com", self.tag)
+    }
+    fn invite(&self, t: DateTime<Utc>, account_id: Option<AccountId>, created_by: Option<UserId>) -> Invite {
+        Invite {
+            id: InviteId(Uuid::new_v4()),
+            code_hash: hash_token(&format!("inv_{}", Uuid::new_v4())),
+            account_id,
+            account_name: Some(format!("Contract {}", self.tag)),
+            email: None,
+            created_by,
+            expires_at: t + Duration::days(7),
+            redemptions: 0,
+            created_at: t,
+        }
+    }
+    fn new_user(&self, who: &str, t: DateTime<Utc>) -> NewUser {
+        NewUser {
+            id: UserId(Uuid::new_v4()),
+            email: self.email(who),
+            password_hash: Some(format!("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA${who}")),
+            identity: None,
+            created_at: t,
+        }
+    }
+    fn new_account(&self, t: DateTime<Utc>) -> NewAccount {
+        NewAccount {
+            id: AccountId(Uuid::new_v4()),
+            name: format!("Contract account {}", self.tag),
+            webhook_secret: hash_token(&Uuid::new_v4().to_string()),
+            created_at: t,
+        }
+    }
+    fn repo(&self, account_id: AccountId, branch: Option<&str>, t: DateTime<Utc>) -> Repo {
+        Repo {
+            id: RepoId(Uuid::new_v4()),
+            account_id,
+            url: format!("https://git.example.com/contract/{}.git", self.tag),
+            name: format!("contract/{}", self.tag),
+            branch: branch.map(str::to_owned),
+            status: RepoStatus::Pending,
+            indexed_commit: None,
+            error: None,
+            progress: IndexProgress::default(),
+            sealed_credentials: None,
+            created_at: t,
+            updated_at: t,
+            indexed_at: None,
+        }
+    }
+}
+
+fn redemption(invite_id: InviteId, user: NewUser, account: NewAccount) -> Redemption {
+    Redemption {
+        invite_id,
+        user,
+        account_if_unbound: account,
+    }
+}
+
+fn expected_user(u: &NewUser, account_id: AccountId, role: Role) -> User {
+    User {
+        id: u.id,
+        account_id,
+        email: u.email.clone(),
+        password_hash: u.password_hash.clone(),
+        identity: u.identity.clone(),
+        role,
+        created_at: u.created_at,
+    }
+}
+
+fn expected_account(a: &NewAccount) -> Account {
+    Account {
+        id: a.id,
+        name: a.name.clone(),
+        webhook_secret: a.webhook_secret.clone(),
+        created_at: a.created_at,
+    }
+}
+
+/// Checks the [`MetadataStore`] contract. Works on a store that already
+/// holds data (all emails, ids, URLs and hashes are unique per run; counts
+/// are checked as deltas), but no other writer may create accounts, users or
+/// repos concurrently. Leaves the records it created in place (the port has
+/// no account deletion).
+///
+/// Covers: ping; invites (create, duplicate code hash, find by hash, list
+/// newest first); atomic redemption (first creates the account and an owner,
+/// later ones join as members, the redemption count, email and identity
+/// conflicts that create nothing, two concurrent first redemptions creating
+/// exactly one account, unknown invite); team invites; user lookups by id,
+/// email and identity; user listing and counts; API keys (create, duplicate
+/// hash, find, list newest first, revoke scoped to the user, touch); repos
+/// (create, uniqueness of account + URL + branch including the default
+/// branch, scoping to the account, list oldest first, counts, partial
+/// updates, unscoped reads, delete).
+///
+/// # Panics
+///
+/// On the first broken rule, with a message naming it.
+pub async fn metadata_store_contract(store: &dyn MetadataStore) {
+    let b = store.backend();
+    let n = Names {
+        tag: Uuid::new_v4().simple().to_string(),
+    };
+    let t0 = now_secs();
+    let at = |secs: i64| t0 + Duration::seconds(secs);
+
+    ok(b, store.ping().await, "ping");
+    let accounts0 = ok(b, store.count_accounts().await, "count_accounts");
+    let users0 = ok(b, store.count_users().await, "count_users");
+    let repos0 = ok(b, store.count_repos(None).await, "count_repos(None)");
+
+    // ── admin invite ──────────────────────────────────────────────────────
+    let admin = n.invite(t0, None, None);
+    ok(b, store.create_invite(&admin).await, "create_invite");
+    let mut dup = n.invite(t0, None, None);
+    dup.code_hash = admin.code_hash.clone();
+    expect_conflict(
+        b,
+        store.create_invite(&dup).await,
+        "create_invite with an existing code hash",
+    );
+    let found = ok(b, store.find_invite(&admin.code_hash).await, "find_invite");
+    assert_eq!(
+        found.as_ref(),
+        Some(&admin),
+        "[{b}] find_invite(code_hash) must return the stored invite unchanged"
+    );
+    let none = ok(
+        b,
+        store.find_invite(&hash_token("no such code")).await,
+        "find_invite(unknown)",
+    );
+    assert!(
+        none.is_none(),
+        "[{b}] find_invite of an unknown hash must be None, got {none:?}"
+    );
+
+    // ── first redemption creates the account and its owner ────────────────
+    let owner_new = n.new_user("owner", at(0));
+    let acct_new = n.new_account(t0);
+    let (account, owner) = ok(
+        b,
+        store
+            .redeem_invite(redemption(admin.id, owner_new.clone(), acct_new.clone()))
+            .await,
+        "first redemption of an admin invite",
+    );
+    let a1 = acct_new.id;
+    assert_eq!(
+        account,
+        expected_account(&acct_new),
+        "[{b}] the first redemption must create account_if_unbound as given"
+    );
+    assert_eq!(
+        owner,
+        expected_user(&owner_new, a1, Role::Owner),
+        "[{b}] the first redeemer must become the account's owner"
+    );
+    assert_eq!(
+        ok(b, store.count_accounts().await, "count_accounts"),
+        accounts0 + 1,
+        "[{b}] the first redemption creates one account"
+    );
+    assert_eq!(
+        ok(b, store.count_users().await, "count_users"),
+        users0 + 1,
+        "[{b}] a redemption creates one user"
+    );
+    let inv =
+        ok(b, store.find_invite(&admin.code_hash).await, "find_invite").expect("invite vanished after redemption");
+    assert_eq!(
+        inv.account_id,
+        Some(a1),
+        "[{b}] the first redemption must bind the invite to the new account"
+    );
+    assert_eq!(
+        inv.redemptions, 1,
+        "[{b}] a redemption must increment the invite's redemption count"
+    );
+
+    // ── second redemption joins the same account as member ────────────────
+    let member_new = n.new_user("member", at(1));
+    let unused = n.new_account(t0);
+    let (account2, member) = ok(
+        b,
+        store
+            .redeem_invite(redemption(admin.id, member_new.clone(), unused.clone()))
+            .await,
+        "second redemption of an admin invite",
+    );
+    assert_eq!(
+        account2, account,
+        "[{b}] a later redemption must join the invite's existing account"
+    );
+    assert_eq!(
+        member,
+        expected_user(&member_new, a1, Role::Member),
+        "[{b}] a later redeemer must become a member"
+    );
+    expect_not_found(
+        b,
+        store.get_account(unused.id).await,
+        "a bound invite must not create account_if_unbound",
+    );
+    assert_eq!(
+        ok(b, store.count_accounts().await, "count_accounts"),
+        accounts0 + 1,
+        "[{b}] joining creates no account"
+    );
+    let inv = ok(b, store.find_invite(&admin.code_hash).await, "find_invite").expect("invite vanished");
+    assert_eq!(
+        inv.redemptions, 2,
+        "[{b}] the redemption count must be 2 after two redemptions"
+    );
+
+    // ── conflicts create nothing ──────────────────────────────────────────
+    let fresh = n.invite(t0, None, None);
+    ok(b, store.create_invite(&fresh).await, "create_invite");
+    let mut taken = n.new_user("x", at(2));
+    taken.email = owner_new.email.clone();
+    let ghost_account = n.new_account(t0);
+    let users_before = ok(b, store.count_users().await, "count_users");
+    expect_conflict(
+        b,
+        store
+            .redeem_invite(redemption(fresh.id, taken.clone(), ghost_account.clone()))
+            .await,
+        "redeeming with an already registered email",
+    );
+    expect_not_found(
+        b,
+        store.get_account(ghost_account.id).await,
+        "a conflicting redemption must not create its account",
+    );
+    expect_not_found(
+        b,
+        store.get_user(taken.id).await,
+        "a conflicting redemption must not create its user",
+    );
+    assert_eq!(
+        ok(b, store.count_accounts().await, "count_accounts"),
+        accounts0 + 1,
+        "[{b}] a failed redemption creates no account"
+    );
+    assert_eq!(
+        ok(b, store.count_users().await, "count_users"),
+        users_before,
+        "[{b}] a failed redemption creates no user"
+    );
+    let fresh_now = ok(b, store.find_invite(&fresh.code_hash).await, "find_invite").expect("invite vanished");
+    assert_eq!(
+        fresh_now, fresh,
+        "[{b}] a failed redemption must leave the invite unbound and uncounted"
+    );
+    taken.id = UserId(Uuid::new_v4());
+    expect_conflict(
+        b,
+        store
+            .redeem_invite(redemption(admin.id, taken.clone(), n.new_account(t0)))
+            .await,
+        "joining a bound invite with an already registered email",
+    );
+    expect_not_found(
+        b,
+        store.get_user(taken.id).await,
+        "a conflicting join must not create its user",
+    );
+
+    // ── identity users ────────────────────────────────────────────────────
+    let identity = ExternalIdentity {
+        issuer: format!("https://idp.example.com/{}", n.tag),
+        subject: "sub-1".into(),
+    };
+    let mut idp_new = n.new_user("idp", at(3));
+    idp_new.password_hash = None;
+    idp_new.identity = Some(identity.clone());
+    let idp_account = n.new_account(t0);
+    let (acc3, idp_user) = ok(
+        b,
+        store
+            .redeem_invite(redemption(fresh.id, idp_new.clone(), idp_account.clone()))
+            .await,
+        "first redemption by an IdP user",
+    );
+    let a3 = idp_account.id;
+    assert_eq!(
+        acc3,
+        expected_account(&idp_account),
+        "[{b}] redemption must create the account"
+    );
+    assert_eq!(
+        idp_user,
+        expected_user(&idp_new, a3, Role::Owner),
+        "[{b}] the IdP user must be stored with its identity"
+    );
+    let by_identity = ok(b, store.find_user_by_identity(&identity).await, "find_user_by_identity");
+    assert_eq!(
+        by_identity.as_ref(),
+        Some(&idp_user),
+        "[{b}] find_user_by_identity must find the linked user"
+    );
+    let other_identity = ExternalIdentity {
+        issuer: identity.issuer.clone(),
+        subject: "sub-2".into(),
+    };
+    let none = ok(
+        b,
+        store.find_user_by_identity(&other_identity).await,
+        "find_user_by_identity(unknown)",
+    );
+    assert!(
+        none.is_none(),
+        "[{b}] find_user_by_identity must match issuer AND subject, got {none:?}"
+    );
+    let mut same_identity = n.new_user("idp-again", at(3));
+    same_identity.identity = Some(identity.clone());
+    expect_conflict(
+        b,
+        store
+            .redeem_invite(redemption(fresh.id, same_identity.clone(), n.new_account(t0)))
+            .await,
+        "redeeming with an already linked identity",
+    );
+    expect_not_found(
+        b,
+        store.get_user(same_identity.id).await,
+        "a conflicting redemption must not create its user",
+    );
+
+    // ── concurrent first redemptions create exactly one account ───────────
+    let race = n.invite(t0, None, None);
+    ok(b, store.create_invite(&race).await, "create_invite");
+    let (ua, ub) = (n.new_user("race-a", at(4)), n.new_user("race-b", at(4)));
+    let (aa, ab) = (n.new_account(t0), n.new_account(t0));
+    let accounts_before = ok(b, store.count_accounts().await, "count_accounts");
+    let (ra, rb) = tokio::join!(
+        store.redeem_invite(redemption(race.id, ua.clone(), aa.clone())),
+        store.redeem_invite(redemption(race.id, ub.clone(), ab.clone())),
+    );
+    let (acc_a, user_a) = ok(b, ra, "concurrent first redemption A");
+    let (acc_b, user_b) = ok(b, rb, "concurrent first redemption B");
+    assert_eq!(
+        acc_a.id, acc_b.id,
+        "[{b}] two concurrent first redemptions must end up in ONE account"
+    );
+    assert!(
+        acc_a.id == aa.id || acc_a.id == ab.id,
+        "[{b}] the account must be one of the two account_if_unbound"
+    );
+    let loser = if acc_a.id == aa.id { ab.id } else { aa.id };
+    expect_not_found(
+        b,
+        store.get_account(loser).await,
+        "the losing concurrent redemption must not create an account",
+    );
+    let mut roles = [user_a.role, user_b.role];
+    roles.sort_by_key(|r| r.as_str());
+    assert_eq!(
+        roles,
+        [Role::Member, Role::Owner],
+        "[{b}] concurrent first redemptions: exactly one owner and one member"
+    );
+    assert_eq!(
+        ok(b, store.count_accounts().await, "count_accounts"),
+        accounts_before + 1,
+        "[{b}] two concurrent first redemptions must create exactly one account"
+    );
+    let race_now = ok(b, store.find_invite(&race.code_hash).await, "find_invite").expect("invite vanished");
+    assert_eq!(
+        race_now.redemptions, 2,
+        "[{b}] both concurrent redemptions must be counted"
+    );
+    assert_eq!(
+        race_now.account_id,
+        Some(acc_a.id),
+        "[{b}] the invite must be bound to the single account"
+    );
+    let race_users = ok(b, store.list_users(acc_a.id).await, "list_users");
+    assert_eq!(
+        race_users.len(),
+        2,
+        "[{b}] both concurrent redeemers must be in the account, got {race_users:?}"
+    );
+
+    // ── unknown invite ────────────────────────────────────────────────────
+    let lost = n.new_user("lost", at(5));
+    expect_not_found(
+        b,
+        store
+            .redeem_invite(redemption(InviteId(Uuid::new_v4()), lost.clone(), n.new_account(t0)))
+            .await,
+        "redeeming an unknown invite",
+    );
+    expect_not_found(
+        b,
+        store.get_user(lost.id).await,
+        "redeeming an unknown invite must not create the user",
+    );
+
+    // ── team invite ───────────────────────────────────────────────────────
+    let mut team = n.invite(at(60), Some(a1), Some(owner.id));
+    team.email = Some(n.email("teammate"));
+    team.account_name = None;
+    ok(b, store.create_invite(&team).await, "create_invite (team)");
+    let mate_new = n.new_user("teammate", at(6));
+    let mate_unused = n.new_account(t0);
+    let (acc_team, mate) = ok(
+        b,
+        store
+            .redeem_invite(redemption(team.id, mate_new.clone(), mate_unused.clone()))
+            .await,
+        "redeeming a team invite",
+    );
+    assert_eq!(acc_team.id, a1, "[{b}] a team invite joins its account");
+    assert_eq!(
+        mate,
+        expected_user(&mate_new, a1, Role::Member),
+        "[{b}] a team invite makes the redeemer a member"
+    );
+    expect_not_found(
+        b,
+        store.get_account(mate_unused.id).await,
+        "a team invite must not create account_if_unbound",
+    );
+
+    // ── lookups, lists and counts ─────────────────────────────────────────
+    assert_eq!(
+        ok(b, store.get_account(a1).await, "get_account"),
+        account,
+        "[{b}] get_account must return the account"
+    );
+    expect_not_found(
+        b,
+        store.get_account(AccountId(Uuid::new_v4())).await,
+        "get_account(unknown)",
+    );
+    assert_eq!(
+        ok(b, store.get_user(owner.id).await, "get_user"),
+        owner,
+        "[{b}] get_user must return the user"
+    );
+    expect_not_found(b, store.get_user(UserId(Uuid::new_v4())).await, "get_user(unknown)");
+    let by_email = ok(b, store.find_user_by_email(&owner.email).await, "find_user_by_email");
+    assert_eq!(
+        by_email.as_ref(),
+        Some(&owner),
+        "[{b}] find_user_by_email must find the user"
+    );
+    let none = ok(
+        b,
+        store.find_user_by_email(&n.email("nobody")).await,
+        "find_user_by_email(unknown)",
+    );
+    assert!(
+        none.is_none(),
+        "[{b}] find_user_by_email of an unknown email must be None"
+    );
+    let users = ok(b, store.list_users(a1).await, "list_users");
+    assert_eq!(
+        users,
+        vec![owner.clone(), member.clone(), mate.clone()],
+        "[{b}] list_users(account) must be that account's users, oldest first"
+    );
+    assert_eq!(
+        ok(b, store.list_users(a3).await, "list_users"),
+        vec![idp_user.clone()],
+        "[{b}] list_users is scoped to the account"
+    );
+    // Users created: owner, member, idp, race a + b, teammate.
+    assert_eq!(
+        ok(b, store.count_users().await, "count_users"),
+        users0 + 6,
+        "[{b}] count_users must count every created user"
+    );
+    // Accounts created: a1, a3, the race account.
+    assert_eq!(
+        ok(b, store.count_accounts().await, "count_accounts"),
+        accounts0 + 3,
+        "[{b}] count_accounts must count every created account"
+    );
+    let invites = ok(b, store.list_invites(a1).await, "list_invites");
+    let invite_ids: Vec<InviteId> = invites.iter().map(|i| i.id).collect();
+    assert_eq!(
+        invite_ids,
+        vec![team.id, admin.id],
+        "[{b}] list_invites(account) must list the account's invites (including the admin invite it was bound to), newest first"
+    );
+    let mut team_now = team.clone();
+    team_now.redemptions = 1;
+    assert_eq!(
+        invites[0], team_now,
+        "[{b}] list_invites must return the stored team invite with its redemption count"
+    );
+
+    // ── API keys ──────────────────────────────────────────────────────────
+    let api_key = |name: &str, t: DateTime<Utc>| {
+        let secret = format!("lk_{}", Uuid::new_v4().simple());
+        ApiKey {
+            id: ApiKeyId(Uuid::new_v4()),
+            account_id: a1,
+            user_id: owner.id,
+            name: name.to_owned(),
+            prefix: lettuce_domain::token::display_prefix(&secret),
+            key_hash: hash_token(&secret),
+            created_at: t,
+            last_used_at: None,
+            revoked_at: None,
+        }
+    };
+    let k1 = api_key("laptop", at(0));
+    let k2 = api_key("ci", at(1));
+    ok(b, store.create_api_key(&k1).await, "create_api_key");
+    ok(b, store.create_api_key(&k2).await, "create_api_key");
+    let mut k_dup = api_key("dup", at(2));
+    k_dup.key_hash = k1.key_hash.clone();
+    expect_conflict(
+        b,
+        store.create_api_key(&k_dup).await,
+        "create_api_key with an existing hash",
+    );
+    let found = ok(b, store.find_api_key(&k1.key_hash).await, "find_api_key");
+    assert_eq!(
+        found.as_ref(),
+        Some(&k1),
+        "[{b}] find_api_key(hash) must return the stored key"
+    );
+    assert!(
+        ok(b, store.find_api_key(&hash_token("nope")).await, "find_api_key").is_none(),
+        "[{b}] unknown key hash must be None"
+    );
+    let listed = ok(b, store.list_api_keys(owner.id).await, "list_api_keys");
+    assert_eq!(
+        listed,
+        vec![k2.clone(), k1.clone()],
+        "[{b}] list_api_keys(user) must be the user's keys, newest first"
+    );
+    assert!(
+        ok(b, store.list_api_keys(member.id).await, "list_api_keys").is_empty(),
+        "[{b}] list_api_keys is scoped to the user"
+    );
+    expect_not_found(
+        b,
+        store.revoke_api_key(member.id, k1.id, at(5)).await,
+        "revoking another user's key",
+    );
+    let still = ok(b, store.find_api_key(&k1.key_hash).await, "find_api_key").expect("key vanished");
+    assert_eq!(still.revoked_at, None, "[{b}] a refused revoke must not revoke the key");
+    expect_not_found(
+        b,
+        store.revoke_api_key(owner.id, ApiKeyId(Uuid::new_v4()), at(5)).await,
+        "revoking an unknown key",
+    );
+    ok(b, store.revoke_api_key(owner.id, k1.id, at(5)).await, "revoke_api_key");
+    let revoked =
+        ok(b, store.find_api_key(&k1.key_hash).await, "find_api_key").expect("a revoked key must still be findable");
+    assert_eq!(revoked.revoked_at, Some(at(5)), "[{b}] revoke must set revoked_at");
+    ok(b, store.touch_api_key(k2.id, at(10)).await, "touch_api_key");
+    let touched = ok(b, store.find_api_key(&k2.key_hash).await, "find_api_key").expect("key vanished");
+    assert_eq!(
+        touched.last_used_at,
+        Some(at(10)),
+        "[{b}] touch_api_key must set last_used_at"
+    );
+    assert_eq!(touched.revoked_at, None, "[{b}] touch must not revoke");
+    let listed = ok(b, store.list_api_keys(owner.id).await, "list_api_keys");
+    assert_eq!(listed.len(), 2, "[{b}] list_api_keys must include revoked keys");
+    assert_eq!(
+        listed[1].revoked_at,
+        Some(at(5)),
+        "[{b}] list_api_keys must show revoked_at"
+    );
+
+    // ── repos ─────────────────────────────────────────────────────────────
+    let mut r_main = n.repo(a1, Some("main"), at(0));
+    r_main.sealed_credentials = Some("sealed:v1:abcdef".into());
+    let r_dev = n.repo(a1, Some("dev"), at(1));
+    let r_default = n.repo(a1, None, at(2));
+    let r_other = n.repo(a3, Some("main"), at(3));
+    for r in [&r_main, &r_dev, &r_default, &r_other] {
+        ok(
+            b,
+            store.create_repo(r).await,
+            "create_repo (same URL: other branch, default branch or other account)",
+        );
+    }
+    expect_conflict(
+        b,
+        store.create_repo(&n.repo(a1, Some("main"), at(4))).await,
+        "create_repo with the same account, URL and branch",
+    );
+    expect_conflict(
+        b,
+        store.create_repo(&n.repo(a1, None, at(4))).await,
+        "create_repo with the same account and URL on the default branch (branch None twice)",
+    );
+    assert_eq!(
+        ok(b, store.get_repo(a1, r_main.id).await, "get_repo"),
+        r_main,
+        "[{b}] get_repo must return the stored repo (sealed credentials included)"
+    );
+    expect_not_found(
+        b,
+        store.get_repo(a3, r_main.id).await,
+        "get_repo scoped to another account",
+    );
+    expect_not_found(b, store.get_repo(a1, RepoId(Uuid::new_v4())).await, "get_repo(unknown)");
+    let ids: Vec<RepoId> = ok(b, store.list_repos(a1).await, "list_repos")
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(
+        ids,
+        vec![r_main.id, r_dev.id, r_default.id],
+        "[{b}] list_repos(account) must be the account's repos, oldest first"
+    );
+    assert_eq!(
+        ok(b, store.count_repos(Some(a1)).await, "count_repos"),
+        3,
+        "[{b}] count_repos(Some(account)) counts that account's repos"
+    );
+    assert_eq!(
+        ok(b, store.count_repos(Some(a3)).await, "count_repos"),
+        1,
+        "[{b}] count_repos(Some(account)) counts that account's repos"
+    );
+    assert_eq!(
+        ok(b, store.count_repos(None).await, "count_repos"),
+        repos0 + 4,
+        "[{b}] count_repos(None) counts the whole instance"
+    );
+    assert_eq!(
+        ok(b, store.get_repo_unscoped(r_other.id).await, "get_repo_unscoped"),
+        r_other,
+        "[{b}] get_repo_unscoped returns any repo"
+    );
+    expect_not_found(
+        b,
+        store.get_repo_unscoped(RepoId(Uuid::new_v4())).await,
+        "get_repo_unscoped(unknown)",
+    );
+
+    // Partial updates.
+    let commit = "0123456789abcdef0123456789abcdef01234567".to_owned();
+    let mut want = r_main.clone();
+    let steps: Vec<(RepoUpdate, &str)> = vec![
+        (
+            RepoUpdate {
+                status: Some(RepoStatus::Indexing),
+                progress: Some(IndexProgress {
+                    files_done: 3,
+                    files_total: 10,
+                }),
+                updated_at: Some(at(20)),
+                ..Default::default()
+            },
+            "status + progress",
+        ),
+        (
+            RepoUpdate {
+                status: Some(RepoStatus::Ready),
+                indexed_commit: Some(Some(commit.clone())),
+                error: Some(None),
+                indexed_at: Some(at(30)),
+                updated_at: Some(at(30)),
+                ..Default::default()
+            },
+            "indexed_commit Some(Some) + indexed_at",
+        ),
+        (
+            RepoUpdate {
+                status: Some(RepoStatus::Failed),
+                error: Some(Some("could not reach git.example.com".into())),
+                updated_at: Some(at(40)),
+                ..Default::default()
+            },
+            "error Some(Some)",
+        ),
+        (
+            RepoUpdate {
+                indexed_commit: Some(None),
+                error: Some(None),
+                ..Default::default()
+            },
+            "Some(None) clears",
+        ),
+        (RepoUpdate::default(), "an empty update changes nothing"),
+    ];
+    for (update, what) in steps {
+        if let Some(s) = update.status {
+            want.status = s;
+        }
+        if let Some(c) = &update.indexed_commit {
+            want.indexed_commit.clone_from(c);
+        }
+        if let Some(e) = &update.error {
+            want.error.clone_from(e);
+        }
+        if let Some(p) = update.progress {
+            want.progress = p;
+        }
+        if let Some(t) = update.indexed_at {
+            want.indexed_at = Some(t);
+        }
+        if let Some(t) = update.updated_at {
+            want.updated_at = t;
+        }
+        let got = ok(b, store.update_repo(r_main.id, update).await, "update_repo");
+        assert_eq!(
+            got, want,
+            "[{b}] update_repo ({what}) must change exactly the given fields and return the new repo"
+        );
+        assert_eq!(
+            ok(b, store.get_repo(a1, r_main.id).await, "get_repo"),
+            want,
+            "[{b}] update_repo ({what}) must be persisted"
+        );
+    }
+    assert_eq!(
+        ok(b, store.get_repo(a1, r_dev.id).await, "get_repo"),
+        r_dev,
+        "[{b}] update_repo must not touch other repos"
+    );
+
+    // Delete.
+    expect_not_found(
+        b,
+        store.delete_repo(a3, r_main.id).await,
+        "delete_repo of another account's repo",
+    );
+    ok(
+        b,
+        store.get_repo(a1, r_main.id).await,
+        "get_repo after a refused delete",
+    );
+    ok(b, store.delete_repo(a1, r_main.id).await, "delete_repo");
+    expect_not_found(b, store.get_repo(a1, r_main.id).await, "get_repo after delete");
+    expect_not_found(
+        b,
+        store.get_repo_unscoped(r_main.id).await,
+        "get_repo_unscoped after delete",
+    );
+    expect_not_found(b, store.delete_repo(a1, r_main.id).await, "deleting a deleted repo");
+    expect_not_found(
+        b,
+        store
+            .update_repo(
+                r_main.id,
+                RepoUpdate {
+                    status: Some(RepoStatus::Pending),
+                    ..Default::default()
+                },
+            )
+            .await,
+        "update_repo of a missing repo",
+    );
+    assert_eq!(
+        ok(b, store.count_repos(Some(a1)).await, "count_repos"),
+        2,
+        "[{b}] delete must lower the account's repo count"
+    );
+    assert_eq!(
+        ok(b, store.count_repos(None).await, "count_repos"),
+        repos0 + 3,
+        "[{b}] delete must lower the instance repo count"
+    );
+    // The freed (account, URL, branch) can be used again.
+    ok(
+        b,
+        store.create_repo(&n.repo(a1, Some("main"), at(50))).await,
+        "create_repo after deleting the previous one",
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn memory_store_passes_contract() {
+        let store = MemoryStore::new();
+        metadata_store_contract(&store).await;
+        // Runs again on a store that already holds data.
+        metadata_store_contract(&store).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn memory_store_passes_contract_multithreaded() {
+        let store = std::sync::Arc::new(MemoryStore::new());
+        let s2 = store.clone();
+        let other = tokio::spawn(async move { s2.count_users().await.unwrap() });
+        metadata_store_contract(store.as_ref()).await;
+        other.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn direct_inserts() {
+        let store = MemoryStore::new();
+        let t = now_secs();
+        let account = Account {
+            id: AccountId(Uuid::new_v4()),
+            name: "a".into(),
+            webhook_secret: "s".into(),
+            created_at: t,
+        };
+        store.insert_account(account.clone()).unwrap();
+        assert!(matches!(
+            store.insert_account(account.clone()),
+            Err(StoreError::Conflict { .. })
+        ));
+        let user = User {
+            id: UserId(Uuid::new_v4()),
+            account_id: account.id,
+            email: "a@b.io".into(),
+            password_hash: None,
+            identity: None,
+            role: Role::Owner,
+            created_at: t,
+        };
+        store.insert_user(user.clone()).unwrap();
+        assert!(matches!(
+            store.insert_user(user.clone()),
+            Err(StoreError::Conflict { .. })
+        ));
+        let mut orphan = user.clone();
+        orphan.id = UserId(Uuid::new_v4());
+        orphan.email = "c@d.io".into();
+        orphan.account_id = AccountId(Uuid::new_v4());
+        assert!(matches!(store.insert_user(orphan), Err(StoreError::NotFound { .. })));
+        assert_eq!(store.list_users(account.id).await.unwrap(), vec![user]);
+    }
+}

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Proves with `cargo tree -e normal` what each build group pulls in:
+#   embedded (default): no Postgres driver, no AWS/GCP/Vault crates
+#   self-hosted:        no AWS/GCP/Vault crates
+# and that every adapter feature on its own resolves.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+deps() { # package, feature args...
+  cargo tree -q -p "$1" -e normal --prefix none --format '{p}' "${@:2}" | awk '{print $1}' | sort -u
+}
+
+fail=0
+forbid() { # label, regex, deps...
+  local label=$1 re=$2; shift 2
+  local hits
+  hits=$(printf '%s\n' "$@" | grep -E "$re" || true)
+  if [ -n "$hits" ]; then
+    echo "FAIL [$label] pulls forbidden crates:"; printf '    %s\n' $hits; fail=1
+  else
+    echo "ok   [$label] pulls none of /$re/"
+  fi
+}
+
+POSTGRES='^(sqlx-postgres|tokio-postgres|postgres|postgres-protocol|pq-sys)$'
+CLOUD='^(aws-sdk-[a-z0-9-]+|aws-config|aws-smithy-[a-z0-9-]+|aws-types|aws-credential-types|aws-sigv4|google-cloud-[a-z0-9-]+|gcp-auth|gcloud-sdk|vaultrs|azure_[a-z0-9_]+)$'
+
+mapfile -t embedded < <(deps lettuce)
+forbid "embedded (default)" "$POSTGRES" "${embedded[@]}"
+forbid "embedded (default)" "$CLOUD" "${embedded[@]}"
+
+mapfile -t selfhosted < <(deps lettuce --no-default-features --features self-hosted)
+forbid "self-hosted" "$CLOUD" "${selfhosted[@]}"
+
+# Every adapter feature resolves on its own (catches typos in feature wiring).
+features=$(cargo metadata --format-version 1 --no-deps | python3 -c '
+import json,sys
+m=json.load(sys.stdin)
+p=[x for x in m["packages"] if x["name"]=="lettuce"][0]
+print(" ".join(sorted(f for f in p["features"] if "-" in f and f not in ("self-hosted",))))')
+for f in $features; do
+  if cargo tree -q -p lettuce -e normal --no-default-features --features "$f" >/dev/null 2>&1; then
+    echo "ok   [--features $f] resolves"
+  else
+    echo "FAIL [--features $f] does not resolve"; fail=1
+  fi
+done
+
+exit $fail
