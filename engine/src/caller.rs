@@ -151,10 +151,10 @@ impl Engine {
         };
         let now = self.inner.clock.now();
         // Record use at most once a minute per key to keep reads cheap.
-        if key.last_used_at.is_none_or(|t| now - t > chrono::Duration::minutes(1)) {
-            if let Err(e) = self.inner.store.touch_api_key(key.id, now).await {
-                tracing::warn!(error = %e, "could not record API key use");
-            }
+        if key.last_used_at.is_none_or(|t| now - t > chrono::Duration::minutes(1))
+            && let Err(e) = self.inner.store.touch_api_key(key.id, now).await
+        {
+            tracing::warn!(error = %e, "could not record API key use");
         }
         Ok(Caller::User(UserCtx {
             user_id: user.id,

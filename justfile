@@ -1,0 +1,27 @@
+# Conveniences; every recipe is a plain command that also works without `just`.
+export CARGO_TARGET_DIR := env_var_or_default("CARGO_TARGET_DIR", env_var("HOME") + "/.cache/lettuce-target")
+
+# Run Lettuce on embedded defaults (SQLite, local blobs) at http://127.0.0.1:8080
+run:
+    cargo run --release
+
+# Run every test (same as scripts/test)
+test *ARGS:
+    scripts/test {{ARGS}}
+
+# Format check and clippy with warnings as errors
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets --all-features -- -D warnings
+
+# Prove what each build group pulls in
+feature-matrix:
+    scripts/feature-matrix.sh
+
+# Check the hexagon's dependency rules
+invariants:
+    python3 scripts/check-invariants.py
+
+# Everything CI runs
+ci:
+    bash .ci/run
