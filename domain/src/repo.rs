@@ -324,14 +324,30 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Removes anything between `://` and `@` from a raw string for messages.
+/// Hides credentials in a raw (possibly unparsable) URL for messages:
+/// everything up to the last `@` of the authority is replaced by `***`
+/// (`https://u:p@ss@host/x` → `https://***@host/x`, `oauth2:tok@host:a/b` →
+/// `***@host:a/b`).
 fn redact_raw(raw: &str) -> String {
-    if let Some((scheme, rest)) = raw.split_once("://")
-        && let Some((_, host)) = rest.split_once('@')
-    {
-        return format!("{scheme}://***@{host}");
+    let (scheme, rest) = match raw.split_once("://") {
+        Some((s, r)) => (Some(s), r),
+        None => (None, raw),
+    };
+    let authority_end = if scheme.is_some() {
+        rest.find('/').unwrap_or(rest.len())
+    } else {
+        rest.len()
+    };
+    // An '@' in the path after the authority is not a credential separator,
+    // but without a scheme we cannot tell, so hide up to the last '@'.
+    let search = if scheme.is_some() { &rest[..authority_end] } else { rest };
+    match search.rfind('@') {
+        Some(at) => match scheme {
+            Some(s) => format!("{s}://***{}", &rest[at..]),
+            None => format!("***{}", &rest[at..]),
+        },
+        None => raw.to_owned(),
     }
-    raw.to_owned()
 }
 
 /// Checks a branch name supplied by a user (git's `check-ref-format` rules,
@@ -388,8 +404,17 @@ mod tests {
         ] {
             assert!(RepoUrl::parse(raw).is_err(), "{raw}");
         }
-        let e = RepoUrl::parse("https://user:hunter2@exa mple.com/x").unwrap_err();
-        assert!(!e.message.contains("hunter2"), "{}", e.message);
+        for (raw, secret) in [
+            ("https://user:hunter2@exa mple.com/x", "hunter2"),
+            ("https://user:Pass@Wordtail9876@exa mple.com/x", "Wordtail9876"),
+            ("oauth2:glpat-abcdef123456@gitlab.com:acme/x.git", "glpat-abcdef123456"),
+            ("ssh://git:tok3n99@host/x", "tok3n99"),
+        ] {
+            let e = RepoUrl::parse(raw).unwrap_err();
+            assert!(!e.message.contains(secret), "{raw}: {}", e.message);
+        }
+        assert_eq!(redact_raw("https://a:b@c@h/x@y"), "https://***@h/x@y");
+        assert_eq!(redact_raw("oauth2:t@gitlab.com:a/b"), "***@gitlab.com:a/b");
     }
 
     #[test]

@@ -183,6 +183,7 @@ impl Engine {
     /// Invites of the caller's account (owners only).
     pub async fn list_invites(&self, caller: &Caller) -> Result<Vec<Invite>, EngineError> {
         let owner = caller.owner()?;
+        self.require_license_for(LicensedAction::Query).await?;
         Ok(self.inner.store.list_invites(owner.account_id).await?)
     }
 
@@ -329,6 +330,7 @@ impl Engine {
     /// Creates an API key for the calling user.
     pub async fn create_api_key(&self, caller: &Caller, name: &str) -> Result<ApiKeyCreated, EngineError> {
         let u = caller.user()?;
+        self.require_license_for(LicensedAction::Query).await?;
         let name = clean_name("name", Some(name.to_owned()))?
             .ok_or_else(|| EngineError::validation("name", "give the key a name, e.g. \"laptop agent\""))?;
         let secret = random_token(API_KEY_PREFIX);
@@ -353,12 +355,14 @@ impl Engine {
     /// The calling user's API keys.
     pub async fn list_api_keys(&self, caller: &Caller) -> Result<Vec<ApiKey>, EngineError> {
         let u = caller.user()?;
+        self.require_license_for(LicensedAction::Query).await?;
         Ok(self.inner.store.list_api_keys(u.user_id).await?)
     }
 
     /// Revokes one of the calling user's API keys.
     pub async fn revoke_api_key(&self, caller: &Caller, id: ApiKeyId) -> Result<(), EngineError> {
         let u = caller.user()?;
+        self.require_license_for(LicensedAction::Query).await?;
         self.inner
             .store
             .revoke_api_key(u.user_id, id, self.inner.clock.now())
@@ -372,6 +376,7 @@ impl Engine {
     /// The caller's account.
     pub async fn account(&self, caller: &Caller) -> Result<AccountView, EngineError> {
         let u: &UserCtx = caller.user()?;
+        self.require_license_for(LicensedAction::Query).await?;
         let account = self.inner.store.get_account(u.account_id).await?;
         let seats_used = self.inner.store.list_users(u.account_id).await?.len() as u64;
         let repo_count = self.inner.store.count_repos(Some(u.account_id)).await?;

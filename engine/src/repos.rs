@@ -14,6 +14,9 @@ use lettuce_ports::store::{RepoUpdate, StoreError};
 use serde_json::json;
 use uuid::Uuid;
 
+/// Seconds between deleting a repo and removing its mirror and index.
+pub(crate) const DELETE_CLEANUP_DELAY_SECS: i64 = 5;
+
 /// Body of `POST /v1/repos`.
 #[derive(Debug, Clone, Default)]
 pub struct AddRepoRequest {
@@ -88,7 +91,14 @@ impl Engine {
             },
             e => e.into(),
         })?;
-        self.enqueue_index(repo.id).await?;
+        if let Err(e) = self.enqueue_index(repo.id).await {
+            // Leave nothing behind: a retry of the same request must not get
+            // `repo_exists` for a repo that no job will ever index.
+            if let Err(undo) = self.inner.store.delete_repo(u.account_id, repo.id).await {
+                tracing::error!(repo = %repo.id, error = %undo, "could not undo a repo whose index job failed to enqueue");
+            }
+            return Err(e);
+        }
         tracing::info!(repo = %repo.id, url = %repo.url, "repo added");
         Ok(repo)
     }
@@ -124,24 +134,34 @@ impl Engine {
     /// The caller's repos.
     pub async fn list_repos(&self, caller: &Caller) -> Result<Vec<Repo>, EngineError> {
         let u = caller.user()?;
+        self.require_license_for(LicensedAction::Query).await?;
         Ok(self.inner.store.list_repos(u.account_id).await?)
     }
 
     /// One of the caller's repos.
     pub async fn get_repo(&self, caller: &Caller, id: RepoId) -> Result<Repo, EngineError> {
         let u = caller.user()?;
+        self.require_license_for(LicensedAction::Query).await?;
         Ok(self.inner.store.get_repo(u.account_id, id).await?)
     }
 
     /// Deletes one of the caller's repos; its mirror and index are removed by
     /// a background job.
+    ///
+    /// The cleanup job is enqueued *before* the row is deleted (due a few
+    /// seconds later), so a queue outage fails the request with nothing
+    /// deleted and the client can retry. The job cleans up only once the
+    /// repo is really gone.
     pub async fn delete_repo(&self, caller: &Caller, id: RepoId) -> Result<(), EngineError> {
         let u = caller.user()?;
+        self.require_license_for(LicensedAction::Query).await?;
+        self.inner.store.get_repo(u.account_id, id).await?;
+        let run_at = self.inner.clock.now() + chrono::Duration::seconds(DELETE_CLEANUP_DELAY_SECS);
+        let job = NewJob::new(DELETE_REPO_JOB, json!({ "repo_id": id }))
+            .max_attempts(10)
+            .run_at(run_at);
+        self.inner.queue.enqueue(job).await?;
         self.inner.store.delete_repo(u.account_id, id).await?;
-        self.inner
-            .queue
-            .enqueue(NewJob::new(DELETE_REPO_JOB, json!({ "repo_id": id })).max_attempts(10))
-            .await?;
         tracing::info!(repo = %id, "repo deleted");
         Ok(())
     }

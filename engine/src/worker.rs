@@ -256,6 +256,13 @@ impl Worker {
 
     async fn delete_repo_artifacts(&self, repo_id: RepoId) -> Result<Outcome, RetryableError> {
         let e = &self.engine.inner;
+        match e.store.get_repo_unscoped(repo_id).await {
+            // The delete request failed after enqueueing this job: the repo
+            // lives on, so its mirror and index must too.
+            Ok(_) => return Ok(Outcome::Done),
+            Err(StoreError::NotFound { .. }) => {}
+            Err(err) => return Err(RetryableError(err.to_string())),
+        }
         e.mirror
             .remove(&repo_id.to_string())
             .await
@@ -375,7 +382,10 @@ impl Worker {
                     indexed_at: Some(e.clock.now()),
                     ..Default::default()
                 };
-                self.update(repo_id, done).await?;
+                if self.update(repo_id, done).await?.is_none() {
+                    // Deleted while we indexed: do not leave artifacts behind.
+                    return self.delete_repo_artifacts(repo_id).await;
+                }
                 tracing::info!(repo = %repo_id, commit = %synced.commit, files = summary.files_total, processed = summary.files_processed, reused = summary.files_reused, "indexed");
                 Ok(Outcome::Done)
             }

@@ -1,15 +1,16 @@
 //! Engine use cases over the in-memory fakes.
 
+use lettuce_domain::Secret;
 use lettuce_domain::account::Role;
 use lettuce_domain::license::LicenseState;
 use lettuce_domain::repo::RepoStatus;
-use lettuce_domain::{RepoId, Secret};
 use lettuce_engine::{AddRepoRequest, Caller, Engine, EngineError, EngineSettings, SignupRequest, Worker};
 use lettuce_ports::git::GitError;
 use lettuce_ports::license::LicenseStatus;
 use lettuce_ports::queue::JobState;
 use lettuce_ports::testing::auth::FakeAuth;
 use lettuce_ports::testing::blob::MemoryBlobStore;
+use lettuce_ports::testing::clock::ManualClock;
 use lettuce_ports::testing::git::MemoryGitMirror;
 use lettuce_ports::testing::index::MemoryIndexer;
 use lettuce_ports::testing::license::{FakeLicenseOracle, sample_claims};
@@ -27,13 +28,15 @@ struct Harness {
     queue: Arc<MemoryQueue>,
     indexer: Arc<MemoryIndexer>,
     license: Arc<FakeLicenseOracle>,
+    clock: Arc<ManualClock>,
 }
 
 impl Harness {
     fn new() -> Self {
         let auth = Arc::new(FakeAuth::new());
         let mirror = Arc::new(MemoryGitMirror::new(false));
-        let queue = Arc::new(MemoryQueue::new());
+        let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+        let queue = Arc::new(MemoryQueue::with_clock(clock.clone()));
         let indexer = Arc::new(MemoryIndexer::new());
         let license = Arc::new(FakeLicenseOracle::with_status(LicenseStatus::ungated()));
         let engine = Engine::builder()
@@ -47,6 +50,7 @@ impl Harness {
             .mirror(mirror.clone())
             .indexer(indexer.clone())
             .license(license.clone())
+            .clock(clock.clone())
             .settings(EngineSettings::new(Secret::new(ADMIN), [3u8; 32]))
             .build()
             .unwrap();
@@ -56,6 +60,7 @@ impl Harness {
             queue,
             indexer,
             license,
+            clock,
         }
     }
 
@@ -93,6 +98,12 @@ impl Harness {
 
     async fn work(&self) -> usize {
         Worker::new(self.engine.clone()).run_until_idle().await.unwrap()
+    }
+
+    /// Lets delayed jobs (repo cleanup) come due, then runs them.
+    async fn work_later(&self) -> usize {
+        self.clock.advance(chrono::Duration::seconds(10));
+        self.work().await
     }
 }
 
@@ -301,9 +312,10 @@ async fn repo_goes_pending_indexing_ready_with_head_commit() {
     );
     assert!(h.engine.list_repos(&other).await.unwrap().is_empty());
 
-    // Delete removes it and (in the background) its mirror and index.
+    // Delete removes it and (in the background, a few seconds later) its mirror and index.
     h.engine.delete_repo(&user, repo.id).await.unwrap();
-    assert_eq!(h.work().await, 1);
+    assert_eq!(h.work().await, 0, "cleanup is delayed");
+    assert_eq!(h.work_later().await, 1);
     assert!(h.indexer.indexed(repo.id).is_none());
     assert!(!h.mirror.has_mirror(&repo.id.to_string()));
     assert_eq!(h.engine.get_repo(&user, repo.id).await.unwrap_err().code(), "not_found");
@@ -582,7 +594,33 @@ async fn deleted_repo_job_is_dropped_quietly() {
         .await
         .unwrap();
     h.engine.delete_repo(&user, repo.id).await.unwrap();
-    assert_eq!(h.work().await, 2);
+    assert_eq!(h.work().await, 1, "the index job finds the repo gone");
+    assert_eq!(h.work_later().await, 1, "then the cleanup job runs");
     assert_eq!(h.queue.count(JobState::Completed), 2);
-    let _ = RepoId(repo.id.0);
+}
+
+#[tokio::test]
+async fn locked_instance_refuses_reads_but_not_login() {
+    let h = Harness::new();
+    let code = h.invite().await;
+    let user = h.signup(&code, "ada@example.com").await.unwrap();
+    h.license.set_status(LicenseStatus {
+        gated: true,
+        state: LicenseState::Locked,
+        claims: None,
+        reason: Some("no key".into()),
+    });
+    assert_eq!(h.engine.list_repos(&user).await.unwrap_err().code(), "license_locked");
+    assert_eq!(h.engine.account(&user).await.unwrap_err().code(), "license_locked");
+    assert_eq!(
+        h.engine.list_api_keys(&user).await.unwrap_err().code(),
+        "license_locked"
+    );
+    assert!(
+        h.engine
+            .login("ada@example.com", &Secret::new("a long password"))
+            .await
+            .is_ok(),
+        "owners can still sign in to upload a key"
+    );
 }

@@ -88,6 +88,9 @@ fn main() -> ExitCode {
             } => config_check(&config),
         }
     });
+    // A blocking task (a git fetch stuck on a silent server) must not keep the
+    // process alive after shutdown: its job was already released.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -39,6 +39,13 @@ pub struct ErrorDetail {
 }
 
 impl ApiError {
+    /// A `validation_failed` error about `field`.
+    pub fn invalid_field(field: &'static str, message: impl Into<String>) -> Self {
+        let mut e = Self::new(StatusCode::BAD_REQUEST, "validation_failed", message);
+        e.field = Some(field);
+        e
+    }
+
     /// Builds an error.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {

@@ -25,6 +25,81 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     }
 }
 
+/// An optional JSON body: an empty body means `T::default()`. A non-empty
+/// body must be JSON (`Content-Type: application/json`) and every rejection
+/// uses the error format.
+#[derive(Debug)]
+pub struct OptionalJson<T>(pub T);
+
+impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|mime| {
+                let mime = mime.trim().to_ascii_lowercase();
+                mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+            });
+        let body = axum::body::Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    "the request body is larger than 1 MiB",
+                )
+            } else {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_body",
+                    "the request body could not be read",
+                )
+            }
+        })?;
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalJson(T::default()));
+        }
+        if !is_json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as JSON with `Content-Type: application/json`",
+            ));
+        }
+        serde_json::from_slice(&body).map(OptionalJson).map_err(|e| {
+            let (code, what) = if e.is_syntax() || e.is_eof() {
+                ("malformed_json", "the request body is not valid JSON")
+            } else {
+                ("invalid_body", "the request body has the wrong shape")
+            };
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                code,
+                format!("{what}: {}", without_values(&e.to_string())),
+            )
+        })
+    }
+}
+
+/// Removes echoed input values from a serde message (``invalid type: integer
+/// `123`…`` → ``invalid type: integer…``) so a mistyped password is never
+/// repeated back; field names (``missing field `email` ``) are kept.
+fn without_values(msg: &str) -> String {
+    let Some(start) = msg.find("invalid type: ").or_else(|| msg.find("invalid value: ")) else {
+        return msg.to_owned();
+    };
+    let rest = &msg[start..];
+    match (rest.find('`'), rest.find(", expected")) {
+        (Some(open), Some(expected)) if open < expected => {
+            format!("{}{}", &msg[..start + open].trim_end(), &rest[expected..])
+        }
+        _ => msg.to_owned(),
+    }
+}
+
 fn json_rejection(r: JsonRejection) -> ApiError {
     match r {
         JsonRejection::JsonSyntaxError(e) => ApiError::new(
@@ -35,7 +110,10 @@ fn json_rejection(r: JsonRejection) -> ApiError {
         JsonRejection::JsonDataError(e) => ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_body",
-            format!("the request body has the wrong shape: {}", e.body_text()),
+            format!(
+                "the request body has the wrong shape: {}",
+                without_values(&e.body_text())
+            ),
         ),
         JsonRejection::MissingJsonContentType(_) => ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -118,6 +196,23 @@ impl FromRequestParts<AppState> for Auth {
 /// An optional bearer token (for endpoints that accept IdP tokens).
 #[derive(Debug)]
 pub struct MaybeBearer(pub Option<Secret>);
+
+#[cfg(test)]
+mod tests {
+    use super::without_values;
+
+    #[test]
+    fn serde_messages_lose_values_but_keep_fields() {
+        assert_eq!(
+            without_values("password: invalid type: integer `12345678901`, expected a string at line 1 column 40"),
+            "password: invalid type: integer, expected a string at line 1 column 40"
+        );
+        assert_eq!(
+            without_values("missing field `email` at line 1 column 2"),
+            "missing field `email` at line 1 column 2"
+        );
+    }
+}
 
 impl<S: Send + Sync> FromRequestParts<S> for MaybeBearer {
     type Rejection = ApiError;

@@ -288,7 +288,11 @@ pub fn assert_error_format(r: &Resp) {
         .get(reqwest::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    assert!(ct.starts_with("application/json"), "content-type {ct:?}; body: {}", r.text);
+    assert!(
+        ct.starts_with("application/json"),
+        "content-type {ct:?}; body: {}",
+        r.text
+    );
     let top = r
         .body
         .as_object()
@@ -309,7 +313,9 @@ pub fn assert_error_format(r: &Resp) {
     assert!(
         !code.is_empty()
             && code.starts_with(|c: char| c.is_ascii_lowercase())
-            && code.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+            && code
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
         "code is not snake_case: {}",
         r.text
     );
@@ -344,10 +350,7 @@ impl Api {
         if let Some((content_type, bytes)) = body {
             req = req.header(reqwest::header::CONTENT_TYPE, content_type).body(bytes);
         }
-        let r = req
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let r = req.send().await.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
         let status = r.status();
         let headers = r.headers().clone();
         let text = r.text().await.unwrap_or_else(|e| panic!("{method} {path}: body: {e}"));
@@ -399,7 +402,10 @@ impl Api {
 
     /// Mints an admin invite; returns its code.
     pub async fn admin_invite(&self, admin_token: &str) -> String {
-        let v = self.post_empty("/api/admin/invites", Some(admin_token)).await.expect(201);
+        let v = self
+            .post_empty("/api/admin/invites", Some(admin_token))
+            .await
+            .expect(201);
         v["code"].as_str().expect("invite code").to_owned()
     }
 
@@ -444,7 +450,10 @@ impl Api {
             }
             tokio::time::sleep(POLL).await;
         }
-        panic!("repo {id} did not reach the expected state within {deadline:?}; last: {last}\n{}", ctx());
+        panic!(
+            "repo {id} did not reach the expected state within {deadline:?}; last: {last}\n{}",
+            ctx()
+        );
     }
 }
 

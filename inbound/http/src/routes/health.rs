@@ -23,15 +23,25 @@ pub(crate) async fn healthz(State(s): State<AppState>) -> Json<HealthDto> {
 pub(crate) async fn readyz(State(s): State<AppState>) -> Result<Json<ReadyDto>, ApiError> {
     let report = s.engine.readiness().await;
     if !report.is_ready() {
-        let failed: Vec<String> = report
+        // Details (hosts, users, driver messages) go to the log, not to
+        // unauthenticated callers.
+        let failed: Vec<&str> = report
             .checks
             .iter()
-            .filter_map(|c| c.error.as_ref().map(|e| format!("{}: {e}", c.name)))
+            .filter(|c| c.error.is_some())
+            .inspect(|c| {
+                tracing::warn!(
+                    check = c.name,
+                    error = c.error.as_deref().unwrap_or_default(),
+                    "readiness check failed"
+                )
+            })
+            .map(|c| c.name)
             .collect();
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "not_ready",
-            format!("not ready — {}", failed.join("; ")),
+            format!("not ready — failing: {} (details in the server log)", failed.join(", ")),
         ));
     }
     let checks = report

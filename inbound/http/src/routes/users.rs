@@ -3,33 +3,13 @@
 use crate::AppState;
 use crate::dto::*;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiJson, ApiPath, Auth, MaybeBearer};
+use crate::extract::{ApiJson, ApiPath, Auth, MaybeBearer, OptionalJson};
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use lettuce_domain::{ApiKeyId, Secret};
 use lettuce_engine::{AdminInviteRequest, SignupRequest, SignupResult};
 use uuid::Uuid;
-
-/// Parses an optional JSON body: empty means default.
-fn optional_body<T: serde::de::DeserializeOwned + Default>(body: &Bytes) -> Result<T, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(T::default());
-    }
-    serde_json::from_slice(body).map_err(|e| {
-        let code = if e.is_syntax() || e.is_eof() {
-            "malformed_json"
-        } else {
-            "invalid_body"
-        };
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            code,
-            format!("the request body is not acceptable: {e}"),
-        )
-    })
-}
 
 /// Mint an invite with the admin token. The first redemption creates an
 /// account; later redemptions join it.
@@ -39,9 +19,8 @@ fn optional_body<T: serde::de::DeserializeOwned + Default>(body: &Bytes) -> Resu
 pub(crate) async fn admin_invite(
     State(s): State<AppState>,
     Auth(caller): Auth,
-    body: Bytes,
+    OptionalJson(b): OptionalJson<AdminInviteBody>,
 ) -> Result<(StatusCode, Json<InviteCreatedDto>), ApiError> {
-    let b: AdminInviteBody = optional_body(&body)?;
     let inv = s
         .engine
         .create_admin_invite(
@@ -69,9 +48,8 @@ pub(crate) async fn admin_invite(
 pub(crate) async fn team_invite(
     State(s): State<AppState>,
     Auth(caller): Auth,
-    body: Bytes,
+    OptionalJson(b): OptionalJson<TeamInviteBody>,
 ) -> Result<(StatusCode, Json<InviteCreatedDto>), ApiError> {
-    let b: TeamInviteBody = optional_body(&body)?;
     let inv = s.engine.create_team_invite(&caller, b.email).await?;
     Ok((
         StatusCode::CREATED,
@@ -114,13 +92,9 @@ pub(crate) async fn signup(
     let code = Secret::new(b.invite_code);
     let result = match (b.password, bearer) {
         (Some(password), _) => {
-            let email = b.email.ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "validation_failed",
-                    "email: an email address is required",
-                )
-            })?;
+            let email = b
+                .email
+                .ok_or_else(|| ApiError::invalid_field("email", "email: an email address is required"))?;
             s.engine
                 .signup(SignupRequest {
                     invite_code: code,
@@ -131,9 +105,8 @@ pub(crate) async fn signup(
         }
         (None, Some(idp)) => s.engine.signup_with_idp(&code, &idp, b.email.as_deref()).await?,
         (None, None) => {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "validation_failed",
+            return Err(ApiError::invalid_field(
+                "password",
                 "password: a password is required (or sign up with an identity-provider bearer token)",
             ));
         }

@@ -1,1 +1,22 @@
-//! placeholder
+//! Router-level tests of the inbound HTTP adapter: the real router over an
+//! engine built from the in-memory fakes of `lettuce_ports::testing`, driven
+//! with `tower::ServiceExt::oneshot` (no sockets).
+//!
+//! * `errors` — the stable error format for every failure class;
+//! * `flows` — happy paths (health, invites, sign-up, login, API keys, team,
+//!   account, the repo lifecycle through the worker);
+//! * `isolation` — accounts cannot see or touch each other's data;
+//! * `license` — license states and limits;
+//! * `unavailable` — failing dependencies give 503/500 without leaking internals;
+//! * `secrets` — passwords, invite codes, API keys, tokens and URL credentials
+//!   appear only where they must;
+//! * `openapi` — the document matches the router.
+
+mod errors;
+mod flows;
+mod isolation;
+mod license;
+mod openapi;
+mod secrets;
+mod support;
+mod unavailable;

@@ -19,6 +19,7 @@ use lettuce_ports::queue::{
 use lettuce_ports::store::{MetadataStore, Redemption, RepoUpdate, StoreError};
 use lettuce_ports::testing::auth::FakeAuth;
 use lettuce_ports::testing::blob::MemoryBlobStore;
+use lettuce_ports::testing::clock::ManualClock;
 use lettuce_ports::testing::git::MemoryGitMirror;
 use lettuce_ports::testing::index::MemoryIndexer;
 use lettuce_ports::testing::license::FakeLicenseOracle;
@@ -38,7 +39,8 @@ pub const PASSWORD: &str = "correct horse battery staple";
 pub const REPO_URL: &str = "https://github.com/acme/widgets.git";
 /// What the failing fakes put in their backend errors: it must never reach a
 /// client (it names a host, a user and a password).
-pub const INTERNAL_DETAIL: &str = "dial tcp 10.13.37.5:5432: password authentication failed for user lettuce_pg (pw=pg-Sup3rS3cret)";
+pub const INTERNAL_DETAIL: &str =
+    "dial tcp 10.13.37.5:5432: password authentication failed for user lettuce_pg (pw=pg-Sup3rS3cret)";
 /// Fragments of [`INTERNAL_DETAIL`] that must not leak either.
 pub const INTERNAL_FRAGMENTS: &[&str] = &["10.13.37.5", "5432", "lettuce_pg", "pg-Sup3rS3cret", "dial tcp"];
 
@@ -162,20 +164,26 @@ flaky_store! {
 
 /// [`MemoryQueue`] whose `enqueue` fails while down (the worker side keeps
 /// working, so a test can recover).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct FlakyQueue {
     inner: MemoryQueue,
     switch: Switch,
 }
 
 impl FlakyQueue {
+    /// A queue on `clock`.
+    pub fn with_clock(clock: Arc<ManualClock>) -> Self {
+        Self {
+            inner: MemoryQueue::with_clock(clock),
+            switch: Switch::default(),
+        }
+    }
+}
+
+impl FlakyQueue {
     /// Sets the health of `enqueue`.
     pub fn set(&self, h: Health) {
         self.switch.set(h);
-    }
-    /// Every job ever enqueued (delegates to [`MemoryQueue::jobs`]).
-    pub fn jobs(&self) -> Vec<JobRecord> {
-        self.inner.jobs()
     }
 }
 
@@ -309,7 +317,11 @@ impl Resp {
     /// Asserts the status, naming the request and body on failure.
     #[track_caller]
     pub fn expect(&self, status: StatusCode) -> &Self {
-        assert_eq!(self.status, status, "{}: unexpected status; body: {}", self.what, self.text);
+        assert_eq!(
+            self.status, status,
+            "{}: unexpected status; body: {}",
+            self.what, self.text
+        );
         self
     }
 
@@ -331,7 +343,13 @@ impl Resp {
     pub fn error(&self, status: StatusCode, code: &str) -> String {
         assert_error_shape(self);
         assert_eq!(self.status, status, "{}: status; body: {}", self.what, self.text);
-        assert_eq!(self.str("/error/code"), code, "{}: code; body: {}", self.what, self.text);
+        assert_eq!(
+            self.str("/error/code"),
+            code,
+            "{}: code; body: {}",
+            self.what,
+            self.text
+        );
         self.str("/error/message")
     }
 
@@ -397,7 +415,9 @@ pub fn assert_error_shape(r: &Resp) {
     assert!(
         !code.is_empty()
             && code.starts_with(|c: char| c.is_ascii_lowercase())
-            && code.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+            && code
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
         "{what}: code {code:?} is not snake_case"
     );
     let message = inner
@@ -487,8 +507,6 @@ pub struct TestUser {
     pub token: String,
     /// Email.
     pub email: String,
-    /// User id.
-    pub id: String,
     /// Account id.
     pub account_id: String,
 }
@@ -511,6 +529,8 @@ pub struct App {
     pub blobs: Arc<FlakyBlobs>,
     /// Secret store (not on any HTTP path today).
     pub secrets: Arc<MemorySecretStore>,
+    /// The engine's and queue's clock.
+    pub clock: Arc<ManualClock>,
     /// Every response so far.
     log: Mutex<Vec<Resp>>,
 }
@@ -527,7 +547,8 @@ impl App {
         let mirror = Arc::new(MemoryGitMirror::new(false));
         let license = Arc::new(FakeLicenseOracle::with_status(LicenseStatus::ungated()));
         let store = Arc::new(FlakyStore::default());
-        let queue = Arc::new(FlakyQueue::default());
+        let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+        let queue = Arc::new(FlakyQueue::with_clock(clock.clone()));
         let blobs = Arc::new(FlakyBlobs::default());
         let secrets = Arc::new(MemorySecretStore::new());
         let mut settings = EngineSettings::new(Secret::new(ADMIN), [9u8; 32]);
@@ -543,6 +564,7 @@ impl App {
             .mirror(mirror.clone())
             .indexer(Arc::new(MemoryIndexer::new()))
             .license(license.clone())
+            .clock(clock.clone())
             .settings(settings)
             .build()
             .expect("engine builds over the fakes");
@@ -556,6 +578,7 @@ impl App {
             blobs,
             secrets,
             log: Mutex::new(Vec::new()),
+            clock,
         }
     }
 
@@ -585,12 +608,22 @@ impl App {
             json,
         };
         self.log.lock().unwrap_or_else(|e| e.into_inner()).push(resp.clone());
+        // Whatever a test expects, every failure must use the error format.
+        if resp.status.is_client_error() || resp.status.is_server_error() {
+            assert_error_shape(&resp);
+        }
         resp
     }
 
     /// Every response so far.
     pub fn responses(&self) -> Vec<Resp> {
         self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Lets delayed jobs (repo cleanup, retries) come due, then runs them.
+    pub async fn work_later(&self) -> usize {
+        self.clock.advance(chrono::Duration::hours(2));
+        self.work().await
     }
 
     /// Runs background jobs until none is due.
@@ -632,7 +665,6 @@ impl App {
         TestUser {
             token: r.str("/token"),
             email: r.str("/user/email"),
-            id: r.str("/user/id"),
             account_id: r.str("/account/id"),
         }
     }
