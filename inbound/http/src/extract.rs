@@ -197,6 +197,14 @@ impl FromRequestParts<AppState> for Auth {
 #[derive(Debug)]
 pub struct MaybeBearer(pub Option<Secret>);
 
+impl<S: Send + Sync> FromRequestParts<S> for MaybeBearer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(MaybeBearer(bearer(parts)?))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::without_values;
@@ -211,13 +219,5 @@ mod tests {
             without_values("missing field `email` at line 1 column 2"),
             "missing field `email` at line 1 column 2"
         );
-    }
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for MaybeBearer {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(MaybeBearer(bearer(parts)?))
     }
 }
