@@ -69,6 +69,14 @@ pub enum EngineError {
         /// Human message naming the limit or state.
         message: String,
     },
+    /// A license key offered for installation was rejected.
+    #[error("{message}")]
+    LicenseKeyRejected {
+        /// `license_malformed`, `license_signature_invalid`, `license_expired`, `license_missing`.
+        code: &'static str,
+        /// Human message.
+        message: String,
+    },
     /// A dependency failed; retrying may help.
     #[error("{0}")]
     Unavailable(String),
@@ -89,7 +97,7 @@ impl EngineError {
             EngineError::Conflict { code, .. } => code,
             EngineError::InviteInvalid(_) => "invite_invalid",
             EngineError::RepoUrlForbidden(_) => "repo_url_forbidden",
-            EngineError::License { code, .. } => code,
+            EngineError::License { code, .. } | EngineError::LicenseKeyRejected { code, .. } => code,
             EngineError::Unavailable(_) => "service_unavailable",
             EngineError::Internal(_) => "internal",
         }
@@ -98,7 +106,9 @@ impl EngineError {
     /// Broad class.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            EngineError::Validation(_) | EngineError::InviteInvalid(_) => ErrorKind::Invalid,
+            EngineError::Validation(_) | EngineError::InviteInvalid(_) | EngineError::LicenseKeyRejected { .. } => {
+                ErrorKind::Invalid
+            }
             EngineError::Unauthenticated(_) | EngineError::InvalidCredentials => ErrorKind::Unauthenticated,
             EngineError::Forbidden(_) | EngineError::License { .. } => ErrorKind::Forbidden,
             EngineError::NotFound(_) => ErrorKind::NotFound,
@@ -179,9 +189,22 @@ impl From<IndexError> for EngineError {
 impl From<LicenseError> for EngineError {
     fn from(e: LicenseError) -> Self {
         match e {
-            LicenseError::Malformed { .. } | LicenseError::SignatureInvalid { .. } | LicenseError::Expired { .. } => {
-                EngineError::validation("key", e.to_string())
-            }
+            LicenseError::Malformed { .. } => EngineError::LicenseKeyRejected {
+                code: "license_malformed",
+                message: e.to_string(),
+            },
+            LicenseError::SignatureInvalid { .. } => EngineError::LicenseKeyRejected {
+                code: "license_signature_invalid",
+                message: e.to_string(),
+            },
+            LicenseError::Expired { .. } => EngineError::LicenseKeyRejected {
+                code: "license_expired",
+                message: e.to_string(),
+            },
+            LicenseError::Missing => EngineError::LicenseKeyRejected {
+                code: "license_missing",
+                message: e.to_string(),
+            },
             LicenseError::NotGated => EngineError::Conflict {
                 code: "license_not_gated",
                 message: e.to_string(),

@@ -34,6 +34,7 @@ mod builder;
 mod caller;
 mod crypto;
 mod error;
+mod license;
 mod ready;
 mod repos;
 mod worker;

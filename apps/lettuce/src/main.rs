@@ -146,6 +146,23 @@ async fn serve(config: Config, args: ServeArgs) -> anyhow::Result<()> {
     tokio::spawn(shutdown_on_signal(cancel.clone()));
 
     let mut tasks = tokio::task::JoinSet::new();
+    // License: verified at boot (state and reason logged) and every hour; each
+    // process keeps its own view, so every role runs this.
+    rt.engine.refresh_license().await;
+    {
+        let engine = rt.engine.clone();
+        let c = cancel.clone();
+        tasks.spawn(async move {
+            let mut every = tokio::time::interval(LICENSE_REFRESH);
+            every.tick().await;
+            loop {
+                tokio::select! {
+                    _ = c.cancelled() => return Ok(()),
+                    _ = every.tick() => { engine.refresh_license().await; }
+                }
+            }
+        });
+    }
     if args.role != Role::Worker {
         let listener = tokio::net::TcpListener::bind(config.bind)
             .await
@@ -186,6 +203,9 @@ async fn serve(config: Config, args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!("lettuce stopped");
     result
 }
+
+/// How often the license is re-verified.
+const LICENSE_REFRESH: std::time::Duration = std::time::Duration::from_secs(3600);
 
 fn print_banner(config: &Config, rt: &lettuce_bootstrap::Runtime, addr: SocketAddr) {
     let url = format!("http://{addr}");

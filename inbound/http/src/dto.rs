@@ -354,6 +354,14 @@ pub struct ReadyDto {
     pub checks: std::collections::BTreeMap<String, CheckDto>,
 }
 
+/// `PUT /v1/admin/license` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LicenseKeyBody {
+    /// The license key (a compact EdDSA JWT).
+    pub key: String,
+}
+
 /// `GET /v1/license`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LicenseDto {

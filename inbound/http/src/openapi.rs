@@ -15,7 +15,7 @@ use utoipa::{Modify, OpenApi};
         users::create_api_key, users::list_api_keys, users::revoke_api_key,
         users::team_invite, users::list_invites, users::account,
         repos::list, repos::add, repos::get, repos::delete, repos::reindex,
-        license::get,
+        license::get, license::put,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&BearerAuth),

@@ -11,7 +11,7 @@ use crate::openapi::ApiDoc;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::IntoResponse;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
@@ -35,6 +35,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v1/repos/{id}", get(repos::get).delete(repos::delete))
         .route("/v1/repos/{id}/reindex", post(repos::reindex))
         .route("/v1/license", get(license::get))
+        .route("/v1/admin/license", put(license::put))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY))

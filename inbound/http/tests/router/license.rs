@@ -156,3 +156,60 @@ async fn limits_are_license_limit_reached() {
     app.add_repo(&owner, "https://github.com/a/b").await;
     app.signup(&code, "b@example.com").await;
 }
+
+#[tokio::test]
+async fn uploading_a_key_unlocks_without_restart() {
+    use lettuce_ports::testing::license::VALID_TEST_KEY;
+    let app = App::new();
+    let owner = app.owner("ada@example.com").await;
+    app.license.set_status(gated(LicenseState::Locked));
+    app.send(Req::get("/v1/repos").bearer(&owner.token))
+        .await
+        .error(StatusCode::FORBIDDEN, "license_locked");
+
+    // Bad keys are refused with a precise code and change nothing.
+    for (key, code) in [("not-a-jwt", "license_malformed"), ("", "validation_failed")] {
+        app.send(Req::put("/v1/admin/license").bearer(ADMIN).json(&json!({ "key": key })))
+            .await
+            .error(StatusCode::BAD_REQUEST, code);
+    }
+    assert_eq!(
+        app.send(Req::get("/v1/license").bearer(ADMIN)).await.json["state"],
+        "locked"
+    );
+
+    // The admin token works while locked; the new state applies at once.
+    let ok = app
+        .send(
+            Req::put("/v1/admin/license")
+                .bearer(ADMIN)
+                .json(&json!({ "key": VALID_TEST_KEY })),
+        )
+        .await;
+    ok.expect(StatusCode::OK);
+    assert_eq!(ok.json["state"], "valid");
+    app.send(Req::get("/v1/repos").bearer(&owner.token))
+        .await
+        .expect(StatusCode::OK);
+
+    // Owners may upload too; members may not.
+    app.send(
+        Req::put("/v1/admin/license")
+            .bearer(&owner.token)
+            .json(&json!({ "key": VALID_TEST_KEY })),
+    )
+    .await
+    .expect(StatusCode::OK);
+    let code = app
+        .send(Req::post("/v1/invites").bearer(&owner.token))
+        .await
+        .str("/code");
+    let member = app.signup(&code, "bob@example.com").await;
+    app.send(
+        Req::put("/v1/admin/license")
+            .bearer(&member.token)
+            .json(&json!({ "key": VALID_TEST_KEY })),
+    )
+    .await
+    .error(StatusCode::FORBIDDEN, "forbidden");
+}

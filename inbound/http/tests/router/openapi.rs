@@ -28,6 +28,7 @@ const ROUTES: &[(&str, &str, bool)] = &[
     ("delete", "/v1/repos/{id}", true),
     ("post", "/v1/repos/{id}/reindex", true),
     ("get", "/v1/license", true),
+    ("put", "/v1/admin/license", true),
 ];
 
 const METHODS: &[&str] = &["get", "put", "post", "delete", "options", "head", "patch", "trace"];

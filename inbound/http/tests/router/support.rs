@@ -470,6 +470,10 @@ impl Req {
     pub fn post(path: impl Into<String>) -> Self {
         Self::new(Method::POST, path)
     }
+    /// `PUT path`.
+    pub fn put(path: impl Into<String>) -> Self {
+        Self::new(Method::PUT, path)
+    }
     /// `DELETE path`.
     pub fn delete(path: impl Into<String>) -> Self {
         Self::new(Method::DELETE, path)
