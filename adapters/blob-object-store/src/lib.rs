@@ -1,9 +1,10 @@
 //! # lettuce-blob-object-store
 //!
 //! A [`BlobStore`] on top of the [`object_store`] crate: the local filesystem
-//! (feature `fs`, on by default) and memory. Any other
-//! [`object_store::ObjectStore`] (S3, GCS, …) can be plugged in with
-//! [`ObjectStoreBlobs::from_object_store`].
+//! (feature `fs`, on by default), memory, and S3-compatible buckets (feature
+//! `s3`: AWS S3, MinIO, R2, B2, Ceph — see `S3Config` and
+//! `ObjectStoreBlobs::s3`). Any other [`object_store::ObjectStore`] (GCS, …)
+//! can be plugged in with [`ObjectStoreBlobs::from_object_store`].
 //!
 //! Keys are checked with [`validate_key`] / [`validate_prefix`] before the
 //! backend is touched, so a key can never name a path outside the store's
@@ -25,7 +26,26 @@
 //! assert_eq!(blobs.list("repos/").await?, vec!["repos/r1/HEAD".to_string()]);
 //! # Ok(()) }
 //! ```
+//!
+//! With feature `s3`, from the operator's environment (`CODEWAZE_S3_*`,
+//! falling back to the standard `AWS_*` variables):
+//!
+//! ```no_run
+//! # #[cfg(feature = "s3")]
+//! # fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use lettuce_blob_object_store::{ObjectStoreBlobs, S3Config};
+//!
+//! let env: std::collections::HashMap<String, String> = std::env::vars().collect();
+//! let config = S3Config::from_env_map(&env)?; // error names the variable to fix
+//! let blobs = ObjectStoreBlobs::s3(&config)?;
+//! # Ok(()) }
+//! ```
 #![deny(missing_docs)]
+
+#[cfg(feature = "s3")]
+mod s3;
+#[cfg(feature = "s3")]
+pub use s3::S3Config;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -47,15 +67,22 @@ pub struct ObjectStoreBlobs {
     backend: &'static str,
     /// For the local filesystem: the root directory, checked by `ping`.
     root: Option<PathBuf>,
+    /// For S3: the bucket client `ping` lists with a key limit.
+    #[cfg(feature = "s3")]
+    s3: Option<s3::S3Probe>,
 }
 
 impl fmt::Debug for ObjectStoreBlobs {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The store's Display names the backend and location (never credentials).
-        f.debug_struct("ObjectStoreBlobs")
-            .field("backend", &self.backend)
-            .field("store", &format_args!("{}", self.store))
-            .finish()
+        let mut d = f.debug_struct("ObjectStoreBlobs");
+        d.field("backend", &self.backend)
+            .field("store", &format_args!("{}", self.store));
+        #[cfg(feature = "s3")]
+        if let Some(probe) = &self.s3 {
+            d.field("location", &probe.location);
+        }
+        d.finish()
     }
 }
 
@@ -82,6 +109,8 @@ impl ObjectStoreBlobs {
             store: Arc::new(fs),
             backend: BACKEND,
             root: Some(canonical),
+            #[cfg(feature = "s3")]
+            s3: None,
         })
     }
 
@@ -92,6 +121,8 @@ impl ObjectStoreBlobs {
             store: Arc::new(InMemory::new()),
             backend: "memory",
             root: None,
+            #[cfg(feature = "s3")]
+            s3: None,
         }
     }
 
@@ -102,6 +133,8 @@ impl ObjectStoreBlobs {
             store,
             backend,
             root: None,
+            #[cfg(feature = "s3")]
+            s3: None,
         }
     }
 
@@ -114,8 +147,8 @@ impl ObjectStoreBlobs {
         use object_store::Error as E;
         // Generic carries local I/O errors and remote transport failures.
         let retryable = matches!(e, E::Generic { .. });
-        // `object_store/fs` enables its tokio support, which adds JoinError.
-        #[cfg(feature = "fs")]
+        // `object_store/fs` and `/aws` enable its tokio support, which adds JoinError.
+        #[cfg(any(feature = "fs", feature = "s3"))]
         let retryable = retryable || matches!(e, E::JoinError { .. });
         BlobError::Backend {
             backend: self.backend,
@@ -188,6 +221,10 @@ impl BlobStore for ObjectStoreBlobs {
     }
 
     async fn ping(&self) -> Result<(), BlobError> {
+        #[cfg(feature = "s3")]
+        if let Some(probe) = &self.s3 {
+            return probe.ping().await;
+        }
         if let Some(root) = &self.root {
             let ok = tokio::fs::metadata(root).await.map(|m| m.is_dir()).unwrap_or(false);
             if !ok {

@@ -78,21 +78,20 @@ pub(crate) fn backend_msg(backend: &'static str, msg: impl Into<String>) -> Stor
 /// SQLite extended result codes meaning "someone else holds the lock":
 /// BUSY, BUSY_RECOVERY, BUSY_SNAPSHOT, BUSY_TIMEOUT, LOCKED,
 /// LOCKED_SHAREDCACHE, LOCKED_VTAB.
-#[cfg(feature = "sqlite")]
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 const SQLITE_RETRYABLE: &[&str] = &["5", "261", "517", "773", "6", "262", "518"];
 
 /// PostgreSQL SQLSTATEs worth retrying: serialization failure, deadlock,
 /// too many connections, admin shutdown, cannot connect now.
-#[cfg(feature = "sqlite")]
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 const POSTGRES_RETRYABLE: &[&str] = &["40001", "40P01", "53300", "57P01", "57P02", "57P03"];
 
 fn is_retryable(err: &DbErr) -> bool {
     use sea_orm::RuntimeErr;
     match err {
         DbErr::ConnectionAcquire(_) => true,
-        // sqlx errors exist only when a sqlx driver is compiled in. The future
-        // `postgres` feature must widen this cfg to `any(feature = "sqlite", feature = "postgres")`.
-        #[cfg(feature = "sqlite")]
+        // sqlx errors exist only when a sqlx driver is compiled in.
+        #[cfg(any(feature = "sqlite", feature = "postgres"))]
         DbErr::Conn(RuntimeErr::SqlxError(e))
         | DbErr::Exec(RuntimeErr::SqlxError(e))
         | DbErr::Query(RuntimeErr::SqlxError(e)) => sqlx_retryable(e),
@@ -107,7 +106,7 @@ pub(crate) fn is_unusable_url(msg: &str) -> bool {
     msg.contains("no supporting driver") || msg.contains("cannot be parsed")
 }
 
-#[cfg(feature = "sqlite")]
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 fn sqlx_retryable(err: &sea_orm::sqlx::Error) -> bool {
     use sea_orm::sqlx::Error;
     match err {

@@ -6,8 +6,10 @@
 //!
 //! * Feature `sqlite` (default): SQLite files, opened in WAL mode with
 //!   `foreign_keys = ON` and a 10 s busy timeout.
-//! * PostgreSQL is reached through the same code once sea-orm's
-//!   PostgreSQL driver is enabled (a `postgres` feature, added separately).
+//! * Feature `postgres`: PostgreSQL (`postgres://user:pass@host/db`), with
+//!   rustls TLS for managed databases (`?sslmode=require`). Pools hold up to
+//!   [`POSTGRES_POOL_SIZE`] connections; connecting gives up after
+//!   [`CONNECT_TIMEOUT`]. Timestamps round-trip at microsecond precision.
 //!
 //! Uniqueness rules live in the schema (unique indexes), so they hold across
 //! processes; violations come back as [`StoreError::Conflict`]. Invite
@@ -25,6 +27,17 @@
 //! store.migrate().await?; // idempotent
 //! assert_eq!(store.backend(), "sqlite");
 //! println!("{} accounts", store.count_accounts().await?);
+//! # Ok(()) }
+//! ```
+//!
+//! PostgreSQL (feature `postgres`); every replica may call `migrate`:
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), lettuce_ports::store::StoreError> {
+//! let url = "postgres://lettuce:PASSWORD@db.internal:5432/lettuce?sslmode=require";
+//! let store = lettuce_store_sea_orm::SeaOrmStore::connect(url).await?;
+//! store.migrate().await?;
+//! assert_eq!(store.backend(), "postgres");
 //! # Ok(()) }
 //! ```
 //!
@@ -64,6 +77,22 @@ pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections in a SQLite file pool (WAL: many readers, one writer at a time).
 #[cfg(feature = "sqlite")]
 const SQLITE_POOL_SIZE: u32 = 8;
+
+/// Most connections one PostgreSQL pool opens (per process; size the
+/// server's `max_connections` for all replicas).
+pub const POSTGRES_POOL_SIZE: u32 = 10;
+
+/// How long [`SeaOrmStore::connect`] keeps trying to reach a PostgreSQL
+/// server (and how long a query waits for a free pooled connection) before
+/// failing with a retryable error.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a SQLite query waits for a free pooled connection.
+const SQLITE_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// PostgreSQL advisory-lock key that serialises [`SeaOrmStore::migrate`]
+/// across processes (the bytes of `lettuce!`).
+pub const MIGRATION_LOCK_KEY: i64 = 0x6C65_7474_7563_6521;
 
 /// How many times a write transaction is attempted when it fails with a
 /// retryable error (lock contention, serialization failure).
@@ -169,8 +198,13 @@ fn is_sqlite_memory(url: &str) -> bool {
 }
 
 impl SeaOrmStore {
-    /// Connects to `database_url` (`sqlite://PATH?mode=rwc`, `sqlite::memory:`,
-    /// or `postgres://…` when the PostgreSQL driver is compiled in).
+    /// Connects to `database_url` (`sqlite://PATH?mode=rwc`, `sqlite::memory:`
+    /// with feature `sqlite`; `postgres://user:pass@host:5432/db` with feature
+    /// `postgres`).
+    ///
+    /// Errors are [`StoreError::Backend`] and never contain the URL's
+    /// password or query string; a URL whose driver is not compiled in is a
+    /// non-retryable error.
     ///
     /// SQLite connections get `journal_mode = WAL`, `synchronous = NORMAL`,
     /// `foreign_keys = ON` and a [`SQLITE_BUSY_TIMEOUT`] busy timeout. The
@@ -186,11 +220,22 @@ impl SeaOrmStore {
             )
         })?;
         let mut opts = ConnectOptions::new(database_url.trim().to_owned());
-        opts.sqlx_logging(false)
-            .acquire_timeout(Duration::from_secs(30))
-            .connect_timeout(Duration::from_secs(10));
+        // sea-orm hands both timeouts to sqlx's pool acquire timeout (the
+        // later wins), which also bounds the initial connection attempts.
+        opts.sqlx_logging(false);
         if backend == "sqlite" {
+            opts.acquire_timeout(SQLITE_ACQUIRE_TIMEOUT);
             Self::sqlite_options(&mut opts, is_sqlite_memory(database_url));
+        } else {
+            // A bounded pool whose connections are recycled now and then, so
+            // a failed-over or restarted (managed) server is picked up
+            // without errors piling up.
+            opts.connect_timeout(CONNECT_TIMEOUT)
+                .acquire_timeout(CONNECT_TIMEOUT)
+                .max_connections(POSTGRES_POOL_SIZE)
+                .min_connections(0)
+                .idle_timeout(Duration::from_secs(300))
+                .max_lifetime(Duration::from_secs(1800));
         }
         let db = Database::connect(opts)
             .await
@@ -231,7 +276,31 @@ impl SeaOrmStore {
 
     /// Applies pending migrations. Idempotent: already-applied migrations
     /// are skipped, so calling it on every start is safe.
+    ///
+    /// On PostgreSQL, concurrent callers (replicas starting together) are
+    /// serialised with a transaction-scoped advisory lock
+    /// ([`MIGRATION_LOCK_KEY`]): the first applies the migrations, the others
+    /// wait and then find nothing to do.
     pub async fn migrate(&self) -> Result<(), StoreError> {
+        if self.backend != "postgres" {
+            return self.migrate_unlocked().await;
+        }
+        let lock = self.db.begin().await.map_err(self.mapper("migration"))?;
+        if let Err(e) = lock
+            .execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"))
+            .await
+        {
+            let _ = lock.rollback().await;
+            return Err(self.err("migration", "migration", e));
+        }
+        // The migrations run on other pooled connections while this
+        // transaction holds the lock; ending it releases the lock.
+        let result = self.migrate_unlocked().await;
+        let released = lock.rollback().await.map_err(self.mapper("migration"));
+        result.and(released)
+    }
+
+    async fn migrate_unlocked(&self) -> Result<(), StoreError> {
         Migrator::up(&self.db, None)
             .await
             .map_err(|e| self.err("migration", "migration", e))
@@ -723,6 +792,7 @@ mod tests {
         assert_eq!(redact_url("sqlite::memory:"), "sqlite::memory:");
     }
 
+    #[cfg(feature = "sqlite")]
     #[tokio::test]
     async fn sqlite_pragmas_are_applied() {
         let dir = tempfile::tempdir().expect("tempdir");

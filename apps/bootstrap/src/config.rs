@@ -94,20 +94,43 @@ impl fmt::Display for ConfigErrors {
 
 impl std::error::Error for ConfigErrors {}
 
-/// Where metadata lives.
+/// Where metadata (and the job queue) live.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreBackend {
-    /// SQLite file.
+    /// SQLite file; the queue is `queue.db` beside it.
     Sqlite(PathBuf),
+    /// PostgreSQL (`DATABASE_URL`, may carry a password); the queue shares the database.
+    Postgres(lettuce_domain::Secret),
+}
+
+impl StoreBackend {
+    /// The database as it may be shown: password removed.
+    pub fn redacted(&self) -> String {
+        match self {
+            StoreBackend::Sqlite(p) => format!("sqlite:{}", p.display()),
+            StoreBackend::Postgres(url) => match url::Url::parse(url.expose()) {
+                Ok(mut u) => {
+                    if u.password().is_some() {
+                        let _ = u.set_password(Some("***"));
+                    }
+                    u.to_string()
+                }
+                Err(_) => "postgres://(unparsable URL)".into(),
+            },
+        }
+    }
 }
 
 /// Where blobs live.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum BlobBackend {
     /// A local directory.
     Fs(PathBuf),
     /// Process memory (tests, demos: lost on exit).
     Memory,
+    /// An S3-compatible bucket (`CODEWAZE_S3_*`).
+    #[cfg(feature = "blob-s3")]
+    S3(Box<lettuce_blob_object_store::S3Config>),
 }
 
 /// Log output format.
@@ -157,6 +180,12 @@ pub struct Config {
     pub index_max_attempts: u32,
     /// `LETTUCE_SESSION_TTL_HOURS`.
     pub session_ttl: Duration,
+    /// `LETTUCE_SELF_HOSTED`: license gating on.
+    pub self_hosted: bool,
+    /// `LETTUCE_LICENSE_PUBLIC_KEY`: a path or inline PEM (else the bundled file, else compiled in).
+    pub license_public_key: Option<String>,
+    /// `LETTUCE_LICENSE_CACHE_PATH`.
+    pub license_cache_path: PathBuf,
     /// The environment, for the env secret store.
     pub(crate) env: EnvMap,
 }
@@ -231,6 +260,32 @@ fn parse_url(env: &EnvMap, var: &'static str, errs: &mut Vec<ConfigError>) -> Op
     }
 }
 
+/// The S3 blob backend from `CODEWAZE_S3_*` (and the standard AWS variables).
+fn s3_backend(env: &EnvMap, var: &'static str, errs: &mut Vec<ConfigError>) -> BlobBackend {
+    #[cfg(feature = "blob-s3")]
+    {
+        let _ = var;
+        match lettuce_blob_object_store::S3Config::from_env_map(&env.0) {
+            Ok(c) => BlobBackend::S3(Box::new(c)),
+            Err(message) => {
+                // The adapter's message names the variable and the fix.
+                let var = if message.contains("CODEWAZE_S3_BUCKET") {
+                    "CODEWAZE_S3_BUCKET"
+                } else {
+                    "CODEWAZE_S3_*"
+                };
+                errs.push(ConfigError::new(var, message, "see docs/configuration.md#storage"));
+                BlobBackend::Memory
+            }
+        }
+    }
+    #[cfg(not(feature = "blob-s3"))]
+    {
+        errs.push(missing_feature("blob-s3", var, env.get(var).unwrap_or("s3")));
+        BlobBackend::Memory
+    }
+}
+
 impl Config {
     /// Reads and validates the configuration. Returns every problem at once.
     pub fn from_env(env: &EnvMap) -> Result<Self, ConfigErrors> {
@@ -265,8 +320,23 @@ impl Config {
                 StoreBackend::Sqlite(PathBuf::from(path))
             }
             Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-                errs.push(missing_feature("store-postgres", "DATABASE_URL", "postgres://…"));
-                StoreBackend::Sqlite(data_dir.join("lettuce.db"))
+                if !cfg!(feature = "store-postgres") {
+                    errs.push(missing_feature("store-postgres", "DATABASE_URL", "postgres://…"));
+                }
+                if !cfg!(feature = "queue-postgres") {
+                    errs.push(missing_feature("queue-postgres", "DATABASE_URL", "postgres://…"));
+                }
+                if url::Url::parse(url)
+                    .map(|u| u.host_str().is_none_or(str::is_empty))
+                    .unwrap_or(true)
+                {
+                    errs.push(ConfigError::new(
+                        "DATABASE_URL",
+                        "the PostgreSQL URL has no host or cannot be parsed",
+                        "use postgres://USER:PASSWORD@HOST:5432/DATABASE (percent-encode special characters in the password)",
+                    ));
+                }
+                StoreBackend::Postgres(lettuce_domain::Secret::new(url))
             }
             Some(url) => {
                 let scheme = url.split(':').next().unwrap_or("");
@@ -283,18 +353,12 @@ impl Config {
         }
         let queue_path = match &store {
             StoreBackend::Sqlite(p) => p.with_file_name("queue.db"),
+            StoreBackend::Postgres(_) => data_dir.join("queue.db"),
         };
 
         let s3_bucket = env.get("CODEWAZE_S3_BUCKET");
         let blobs = match env.get("LETTUCE_BLOB_STORE").map(str::to_ascii_lowercase).as_deref() {
-            None if s3_bucket.is_some() => {
-                errs.push(missing_feature(
-                    "blob-s3",
-                    "CODEWAZE_S3_BUCKET",
-                    s3_bucket.unwrap_or_default(),
-                ));
-                BlobBackend::Memory
-            }
+            None if s3_bucket.is_some() => s3_backend(env, "CODEWAZE_S3_BUCKET", &mut errs),
             None | Some("fs") => {
                 let dir = env
                     .get("LETTUCE_BLOB_DIR")
@@ -311,10 +375,7 @@ impl Config {
                 }
                 BlobBackend::Memory
             }
-            Some("s3") => {
-                errs.push(missing_feature("blob-s3", "LETTUCE_BLOB_STORE", "s3"));
-                BlobBackend::Memory
-            }
+            Some("s3") => s3_backend(env, "LETTUCE_BLOB_STORE", &mut errs),
             Some(other) => {
                 errs.push(ConfigError::new(
                     "LETTUCE_BLOB_STORE",
@@ -357,9 +418,15 @@ impl Config {
             )),
         }
 
-        if parse_bool(env, "LETTUCE_SELF_HOSTED", false, &mut errs) {
+        let self_hosted = parse_bool(env, "LETTUCE_SELF_HOSTED", false, &mut errs);
+        if self_hosted && !cfg!(feature = "license-ed25519") {
             errs.push(missing_feature("license-ed25519", "LETTUCE_SELF_HOSTED", "1"));
         }
+        let license_public_key = env.get("LETTUCE_LICENSE_PUBLIC_KEY").map(str::to_owned);
+        let license_cache_path = PathBuf::from(
+            env.get("LETTUCE_LICENSE_CACHE_PATH")
+                .unwrap_or("/var/cache/lettuce/license.json"),
+        );
 
         let allow_private_git_hosts = parse_bool(env, "LETTUCE_ALLOW_PRIVATE_GIT_HOSTS", false, &mut errs);
         let git_timeout = Duration::from_secs(parse_num(
@@ -421,6 +488,9 @@ impl Config {
             shutdown_grace,
             index_max_attempts,
             session_ttl,
+            self_hosted,
+            license_public_key,
+            license_cache_path,
             env: env.clone(),
         })
     }
@@ -439,18 +509,22 @@ impl Config {
     /// The resolved configuration as `(variable, value)` rows for
     /// `lettuce config check`. Contains no secret values.
     pub fn describe(&self) -> Vec<(&'static str, String)> {
-        let store = match &self.store {
-            StoreBackend::Sqlite(p) => format!("sqlite:{}", p.display()),
+        let store = self.store.redacted();
+        let queue = match &self.store {
+            StoreBackend::Sqlite(_) => format!("sqlite:{}", self.queue_path.display()),
+            StoreBackend::Postgres(_) => "postgres (same database as DATABASE_URL)".into(),
         };
         let blobs = match &self.blobs {
             BlobBackend::Fs(p) => format!("fs:{}", p.display()),
             BlobBackend::Memory => "memory".into(),
+            #[cfg(feature = "blob-s3")]
+            BlobBackend::S3(c) => c.location(),
         };
         vec![
             ("LETTUCE_BIND", self.bind.to_string()),
             ("CODEWAZE_DATA_DIR", self.data_dir.display().to_string()),
             ("DATABASE_URL", store),
-            ("(job queue)", format!("sqlite:{}", self.queue_path.display())),
+            ("(job queue)", queue),
             ("LETTUCE_BLOB_STORE", blobs),
             ("LETTUCE_SECRET_STORE", self.secret_store.clone()),
             ("LETTUCE_AUTH_PROVIDER", self.auth_provider.clone()),
@@ -473,6 +547,19 @@ impl Config {
                 "LETTUCE_SESSION_TTL_HOURS",
                 (self.session_ttl.as_secs() / 3600).to_string(),
             ),
+            ("LETTUCE_SELF_HOSTED", self.self_hosted.to_string()),
+            (
+                "LETTUCE_LICENSE_PUBLIC_KEY",
+                match &self.license_public_key {
+                    None => "(bundled /var/lib/lettuce/public.pem, else compiled in)".into(),
+                    Some(v) if v.contains("-----BEGIN") => "(inline PEM)".into(),
+                    Some(v) => v.clone(),
+                },
+            ),
+            (
+                "LETTUCE_LICENSE_CACHE_PATH",
+                self.license_cache_path.display().to_string(),
+            ),
         ]
     }
 }
@@ -491,7 +578,7 @@ mod tests {
         assert_eq!(c.bind.to_string(), "127.0.0.1:8080");
         assert_eq!(c.store, StoreBackend::Sqlite(PathBuf::from("./.lettuce/lettuce.db")));
         assert_eq!(c.queue_path, PathBuf::from("./.lettuce/queue.db"));
-        assert_eq!(c.blobs, BlobBackend::Fs(PathBuf::from("./.lettuce/blobs")));
+        assert!(matches!(&c.blobs, BlobBackend::Fs(p) if p == &PathBuf::from("./.lettuce/blobs")));
         assert!(!c.allow_private_git_hosts);
         assert_eq!(c.web_url, "http://127.0.0.1:8080");
         assert_eq!(c.mcp_url, "http://127.0.0.1:8080/mcp");

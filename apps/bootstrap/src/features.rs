@@ -28,8 +28,17 @@ pub fn enabled_features() -> Vec<&'static str> {
     if cfg!(feature = "store-sqlite") {
         v.push("store-sqlite");
     }
+    if cfg!(feature = "store-postgres") {
+        v.push("store-postgres");
+    }
     if cfg!(feature = "queue-sqlite") {
         v.push("queue-sqlite");
+    }
+    if cfg!(feature = "queue-postgres") {
+        v.push("queue-postgres");
+    }
+    if cfg!(feature = "blob-s3") {
+        v.push("blob-s3");
     }
     if cfg!(feature = "blob-fs") {
         v.push("blob-fs");
@@ -48,6 +57,9 @@ pub fn enabled_features() -> Vec<&'static str> {
     }
     if cfg!(feature = "index-manifest") {
         v.push("index-manifest");
+    }
+    if cfg!(feature = "license-ed25519") {
+        v.push("license-ed25519");
     }
     v
 }

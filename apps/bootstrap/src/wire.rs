@@ -21,6 +21,8 @@ pub struct Runtime {
     pub jwt_key_source: SecretSource,
     /// Where the credential-sealing data key is.
     pub data_key_source: SecretSource,
+    /// Where the license public keys came from (self-hosted only).
+    pub license_key_source: Option<String>,
 }
 
 fn secret_store(config: &Config) -> anyhow::Result<Arc<dyn SecretStore>> {
@@ -33,6 +35,53 @@ fn secret_store(config: &Config) -> anyhow::Result<Arc<dyn SecretStore>> {
     }
 }
 
+/// The license oracle: `Ungated` unless `LETTUCE_SELF_HOSTED`; never fails
+/// (a missing or bad key starts the instance locked and says why).
+#[cfg(feature = "license-ed25519")]
+async fn license_oracle(
+    config: &Config,
+    secrets: &dyn SecretStore,
+) -> anyhow::Result<(Arc<dyn lettuce_ports::license::LicenseOracle>, Option<String>)> {
+    use lettuce_license_ed25519 as lic;
+    if !config.self_hosted {
+        return Ok((Arc::new(lettuce_ports::license::Ungated), None));
+    }
+    let key = match secrets.get("LETTUCE_LICENSE_KEY").await {
+        Ok(k) => Some(k),
+        Err(lettuce_ports::secrets::SecretError::NotFound { .. }) => None,
+        Err(e) => return Err(anyhow::Error::new(e).context("reading LETTUCE_LICENSE_KEY from the secret store")),
+    };
+    let (public_keys, source) = lic::resolve_public_keys(
+        config.license_public_key.as_deref(),
+        std::path::Path::new(lic::DEFAULT_PUBLIC_KEY_PATH),
+    )
+    .map_err(|e| anyhow::anyhow!("LETTUCE_LICENSE_PUBLIC_KEY: {e} — set it to a PEM file path or inline PEM"))?;
+    if matches!(source, lic::KeySource::CompiledIn) {
+        tracing::warn!(
+            "verifying licenses with the compiled-in development public key; production installs ship /var/lib/lettuce/public.pem or set LETTUCE_LICENSE_PUBLIC_KEY"
+        );
+    }
+    let oracle = lic::boot(lic::LicenseConfig {
+        key,
+        public_keys,
+        cache_path: config.license_cache_path.clone(),
+        clock: Arc::new(lettuce_ports::clock::SystemClock),
+    });
+    Ok((Arc::new(oracle), Some(source.to_string())))
+}
+
+#[cfg(not(feature = "license-ed25519"))]
+async fn license_oracle(
+    config: &Config,
+    _secrets: &dyn SecretStore,
+) -> anyhow::Result<(Arc<dyn lettuce_ports::license::LicenseOracle>, Option<String>)> {
+    anyhow::ensure!(
+        !config.self_hosted,
+        "LETTUCE_SELF_HOSTED=1: feature `license-ed25519` is not enabled in this build"
+    );
+    Ok((Arc::new(lettuce_ports::license::Ungated), None))
+}
+
 fn blob_store(config: &Config) -> anyhow::Result<Arc<dyn BlobStore>> {
     match &config.blobs {
         #[cfg(feature = "blob-fs")]
@@ -42,6 +91,11 @@ fn blob_store(config: &Config) -> anyhow::Result<Arc<dyn BlobStore>> {
         )),
         #[cfg(any(feature = "blob-memory", feature = "blob-fs"))]
         BlobBackend::Memory => Ok(Arc::new(lettuce_blob_object_store::ObjectStoreBlobs::memory())),
+        #[cfg(feature = "blob-s3")]
+        BlobBackend::S3(c) => Ok(Arc::new(
+            lettuce_blob_object_store::ObjectStoreBlobs::s3(c)
+                .with_context(|| format!("configuring S3 blobs {} (CODEWAZE_S3_*)", c.location()))?,
+        )),
         #[allow(unreachable_patterns)]
         other => anyhow::bail!("blob store {other:?} is not available in this build"),
     }
@@ -57,6 +111,54 @@ pub async fn migrate(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Opens the metadata store named by `DATABASE_URL`.
+async fn open_store(config: &Config) -> anyhow::Result<lettuce_store_sea_orm::SeaOrmStore> {
+    let (url, what) = match &config.store {
+        #[cfg(feature = "store-sqlite")]
+        StoreBackend::Sqlite(path) => {
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+            }
+            (
+                lettuce_store_sea_orm::sqlite_url(path),
+                format!("the SQLite database {}", path.display()),
+            )
+        }
+        #[cfg(feature = "store-postgres")]
+        StoreBackend::Postgres(url) => (
+            url.expose().to_owned(),
+            format!("PostgreSQL at {}", config.store.redacted()),
+        ),
+        #[allow(unreachable_patterns)]
+        other => anyhow::bail!("DATABASE_URL: {} is not supported by this build", other.redacted()),
+    };
+    lettuce_store_sea_orm::SeaOrmStore::connect(&url)
+        .await
+        .with_context(|| format!("opening {what} (DATABASE_URL)"))
+}
+
+/// Opens the job queue: beside the SQLite database, or in the PostgreSQL one.
+async fn open_queue(config: &Config) -> anyhow::Result<Arc<dyn lettuce_ports::queue::JobQueue>> {
+    match &config.store {
+        #[cfg(feature = "queue-sqlite")]
+        StoreBackend::Sqlite(_) => Ok(Arc::new(
+            lettuce_queue_sqlite::SqliteQueue::open(&config.queue_path)
+                .await
+                .with_context(|| format!("opening the job queue {}", config.queue_path.display()))?,
+        )),
+        #[cfg(feature = "queue-postgres")]
+        StoreBackend::Postgres(url) => {
+            let q = lettuce_queue_postgres::PostgresQueue::connect(url.expose())
+                .await
+                .with_context(|| format!("opening the job queue in {} (DATABASE_URL)", config.store.redacted()))?;
+            q.migrate().await.context("creating the job-queue tables")?;
+            Ok(Arc::new(q))
+        }
+        #[allow(unreachable_patterns)]
+        other => anyhow::bail!("no job queue for {} in this build", other.redacted()),
+    }
+}
+
 fn prepare_dirs(config: &Config) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir).with_context(|| {
         format!(
@@ -70,24 +172,6 @@ fn prepare_dirs(config: &Config) -> anyhow::Result<()> {
         let _ = std::fs::set_permissions(&config.data_dir, std::fs::Permissions::from_mode(0o700));
     }
     Ok(())
-}
-
-#[cfg(feature = "store-sqlite")]
-async fn open_store(config: &Config) -> anyhow::Result<lettuce_store_sea_orm::SeaOrmStore> {
-    let StoreBackend::Sqlite(path) = &config.store;
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
-    }
-    lettuce_store_sea_orm::SeaOrmStore::connect(&lettuce_store_sea_orm::sqlite_url(path))
-        .await
-        .with_context(|| format!("opening the SQLite database {} (DATABASE_URL)", path.display()))
-}
-
-#[cfg(feature = "queue-sqlite")]
-async fn open_queue(config: &Config) -> anyhow::Result<lettuce_queue_sqlite::SqliteQueue> {
-    lettuce_queue_sqlite::SqliteQueue::open(&config.queue_path)
-        .await
-        .with_context(|| format!("opening the job queue {}", config.queue_path.display()))
 }
 
 /// Builds the engine from `config`: opens stores (applying migrations),
@@ -107,6 +191,7 @@ pub async fn wire(config: &Config) -> anyhow::Result<Runtime> {
     let (data_key, data_key_source) =
         instance_secret(secrets.as_ref(), "LETTUCE_DATA_KEY", &config.data_dir, "data-key").await?;
     let data_key = decode_data_key(&data_key)?;
+    let (license, license_key_source) = license_oracle(config, secrets.as_ref()).await?;
 
     let store = open_store(config).await?;
     store.migrate().await.context("applying metadata-store migrations")?;
@@ -131,7 +216,7 @@ pub async fn wire(config: &Config) -> anyhow::Result<Runtime> {
 
     let engine = Engine::builder()
         .store(Arc::new(store))
-        .queue(Arc::new(queue))
+        .queue(queue)
         .blobs(blobs)
         .secrets(secrets)
         .session_verifier(auth.clone())
@@ -140,6 +225,7 @@ pub async fn wire(config: &Config) -> anyhow::Result<Runtime> {
         .mirror(Arc::new(mirror))
         .provider(Arc::new(lettuce_git_generic::GenericProvider::new()))
         .indexer(Arc::new(indexer))
+        .license(license)
         .settings(settings)
         .build()
         .map_err(|e| anyhow::anyhow!("building the engine: {e}"))?;
@@ -156,5 +242,6 @@ pub async fn wire(config: &Config) -> anyhow::Result<Runtime> {
         admin_token_source,
         jwt_key_source,
         data_key_source,
+        license_key_source,
     })
 }

@@ -120,19 +120,27 @@ fn init_tracing(format: LogFormat) {
 }
 
 fn config_check(config: &Config) -> anyhow::Result<()> {
-    println!("configuration is valid");
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let mut lines = vec!["configuration is valid".to_owned()];
     for (var, value) in config.describe() {
-        println!("  {var:<34} {value}");
+        lines.push(format!("  {var:<34} {value}"));
     }
-    println!(
+    lines.push(format!(
         "  {:<34} {}",
         "(adapters in this build)",
         lettuce_bootstrap::enabled_features().join(", ")
-    );
-    println!(
+    ));
+    lines.push(format!(
         "  {:<34} ***",
         "CODEWAZE_ADMIN_TOKEN / JWT_SIGNING_KEY / LETTUCE_DATA_KEY"
-    );
+    ));
+    for line in lines {
+        // A closed pipe (`| head`) is not an error worth a panic.
+        if writeln!(out, "{line}").is_err() {
+            break;
+        }
+    }
     Ok(())
 }
 
