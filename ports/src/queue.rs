@@ -13,6 +13,8 @@
 //!   `max_attempts`.
 //! * **Dedup.** At most one `available` job per dedup key: enqueueing a
 //!   second one coalesces into the first (`EnqueueOutcome::Coalesced`).
+//! * **Periodic slots.** [`JobQueue::enqueue_periodic`] stores at most one
+//!   job per (name, slot) for the queue's lifetime.
 //! * **Per-key exclusion.** A job is not claimed while another job with the
 //!   same dedup key is `running` under an unexpired lease, so one repo is never
 //!   indexed by two workers at once.
@@ -223,6 +225,29 @@ pub trait JobQueue: Send + Sync + std::fmt::Debug + 'static {
     /// Jobs in `state`, newest first, at most `limit`.
     async fn list(&self, state: JobState, limit: usize) -> Result<Vec<JobRecord>, QueueError>;
 
+    /// Enqueues `job` for the period starting at `slot` at most once per
+    /// (name, slot) across every process sharing the queue, for the queue's
+    /// lifetime (not only while the job is available); returns None when that
+    /// slot was already enqueued. Callers compute `slot` by truncating the
+    /// current time to the period (e.g. the hour), see [`period_slot`].
+    ///
+    /// This is how scheduled work (daily telemetry, hourly license
+    /// re-verification) runs once per period however many workers there are,
+    /// without leader election: every worker calls this for every slot and
+    /// only the first call stores a job. The slot reservation and the job are
+    /// stored atomically (a failed call reserves nothing). Unless `job` has a
+    /// dedup key, it gets `cron:<name>`, so a run still pending from an
+    /// earlier slot absorbs the new one (`Some(Coalesced)`) instead of piling
+    /// up. `name` must be 1–200 characters ([`QueueError::Invalid`]
+    /// otherwise, see [`validate_periodic_name`]). Backends may forget slots
+    /// older than their retention of finished jobs.
+    async fn enqueue_periodic(
+        &self,
+        name: &str,
+        slot: DateTime<Utc>,
+        job: NewJob,
+    ) -> Result<Option<EnqueueOutcome>, QueueError>;
+
     /// Waits until a job may be due (a wake-up from an enqueue in this or,
     /// where the backend supports it, another process) or `max` elapsed.
     async fn wait_for_work(&self, max: Duration);
@@ -278,4 +303,119 @@ pub fn validate_new_job(job: &NewJob) -> Result<(), QueueError> {
         return Err(QueueError::Invalid("dedup_key must be 1–256 characters".into()));
     }
     Ok(())
+}
+
+/// Validates the name of a periodic job (1–200 characters; shared by adapters).
+pub fn validate_periodic_name(name: &str) -> Result<(), QueueError> {
+    if name.is_empty() || name.len() > 200 {
+        return Err(QueueError::Invalid("periodic job name must be 1–200 characters".into()));
+    }
+    Ok(())
+}
+
+/// The dedup key [`JobQueue::enqueue_periodic`] gives a periodic job that has
+/// none: `cron:<name>`.
+pub fn periodic_dedup_key(name: &str) -> String {
+    format!("cron:{name}")
+}
+
+/// The start of the period of length `period` that contains `now`, counting
+/// periods from the Unix epoch (so an hour starts at `:00:00`, a day at
+/// midnight UTC). A zero `period` returns `now` unchanged.
+///
+/// ```
+/// # use chrono::{DateTime, Utc};
+/// # use std::time::Duration;
+/// let now: DateTime<Utc> = "2026-11-23T08:42:17.5Z".parse().unwrap();
+/// let hour = lettuce_ports::queue::period_slot(now, Duration::from_secs(3600));
+/// assert_eq!(hour.to_rfc3339(), "2026-11-23T08:00:00+00:00");
+/// ```
+pub fn period_slot(now: DateTime<Utc>, period: Duration) -> DateTime<Utc> {
+    const NANOS: i128 = 1_000_000_000;
+    let Ok(period) = i128::try_from(period.as_nanos()) else {
+        return now;
+    };
+    if period == 0 {
+        return now;
+    }
+    let total = i128::from(now.timestamp()) * NANOS + i128::from(now.timestamp_subsec_nanos());
+    let floor = total - total.rem_euclid(period);
+    let secs = floor.div_euclid(NANOS);
+    let nanos = floor.rem_euclid(NANOS);
+    match (i64::try_from(secs), u32::try_from(nanos)) {
+        (Ok(secs), Ok(nanos)) => DateTime::from_timestamp(secs, nanos).unwrap_or(now),
+        _ => now,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn period_slot_floors_to_the_hour_and_day() {
+        let now = at("2026-11-23T08:42:17.123456789Z");
+        assert_eq!(period_slot(now, Duration::from_secs(3600)), at("2026-11-23T08:00:00Z"));
+        assert_eq!(
+            period_slot(now, Duration::from_secs(86_400)),
+            at("2026-11-23T00:00:00Z")
+        );
+        assert_eq!(period_slot(now, Duration::from_secs(900)), at("2026-11-23T08:30:00Z"));
+        assert_eq!(
+            period_slot(now, Duration::from_millis(1)),
+            at("2026-11-23T08:42:17.123Z")
+        );
+    }
+
+    #[test]
+    fn period_slot_is_stable_within_a_period_and_moves_at_the_boundary() {
+        let hour = Duration::from_secs(3600);
+        let start = at("2026-11-23T08:00:00Z");
+        assert_eq!(period_slot(start, hour), start);
+        assert_eq!(period_slot(at("2026-11-23T08:59:59.999999999Z"), hour), start);
+        assert_eq!(
+            period_slot(at("2026-11-23T09:00:00Z"), hour),
+            at("2026-11-23T09:00:00Z")
+        );
+    }
+
+    #[test]
+    fn period_slot_floors_before_the_epoch_too() {
+        let hour = Duration::from_secs(3600);
+        assert_eq!(
+            period_slot(at("1969-12-31T23:30:00Z"), hour),
+            at("1969-12-31T23:00:00Z")
+        );
+        assert_eq!(
+            period_slot(at("1970-01-01T00:00:00Z"), hour),
+            at("1970-01-01T00:00:00Z")
+        );
+    }
+
+    #[test]
+    fn period_slot_with_zero_or_huge_period() {
+        let now = at("2026-11-23T08:42:17Z");
+        assert_eq!(period_slot(now, Duration::ZERO), now);
+        // A period longer than the time since the epoch floors to the epoch.
+        assert_eq!(
+            period_slot(now, Duration::from_secs(100 * 365 * 86_400)),
+            DateTime::<Utc>::UNIX_EPOCH
+        );
+        assert_eq!(period_slot(now, Duration::MAX), DateTime::<Utc>::UNIX_EPOCH);
+    }
+
+    #[test]
+    fn periodic_name_validation() {
+        assert!(validate_periodic_name("license_reverify").is_ok());
+        assert!(matches!(validate_periodic_name(""), Err(QueueError::Invalid(_))));
+        assert!(matches!(
+            validate_periodic_name(&"x".repeat(201)),
+            Err(QueueError::Invalid(_))
+        ));
+        assert_eq!(periodic_dedup_key("telemetry"), "cron:telemetry");
+    }
 }

@@ -78,7 +78,7 @@
 //!   dead-letter list) are never deleted by the queue.
 //!
 //! * **Periodic jobs** without leader election:
-//!   [`PostgresQueue::enqueue_periodic`] lets every node enqueue every slot
+//!   [`JobQueue::enqueue_periodic`] lets every node enqueue every slot
 //!   of a schedule; a slot table makes each slot run exactly once.
 //!
 //! ## Deployment notes
@@ -95,7 +95,8 @@ use chrono::{DateTime, Utc};
 use lettuce_domain::JobId;
 use lettuce_ports::BoxError;
 use lettuce_ports::queue::{
-    ClaimedJob, EnqueueOutcome, FailOutcome, JobQueue, JobRecord, JobState, Lease, NewJob, QueueError, validate_new_job,
+    ClaimedJob, EnqueueOutcome, FailOutcome, JobQueue, JobRecord, JobState, Lease, NewJob, QueueError,
+    periodic_dedup_key, validate_new_job, validate_periodic_name,
 };
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Connection, Row};
@@ -488,60 +489,6 @@ impl PostgresQueue {
         Ok(())
     }
 
-    /// Enqueues the run of periodic job `name` for time slot `slot`
-    /// (e.g. the start of the hour) exactly once across all nodes: every node
-    /// may call this for every slot without leader election. Returns the new
-    /// job's outcome (`Coalesced` if a run of `name` was still pending), or
-    /// `None` when this slot was already taken (by any node, whatever became
-    /// of its job since). The reservation and the job commit together.
-    ///
-    /// Unlike a dedup key (which only coalesces with an *available* job), the
-    /// slot is remembered in `lettuce_job_slots` after the job ran; slots are
-    /// forgotten by [`PostgresQueue::purge_finished`] after the same
-    /// retention. The job also gets `dedup_key = "cron:<name>"` unless it has
-    /// one, so a slow node cannot pile up several runs of one periodic job.
-    pub async fn enqueue_periodic(
-        &self,
-        name: &str,
-        slot: DateTime<Utc>,
-        mut job: NewJob,
-    ) -> Result<Option<EnqueueOutcome>, QueueError> {
-        if name.is_empty() || name.len() > 200 {
-            return Err(QueueError::Invalid("periodic job name must be 1–200 characters".into()));
-        }
-        if job.dedup_key.is_none() {
-            job.dedup_key = Some(format!("cron:{name}"));
-        }
-        validate_new_job(&job)?;
-        // One transaction: the slot is reserved if and only if its job is stored.
-        let mut tx = self.inner.pool.begin().await.map_err(db)?;
-        let reserved = sqlx::query(
-            "INSERT INTO lettuce_job_slots (name, slot) VALUES ($1, $2) ON CONFLICT (name, slot) DO NOTHING",
-        )
-        .bind(name)
-        .bind(slot)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-        if reserved.rows_affected() == 0 {
-            tx.commit().await.map_err(db)?;
-            return Ok(None);
-        }
-        let (outcome, due) = enqueue_on(&mut tx, &job).await?;
-        sqlx::query("UPDATE lettuce_job_slots SET job_id = $3 WHERE name = $1 AND slot = $2")
-            .bind(name)
-            .bind(slot)
-            .bind(outcome.id().as_uuid())
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        tx.commit().await.map_err(db)?;
-        if due {
-            self.signal_work();
-        }
-        Ok(Some(outcome))
-    }
-
     /// `user@host:port/database` of this queue (no password).
     pub fn target(&self) -> &str {
         &self.inner.target
@@ -561,7 +508,7 @@ impl PostgresQueue {
     /// Deletes `completed` and `cancelled` jobs that finished more than
     /// `older_than` ago; returns how many were deleted. Discarded jobs (the
     /// dead-letter list) are never deleted by the queue. Periodic slots
-    /// ([`PostgresQueue::enqueue_periodic`]) older than `older_than` are
+    /// ([`JobQueue::enqueue_periodic`]) older than `older_than` are
     /// forgotten too.
     pub async fn purge_finished(&self, older_than: Duration) -> Result<u64, QueueError> {
         sqlx::query("DELETE FROM lettuce_job_slots WHERE created_at < now() - $1 * interval '1 microsecond'")
@@ -1017,6 +964,58 @@ impl JobQueue for PostgresQueue {
             self.signal_work();
         }
         Ok(outcome)
+    }
+
+    /// Enqueues the run of periodic job `name` for time slot `slot`
+    /// (e.g. the start of the hour) exactly once across all nodes: every node
+    /// may call this for every slot without leader election. Returns the new
+    /// job's outcome (`Coalesced` if a run of `name` was still pending), or
+    /// `None` when this slot was already taken (by any node, whatever became
+    /// of its job since). The reservation and the job commit together.
+    ///
+    /// Unlike a dedup key (which only coalesces with an *available* job), the
+    /// slot is remembered in `lettuce_job_slots` after the job ran; slots are
+    /// forgotten by [`PostgresQueue::purge_finished`] after the same
+    /// retention. The job also gets `dedup_key = "cron:<name>"` unless it has
+    /// one, so a slow node cannot pile up several runs of one periodic job.
+    async fn enqueue_periodic(
+        &self,
+        name: &str,
+        slot: DateTime<Utc>,
+        mut job: NewJob,
+    ) -> Result<Option<EnqueueOutcome>, QueueError> {
+        validate_periodic_name(name)?;
+        if job.dedup_key.is_none() {
+            job.dedup_key = Some(periodic_dedup_key(name));
+        }
+        validate_new_job(&job)?;
+        // One transaction: the slot is reserved if and only if its job is stored.
+        let mut tx = self.inner.pool.begin().await.map_err(db)?;
+        let reserved = sqlx::query(
+            "INSERT INTO lettuce_job_slots (name, slot) VALUES ($1, $2) ON CONFLICT (name, slot) DO NOTHING",
+        )
+        .bind(name)
+        .bind(slot)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        if reserved.rows_affected() == 0 {
+            tx.commit().await.map_err(db)?;
+            return Ok(None);
+        }
+        let (outcome, due) = enqueue_on(&mut tx, &job).await?;
+        sqlx::query("UPDATE lettuce_job_slots SET job_id = $3 WHERE name = $1 AND slot = $2")
+            .bind(name)
+            .bind(slot)
+            .bind(outcome.id().as_uuid())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        if due {
+            self.signal_work();
+        }
+        Ok(Some(outcome))
     }
 
     async fn claim(&self, owner: &str, limit: usize, lease_for: Duration) -> Result<Vec<ClaimedJob>, QueueError> {

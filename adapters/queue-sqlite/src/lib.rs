@@ -64,6 +64,14 @@
 //!   [`SqliteQueueOptions::purge_every_claims`] claims made through a handle.
 //!   [`SqliteQueue::purge_finished`] does the same on demand. Discarded jobs
 //!   (the dead-letter list) are never deleted by the queue.
+//! * **Periodic jobs.** [`JobQueue::enqueue_periodic`] reserves `(name,
+//!   slot)` in the `job_slots` table (primary key on both) with
+//!   `INSERT OR IGNORE` in the same `BEGIN IMMEDIATE` transaction as the job
+//!   insert, so every process may enqueue every slot and exactly one job is
+//!   stored per slot. Slots are remembered after their job ran and are
+//!   forgotten with the finished jobs, after the retention. The slot is
+//!   stored as RFC 3339 text with nanoseconds, so distinct slots never
+//!   collide.
 //! * **Time** is the wall clock (`chrono::Utc::now()`), stored as Unix
 //!   milliseconds; lease expiry and `run_at` are compared in milliseconds.
 #![deny(missing_docs)]
@@ -73,7 +81,8 @@ use chrono::{DateTime, Utc};
 use lettuce_domain::JobId;
 use lettuce_ports::BoxError;
 use lettuce_ports::queue::{
-    ClaimedJob, EnqueueOutcome, FailOutcome, JobQueue, JobRecord, JobState, Lease, NewJob, QueueError, validate_new_job,
+    ClaimedJob, EnqueueOutcome, FailOutcome, JobQueue, JobRecord, JobState, Lease, NewJob, QueueError,
+    periodic_dedup_key, validate_new_job, validate_periodic_name,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions, Connection, Row};
@@ -123,6 +132,14 @@ CREATE INDEX IF NOT EXISTS jobs_running_lease ON jobs (lease_expires_at) WHERE s
 CREATE INDEX IF NOT EXISTS jobs_running_dedup ON jobs (dedup_key) WHERE state = 'running';
 CREATE INDEX IF NOT EXISTS jobs_state_created ON jobs (state, created_at, id);
 CREATE INDEX IF NOT EXISTS jobs_state_completed ON jobs (state, completed_at) WHERE completed_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS job_slots (
+    name       TEXT    NOT NULL,
+    slot       TEXT    NOT NULL,
+    job_id     TEXT,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (name, slot)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS job_slots_created ON job_slots (created_at);
 "#;
 
 const RECORD_COLUMNS: &str =
@@ -458,7 +475,9 @@ impl SqliteQueue {
 
     /// Deletes `completed` and `cancelled` jobs that finished more than
     /// `older_than` ago; returns how many were deleted. Discarded jobs (the
-    /// dead-letter list) are never deleted by the queue.
+    /// dead-letter list) are never deleted by the queue. Periodic slots
+    /// ([`JobQueue::enqueue_periodic`]) reserved more than `older_than` ago
+    /// are forgotten too (not counted in the result).
     pub async fn purge_finished(&self, older_than: Duration) -> Result<u64, QueueError> {
         let cutoff = now_ms().saturating_sub(duration_ms(older_than));
         let done = sqlx::query(
@@ -469,6 +488,11 @@ impl SqliteQueue {
         .execute(&self.inner.writer)
         .await
         .map_err(db)?;
+        sqlx::query("DELETE FROM job_slots WHERE created_at < ?1")
+            .bind(cutoff)
+            .execute(&self.inner.writer)
+            .await
+            .map_err(db)?;
         Ok(done.rows_affected())
     }
 
@@ -622,6 +646,63 @@ impl SqliteQueue {
     }
 }
 
+fn serialize_payload(job: &NewJob) -> Result<String, QueueError> {
+    serde_json::to_string(&job.payload).map_err(|e| QueueError::Invalid(format!("payload is not serializable: {e}")))
+}
+
+/// Stores `job` (validated) or coalesces it into the available job with its
+/// dedup key, inside the caller's `BEGIN IMMEDIATE` transaction. Returns the
+/// outcome and whether workers should be woken after the commit.
+async fn enqueue_on(
+    tx: &mut sqlx::SqliteConnection,
+    job: &NewJob,
+    payload: String,
+    now: i64,
+) -> Result<(EnqueueOutcome, bool), QueueError> {
+    let run_at = job.run_at.map(to_ms).unwrap_or(now);
+    if let Some(key) = job.dedup_key.as_deref() {
+        let existing: Option<(String, i64)> =
+            sqlx::query_as("SELECT id, run_at FROM jobs WHERE state = 'available' AND dedup_key = ?1")
+                .bind(key)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?;
+        if let Some((existing_id, existing_run_at)) = existing {
+            sqlx::query(
+                "UPDATE jobs SET run_at = MIN(run_at, ?2), priority = MIN(priority, ?3), updated_at = ?4 WHERE id = ?1",
+            )
+            .bind(&existing_id)
+            .bind(run_at)
+            .bind(i64::from(job.priority))
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+            return Ok((
+                EnqueueOutcome::Coalesced(parse_id(&existing_id)?),
+                run_at < existing_run_at,
+            ));
+        }
+    }
+    let id = JobId::from_uuid(Uuid::now_v7());
+    sqlx::query(
+        "INSERT INTO jobs (id, kind, payload, state, priority, run_at, attempt, max_attempts, dedup_key, \
+         created_at, updated_at) VALUES (?1, ?2, ?3, 'available', ?4, ?5, 0, ?6, ?7, ?8, ?8)",
+    )
+    .bind(id.to_string())
+    .bind(&job.kind)
+    .bind(payload)
+    .bind(i64::from(job.priority))
+    .bind(run_at)
+    .bind(i64::from(job.max_attempts))
+    .bind(job.dedup_key.as_deref())
+    .bind(now)
+    .execute(&mut *tx)
+    .await
+    .map_err(db)?;
+    Ok((EnqueueOutcome::Enqueued(id), true))
+}
+
 #[async_trait]
 impl JobQueue for SqliteQueue {
     fn backend(&self) -> &'static str {
@@ -630,56 +711,56 @@ impl JobQueue for SqliteQueue {
 
     async fn enqueue(&self, job: NewJob) -> Result<EnqueueOutcome, QueueError> {
         validate_new_job(&job)?;
-        let now = now_ms();
-        let run_at = job.run_at.map(to_ms).unwrap_or(now);
-        let payload = serde_json::to_string(&job.payload)
-            .map_err(|e| QueueError::Invalid(format!("payload is not serializable: {e}")))?;
-        let id = JobId::from_uuid(Uuid::now_v7());
+        let payload = serialize_payload(&job)?;
         let mut tx = self.inner.writer.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
-        if let Some(key) = job.dedup_key.as_deref() {
-            let existing: Option<(String, i64)> =
-                sqlx::query_as("SELECT id, run_at FROM jobs WHERE state = 'available' AND dedup_key = ?1")
-                    .bind(key)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(db)?;
-            if let Some((existing_id, existing_run_at)) = existing {
-                sqlx::query(
-                    "UPDATE jobs SET run_at = MIN(run_at, ?2), priority = MIN(priority, ?3), updated_at = ?4 \
-                     WHERE id = ?1",
-                )
-                .bind(&existing_id)
-                .bind(run_at)
-                .bind(i64::from(job.priority))
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
-                tx.commit().await.map_err(db)?;
-                if run_at < existing_run_at {
-                    self.wake_workers();
-                }
-                return Ok(EnqueueOutcome::Coalesced(parse_id(&existing_id)?));
-            }
-        }
-        sqlx::query(
-            "INSERT INTO jobs (id, kind, payload, state, priority, run_at, attempt, max_attempts, dedup_key, \
-             created_at, updated_at) VALUES (?1, ?2, ?3, 'available', ?4, ?5, 0, ?6, ?7, ?8, ?8)",
-        )
-        .bind(id.to_string())
-        .bind(&job.kind)
-        .bind(payload)
-        .bind(i64::from(job.priority))
-        .bind(run_at)
-        .bind(i64::from(job.max_attempts))
-        .bind(job.dedup_key.as_deref())
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
+        let (outcome, wake) = enqueue_on(&mut tx, &job, payload, now_ms()).await?;
         tx.commit().await.map_err(db)?;
-        self.wake_workers();
-        Ok(EnqueueOutcome::Enqueued(id))
+        if wake {
+            self.wake_workers();
+        }
+        Ok(outcome)
+    }
+
+    async fn enqueue_periodic(
+        &self,
+        name: &str,
+        slot: DateTime<Utc>,
+        mut job: NewJob,
+    ) -> Result<Option<EnqueueOutcome>, QueueError> {
+        validate_periodic_name(name)?;
+        if job.dedup_key.is_none() {
+            job.dedup_key = Some(periodic_dedup_key(name));
+        }
+        validate_new_job(&job)?;
+        let payload = serialize_payload(&job)?;
+        let slot = slot.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+        let now = now_ms();
+        // One transaction: the slot is reserved if and only if its job is stored.
+        let mut tx = self.inner.writer.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+        let reserved = sqlx::query("INSERT OR IGNORE INTO job_slots (name, slot, created_at) VALUES (?1, ?2, ?3)")
+            .bind(name)
+            .bind(&slot)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        if reserved.rows_affected() == 0 {
+            tx.commit().await.map_err(db)?;
+            return Ok(None);
+        }
+        let (outcome, wake) = enqueue_on(&mut tx, &job, payload, now).await?;
+        sqlx::query("UPDATE job_slots SET job_id = ?3 WHERE name = ?1 AND slot = ?2")
+            .bind(name)
+            .bind(&slot)
+            .bind(outcome.id().to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        if wake {
+            self.wake_workers();
+        }
+        Ok(Some(outcome))
     }
 
     async fn claim(&self, owner: &str, limit: usize, lease_for: Duration) -> Result<Vec<ClaimedJob>, QueueError> {

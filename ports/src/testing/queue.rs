@@ -2,20 +2,22 @@
 
 use crate::clock::{Clock, SystemClock};
 use crate::queue::{
-    ClaimedJob, EnqueueOutcome, FailOutcome, JobQueue, JobRecord, JobState, Lease, NewJob, QueueError, validate_new_job,
+    ClaimedJob, EnqueueOutcome, FailOutcome, JobQueue, JobRecord, JobState, Lease, NewJob, QueueError,
+    periodic_dedup_key, validate_new_job, validate_periodic_name,
 };
 use crate::testing::lock;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use lettuce_domain::JobId;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
 /// A [`JobQueue`] in memory with the full semantics of the port (leases,
-/// fencing, retries, dead letters, dedup coalescing and per-key exclusion).
+/// fencing, retries, dead letters, dedup coalescing, per-key exclusion and
+/// periodic slots, which it never forgets).
 ///
 /// Time comes from a [`Clock`] ([`SystemClock`] by default; use
 /// [`MemoryQueue::with_clock`] and a
@@ -33,6 +35,50 @@ pub struct MemoryQueue {
 struct Inner {
     jobs: HashMap<JobId, Job>,
     next_seq: u64,
+    /// Periodic slots ever enqueued (never forgotten).
+    slots: HashSet<(String, DateTime<Utc>)>,
+}
+
+impl Inner {
+    /// Stores `job` (validated) or coalesces it into the available job with
+    /// its dedup key.
+    fn enqueue(&mut self, job: NewJob, now: DateTime<Utc>) -> EnqueueOutcome {
+        let existing = job.dedup_key.as_ref().and_then(|key| {
+            self.jobs
+                .values()
+                .find(|j| j.record.state == JobState::Available && j.record.dedup_key.as_ref() == Some(key))
+                .map(|j| j.record.id)
+        });
+        if let Some(id) = existing {
+            return EnqueueOutcome::Coalesced(id);
+        }
+        let id = JobId(Uuid::now_v7());
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let record = JobRecord {
+            id,
+            kind: job.kind,
+            payload: job.payload,
+            state: JobState::Available,
+            attempt: 0,
+            max_attempts: job.max_attempts,
+            dedup_key: job.dedup_key,
+            run_at: job.run_at.unwrap_or(now),
+            last_error: None,
+            created_at: now,
+        };
+        self.jobs.insert(
+            id,
+            Job {
+                record,
+                priority: job.priority,
+                seq,
+                owner: None,
+                lease_expires: None,
+            },
+        );
+        EnqueueOutcome::Enqueued(id)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -133,47 +179,7 @@ impl JobQueue for MemoryQueue {
     async fn enqueue(&self, job: NewJob) -> Result<EnqueueOutcome, QueueError> {
         validate_new_job(&job)?;
         let now = self.clock.now();
-        let outcome = {
-            let mut inner = lock(&self.inner);
-            let existing = job.dedup_key.as_ref().and_then(|key| {
-                inner
-                    .jobs
-                    .values()
-                    .find(|j| j.record.state == JobState::Available && j.record.dedup_key.as_ref() == Some(key))
-                    .map(|j| j.record.id)
-            });
-            match existing {
-                Some(id) => EnqueueOutcome::Coalesced(id),
-                None => {
-                    let id = JobId(Uuid::now_v7());
-                    let seq = inner.next_seq;
-                    inner.next_seq += 1;
-                    let record = JobRecord {
-                        id,
-                        kind: job.kind,
-                        payload: job.payload,
-                        state: JobState::Available,
-                        attempt: 0,
-                        max_attempts: job.max_attempts,
-                        dedup_key: job.dedup_key,
-                        run_at: job.run_at.unwrap_or(now),
-                        last_error: None,
-                        created_at: now,
-                    };
-                    inner.jobs.insert(
-                        id,
-                        Job {
-                            record,
-                            priority: job.priority,
-                            seq,
-                            owner: None,
-                            lease_expires: None,
-                        },
-                    );
-                    EnqueueOutcome::Enqueued(id)
-                }
-            }
-        };
+        let outcome = lock(&self.inner).enqueue(job, now);
         self.wake();
         Ok(outcome)
     }
@@ -299,6 +305,29 @@ impl JobQueue for MemoryQueue {
         Ok(jobs.into_iter().take(limit).map(|j| j.record.clone()).collect())
     }
 
+    async fn enqueue_periodic(
+        &self,
+        name: &str,
+        slot: DateTime<Utc>,
+        mut job: NewJob,
+    ) -> Result<Option<EnqueueOutcome>, QueueError> {
+        validate_periodic_name(name)?;
+        if job.dedup_key.is_none() {
+            job.dedup_key = Some(periodic_dedup_key(name));
+        }
+        validate_new_job(&job)?;
+        let now = self.clock.now();
+        let outcome = {
+            let mut inner = lock(&self.inner);
+            if !inner.slots.insert((name.to_owned(), slot)) {
+                return Ok(None);
+            }
+            inner.enqueue(job, now)
+        };
+        self.wake();
+        Ok(Some(outcome))
+    }
+
     async fn wait_for_work(&self, max: Duration) {
         // Also wake when a delayed job becomes due or a lease runs out.
         let now = self.clock.now();
@@ -385,10 +414,130 @@ fn expect_lease_lost<T: std::fmt::Debug>(b: &str, res: Result<T, QueueError>, st
     }
 }
 
+/// The periodic part of the contract ([`JobQueue::enqueue_periodic`]); leaves
+/// the queue idle.
+async fn periodic_contract(q: &dyn JobQueue) {
+    let b = q.backend();
+    let long = Duration::from_secs(30);
+    let hour = Duration::from_secs(3600);
+    let name = format!("contract_periodic_{}", Uuid::new_v4().simple());
+    let slot = crate::queue::period_slot(Utc::now(), hour);
+    let next = slot + chrono::Duration::hours(1);
+    let later = slot + chrono::Duration::hours(2);
+
+    match q.enqueue_periodic("", slot, job("contract_periodic")).await {
+        Err(QueueError::Invalid(_)) => {}
+        other => panic!("[{b}] enqueue_periodic with an empty name must be QueueError::Invalid, got {other:?}"),
+    }
+    let mut zero = job("contract_periodic");
+    zero.max_attempts = 0;
+    match q.enqueue_periodic(&name, slot, zero).await {
+        Err(QueueError::Invalid(_)) => {}
+        other => panic!("[{b}] enqueue_periodic of an invalid job must be QueueError::Invalid, got {other:?}"),
+    }
+    assert_idle(q, "periodic validation").await;
+
+    // The first call for a slot stores the job (the invalid call above must
+    // not have reserved the slot); a second call for the slot is None.
+    let first = match ok(
+        b,
+        q.enqueue_periodic(&name, slot, job("contract_periodic")).await,
+        "enqueue_periodic",
+    ) {
+        Some(EnqueueOutcome::Enqueued(id)) => id,
+        other => panic!(
+            "[{b}] the first enqueue_periodic of a (name, slot) must be Some(Enqueued) (a rejected call reserves \
+             nothing), got {other:?}"
+        ),
+    };
+    let again = ok(
+        b,
+        q.enqueue_periodic(&name, slot, job("contract_periodic")).await,
+        "enqueue_periodic",
+    );
+    assert!(
+        again.is_none(),
+        "[{b}] enqueue_periodic of a (name, slot) already enqueued must return None, got {again:?}"
+    );
+    let avail = ok(b, q.list(JobState::Available, 100).await, "list(Available)");
+    assert_eq!(
+        avail.iter().map(|j| j.id).collect::<Vec<_>>(),
+        vec![first],
+        "[{b}] a repeated enqueue_periodic must not store a second job"
+    );
+
+    // Still None once the slot's job has run: slots outlive their jobs.
+    let c = claim_one(q, "w1", long, "the periodic job").await;
+    assert_eq!(
+        c.lease.job_id, first,
+        "[{b}] the claimed periodic job is the one enqueued"
+    );
+    assert_eq!(c.kind, "contract_periodic", "[{b}] the periodic job keeps its kind");
+    let while_running = ok(
+        b,
+        q.enqueue_periodic(&name, slot, job("contract_periodic")).await,
+        "enqueue_periodic",
+    );
+    assert!(
+        while_running.is_none(),
+        "[{b}] enqueue_periodic of a slot whose job is running must return None, got {while_running:?}"
+    );
+    ok(b, q.complete(&c.lease).await, "complete");
+    let after = ok(
+        b,
+        q.enqueue_periodic(&name, slot, job("contract_periodic")).await,
+        "enqueue_periodic",
+    );
+    assert!(
+        after.is_none(),
+        "[{b}] enqueue_periodic of a slot whose job already completed must still return None (slots are \
+         remembered, not only while the job is available), got {after:?}"
+    );
+    assert_nothing_claimable(q, "a periodic slot enqueued again after its job completed").await;
+    assert_idle(q, "periodic: same slot").await;
+
+    // Another slot of the same name is a new run.
+    let second = match ok(
+        b,
+        q.enqueue_periodic(&name, next, job("contract_periodic")).await,
+        "enqueue_periodic",
+    ) {
+        Some(outcome) => outcome.id(),
+        None => panic!("[{b}] enqueue_periodic of a new slot must return Some, got None"),
+    };
+    assert_ne!(second, first, "[{b}] a new slot's run is a new job");
+    let c = claim_one(q, "w1", long, "the next slot's periodic job").await;
+    assert_eq!(c.lease.job_id, second, "[{b}] the next slot's job is claimable");
+    ok(b, q.complete(&c.lease).await, "complete");
+    assert_idle(q, "periodic: next slot").await;
+
+    // Two racing calls for a new slot: exactly one stores the job.
+    let (a, z) = tokio::join!(
+        q.enqueue_periodic(&name, later, job("contract_periodic")),
+        q.enqueue_periodic(&name, later, job("contract_periodic")),
+    );
+    let (a, z) = (ok(b, a, "enqueue_periodic"), ok(b, z, "enqueue_periodic"));
+    let winners: Vec<JobId> = [a, z].into_iter().flatten().map(EnqueueOutcome::id).collect();
+    assert_eq!(
+        winners.len(),
+        1,
+        "[{b}] of two concurrent enqueue_periodic calls for one new slot exactly one must return Some, got {a:?} \
+         and {z:?}"
+    );
+    let c = claim_one(q, "w1", long, "the raced slot's periodic job").await;
+    assert_eq!(c.lease.job_id, winners[0], "[{b}] the winner's job is the one stored");
+    ok(b, q.complete(&c.lease).await, "complete");
+    assert_nothing_claimable(q, "a slot enqueued by two racing calls").await;
+    assert_idle(q, "periodic: concurrent").await;
+}
+
 /// Checks the [`JobQueue`] contract: every rule of the
 /// [module docs](crate::queue) (leases and expiry, fencing, retries and dead
-/// letters, dedup coalescing, per-key exclusion), claim ordering and limits,
-/// validation, `get`/`list` and `wait_for_work`.
+/// letters, dedup coalescing, per-key exclusion, periodic slots), claim
+/// ordering and limits, validation, `get`/`list` and `wait_for_work`.
+///
+/// Periodic checks use a fresh random name per run, so a persistent backend
+/// (whose slots outlive the run) can run the suite again.
 ///
 /// Needs a **fresh, empty** queue whose time is the real time (leases of a
 /// few hundred milliseconds expire by sleeping; the whole suite takes about
@@ -769,6 +918,9 @@ pub async fn job_queue_contract(queue: &dyn JobQueue) {
     }
     assert_idle(q, "list").await;
 
+    // ── periodic slots: once per (name, slot), for the queue's lifetime ────
+    periodic_contract(q).await;
+
     // ── wait_for_work wakes on enqueue ────────────────────────────────────
     let started = Instant::now();
     let (enq, ()) = tokio::join!(
@@ -846,6 +998,14 @@ mod tests {
         async fn list(&self, state: JobState, limit: usize) -> Result<Vec<JobRecord>, QueueError> {
             self.0.list(state, limit).await
         }
+        async fn enqueue_periodic(
+            &self,
+            name: &str,
+            slot: DateTime<Utc>,
+            job: NewJob,
+        ) -> Result<Option<EnqueueOutcome>, QueueError> {
+            self.0.enqueue_periodic(name, slot, job).await
+        }
         async fn wait_for_work(&self, max: Duration) {
             self.0.wait_for_work(max).await
         }
@@ -855,6 +1015,96 @@ mod tests {
     #[should_panic(expected = "must be QueueError::LeaseLost")]
     async fn contract_catches_missing_fencing() {
         job_queue_contract(&NoFencing::default()).await;
+    }
+
+    /// A queue that remembers a periodic slot only while its job is pending
+    /// (a plain `cron:<name>:<slot>` dedup key): the contract must notice.
+    #[derive(Debug, Default)]
+    struct ForgetfulSlots(MemoryQueue);
+
+    #[async_trait]
+    impl JobQueue for ForgetfulSlots {
+        fn backend(&self) -> &'static str {
+            "forgetful-slots"
+        }
+        async fn enqueue(&self, job: NewJob) -> Result<EnqueueOutcome, QueueError> {
+            self.0.enqueue(job).await
+        }
+        async fn claim(&self, owner: &str, limit: usize, lease_for: Duration) -> Result<Vec<ClaimedJob>, QueueError> {
+            self.0.claim(owner, limit, lease_for).await
+        }
+        async fn heartbeat(&self, lease: &Lease, lease_for: Duration) -> Result<Lease, QueueError> {
+            self.0.heartbeat(lease, lease_for).await
+        }
+        async fn complete(&self, lease: &Lease) -> Result<(), QueueError> {
+            self.0.complete(lease).await
+        }
+        async fn fail(&self, lease: &Lease, error: &str, retry_at: DateTime<Utc>) -> Result<FailOutcome, QueueError> {
+            self.0.fail(lease, error, retry_at).await
+        }
+        async fn release(&self, lease: &Lease) -> Result<(), QueueError> {
+            self.0.release(lease).await
+        }
+        async fn get(&self, id: JobId) -> Result<JobRecord, QueueError> {
+            self.0.get(id).await
+        }
+        async fn list(&self, state: JobState, limit: usize) -> Result<Vec<JobRecord>, QueueError> {
+            self.0.list(state, limit).await
+        }
+        async fn enqueue_periodic(
+            &self,
+            name: &str,
+            slot: DateTime<Utc>,
+            job: NewJob,
+        ) -> Result<Option<EnqueueOutcome>, QueueError> {
+            validate_periodic_name(name)?;
+            let key = format!("cron:{name}:{}", slot.timestamp());
+            let pending = self.0.jobs().iter().any(|j| {
+                matches!(j.state, JobState::Available | JobState::Running) && j.dedup_key == Some(key.clone())
+            });
+            if pending {
+                return Ok(None);
+            }
+            Ok(Some(self.0.enqueue(job.dedup(key)).await?))
+        }
+        async fn wait_for_work(&self, max: Duration) {
+            self.0.wait_for_work(max).await
+        }
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "already completed must still return None")]
+    async fn contract_catches_slots_forgotten_after_the_job_ran() {
+        job_queue_contract(&ForgetfulSlots::default()).await;
+    }
+
+    #[tokio::test]
+    async fn periodic_slots_are_per_name_and_keep_an_explicit_dedup_key() {
+        let q = MemoryQueue::new();
+        let slot = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let a = q
+            .enqueue_periodic("a", slot, NewJob::new("k", serde_json::Value::Null))
+            .await
+            .unwrap();
+        let b = q
+            .enqueue_periodic("b", slot, NewJob::new("k", serde_json::Value::Null).dedup("mine"))
+            .await
+            .unwrap();
+        assert!(matches!(a, Some(EnqueueOutcome::Enqueued(_))));
+        assert!(matches!(b, Some(EnqueueOutcome::Enqueued(_))));
+        let keys: Vec<Option<String>> = q.jobs().into_iter().map(|j| j.dedup_key).collect();
+        assert_eq!(keys, vec![Some("cron:a".to_owned()), Some("mine".to_owned())]);
+        // A pending run of `a` absorbs the next slot's run.
+        let next = q
+            .enqueue_periodic(
+                "a",
+                slot + chrono::Duration::hours(1),
+                NewJob::new("k", serde_json::Value::Null),
+            )
+            .await
+            .unwrap();
+        assert_eq!(next, Some(EnqueueOutcome::Coalesced(a.unwrap().id())));
+        assert_eq!(q.jobs().len(), 2);
     }
 
     #[tokio::test]

@@ -233,6 +233,21 @@ impl JobQueue for FlakyQueue {
     async fn list(&self, state: JobState, limit: usize) -> Result<Vec<JobRecord>, QueueError> {
         self.inner.list(state, limit).await
     }
+    async fn enqueue_periodic(
+        &self,
+        name: &str,
+        slot: chrono::DateTime<chrono::Utc>,
+        job: NewJob,
+    ) -> Result<Option<EnqueueOutcome>, QueueError> {
+        if let Some(retryable) = self.switch.down() {
+            return Err(QueueError::Backend {
+                backend: "postgres",
+                source: internal(),
+                retryable,
+            });
+        }
+        self.inner.enqueue_periodic(name, slot, job).await
+    }
     async fn wait_for_work(&self, max: std::time::Duration) {
         self.inner.wait_for_work(max).await
     }
