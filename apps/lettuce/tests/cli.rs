@@ -131,16 +131,51 @@ fn invalid_bind_fails_config_check_and_serve_with_exit_code_2() {
 }
 
 #[test]
-fn postgres_url_names_the_missing_feature_without_the_password() {
+fn unbuilt_adapters_are_named_as_missing_features() {
+    // The test binary is built with `self-hosted` (see the dev-dependencies),
+    // so pick adapters no build group includes yet.
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     let data_s = data.to_str().expect("utf-8");
-    let env = [("CODEWAZE_DATA_DIR", data_s), ("DATABASE_URL", "postgres://u:pw@h/db")];
+    let env = [
+        ("CODEWAZE_DATA_DIR", data_s),
+        ("LETTUCE_SECRET_STORE", "vault"),
+        ("LETTUCE_AUTH_PROVIDER", "oidc"),
+    ];
     for args in [&["config", "check"][..], &["serve"][..], &["migrate"][..]] {
         let (stdout, stderr) = assert_code(&run_lettuce(dir.path(), args, &env), 2);
         let all = format!("{stdout}{stderr}");
-        assert!(all.contains("store-postgres"), "{args:?}: {all}");
-        assert!(all.contains("DATABASE_URL"), "{args:?}: {all}");
-        assert!(!all.contains("pw"), "{args:?}: the password was printed: {all}");
+        for want in [
+            "secrets-vault",
+            "LETTUCE_SECRET_STORE",
+            "auth-oidc",
+            "LETTUCE_AUTH_PROVIDER",
+        ] {
+            assert!(all.contains(want), "{args:?}: `{want}` missing: {all}");
+        }
     }
+    assert!(!data.exists(), "an invalid config still created the data dir");
+}
+
+#[test]
+fn unreachable_postgres_fails_migrate_without_printing_the_password() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let data_s = data.to_str().expect("utf-8");
+    let password = "hunter2-do-not-print";
+    // Port 1 on loopback: nothing listens, the connection is refused at once.
+    let url = format!("postgres://lettuce:{password}@127.0.0.1:1/lettuce");
+    let env = [("CODEWAZE_DATA_DIR", data_s), ("DATABASE_URL", url.as_str())];
+
+    let (stdout, stderr) = assert_code(&run_lettuce(dir.path(), &["config", "check"], &env), 0);
+    let all = format!("{stdout}{stderr}");
+    assert!(all.contains("DATABASE_URL"), "{all}");
+    assert!(!all.contains(password), "config check printed the password: {all}");
+
+    let out = run_lettuce(dir.path(), &["migrate"], &env);
+    let (stdout, stderr) = text(&out);
+    let all = format!("{stdout}{stderr}");
+    assert!(!out.status.success(), "migrate against port 1 succeeded: {all}");
+    assert!(!all.contains(password), "migrate printed the password: {all}");
+    assert!(!all.contains("migrations applied"), "{all}");
 }
