@@ -25,3 +25,7 @@ invariants:
 # Everything CI runs
 ci:
     bash .ci/run
+
+# Job-queue benchmark on local PostgreSQL (vs sqlxmq; ~10 min incl. a 60 s kill-recovery wait); see docs/PERFORMANCE.md
+bench-queue *ARGS:
+    cargo run --release -p lettuce-queue-bench -- {{ARGS}}
