@@ -211,6 +211,22 @@ pub trait JobQueue: Send + Sync + std::fmt::Debug + 'static {
     /// Marks the job completed. `LeaseLost` if the lease is stale.
     async fn complete(&self, lease: &Lease) -> Result<(), QueueError>;
 
+    /// Marks several jobs completed, in one round trip where the backend can
+    /// (batched completion is what makes high throughput possible). Each
+    /// lease is fenced exactly like [`JobQueue::complete`]; stale leases are
+    /// skipped, not errors. Returns how many jobs were completed.
+    async fn complete_many(&self, leases: &[Lease]) -> Result<usize, QueueError> {
+        let mut done = 0;
+        for lease in leases {
+            match self.complete(lease).await {
+                Ok(()) => done += 1,
+                Err(QueueError::LeaseLost { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(done)
+    }
+
     /// Records a failure: available again at `retry_at`, or discarded when
     /// attempts are exhausted. `LeaseLost` if the lease is stale.
     async fn fail(&self, lease: &Lease, error: &str, retry_at: DateTime<Utc>) -> Result<FailOutcome, QueueError>;

@@ -1076,6 +1076,33 @@ impl JobQueue for PostgresQueue {
         }
     }
 
+    async fn complete_many(&self, leases: &[Lease]) -> Result<usize, QueueError> {
+        if leases.is_empty() {
+            return Ok(0);
+        }
+        let ids: Vec<uuid::Uuid> = leases.iter().map(|l| l.job_id.as_uuid()).collect();
+        let attempts: Vec<i64> = leases.iter().map(|l| i64::from(l.attempt)).collect();
+        let owners: Vec<&str> = leases.iter().map(|l| l.owner.as_str()).collect();
+        // One statement, one commit, the same fencing as `complete`.
+        let keys: Vec<Option<String>> = sqlx::query_scalar(
+            "UPDATE lettuce_jobs j SET state = 'completed', lease_expires_at = NULL, completed_at = now(), \
+             updated_at = now() FROM unnest($1::uuid[], $2::int8[], $3::text[]) AS l(id, attempt, owner) \
+             WHERE j.id = l.id AND j.attempt = l.attempt AND j.lease_owner = l.owner AND j.state = 'running' \
+             RETURNING j.dedup_key",
+        )
+        .bind(&ids)
+        .bind(&attempts)
+        .bind(&owners)
+        .fetch_all(&self.inner.pool)
+        .await
+        .map_err(db)?;
+        // Jobs with the same key may have been waiting for these.
+        if keys.iter().any(Option::is_some) {
+            self.signal_work();
+        }
+        Ok(keys.len())
+    }
+
     async fn fail(&self, lease: &Lease, error: &str, retry_at: DateTime<Utc>) -> Result<FailOutcome, QueueError> {
         let error = truncate_error(error);
         let r = Requeue {

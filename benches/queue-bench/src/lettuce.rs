@@ -4,7 +4,7 @@ use crate::admin::{Admin, BenchDb};
 use crate::stats;
 use crate::{BurnResult, KillResult, NotifyResult, join_all, worker_share};
 use anyhow::Context as _;
-use lettuce_ports::queue::{ClaimedJob, JobQueue, NewJob};
+use lettuce_ports::queue::{JobQueue, NewJob};
 use lettuce_queue_postgres::{PostgresQueue, PostgresQueueOptions};
 use std::time::{Duration, Instant};
 use tokio::io::AsyncBufReadExt as _;
@@ -43,29 +43,9 @@ async fn enqueue_all(q: &PostgresQueue, jobs: usize, workers: usize) -> anyhow::
     Ok(start.elapsed())
 }
 
-/// Batched completion with the port's fencing predicate (the what-if).
-async fn complete_batch(pool: &sqlx08::PgPool, owner: &str, jobs: &[ClaimedJob]) -> anyhow::Result<u64> {
-    let ids: Vec<uuid::Uuid> = jobs.iter().map(|j| j.lease.job_id.as_uuid()).collect();
-    let attempts: Vec<i32> = jobs
-        .iter()
-        .map(|j| i32::try_from(j.lease.attempt).unwrap_or(i32::MAX))
-        .collect();
-    let done = sqlx08::query(
-        "UPDATE lettuce_jobs j SET state = 'completed', lease_expires_at = NULL, completed_at = now(), \
-         updated_at = now() FROM unnest($1::uuid[], $2::int4[]) AS l(id, attempt) \
-         WHERE j.id = l.id AND j.attempt = l.attempt AND j.lease_owner = $3 AND j.state = 'running'",
-    )
-    .bind(&ids)
-    .bind(&attempts)
-    .bind(owner)
-    .execute(pool)
-    .await?;
-    Ok(done.rows_affected())
-}
-
 /// Pre-enqueues `jobs` no-op jobs, then `workers` workers claim them in
-/// batches of `batch` and complete them (one `complete` per job, as the port
-/// offers; or one batched statement per claim when `batched_complete`).
+/// batches of `batch` and complete them: one `complete_many` per claimed
+/// batch when `batched_complete`, else one `complete` per job.
 pub async fn burn_down(
     admin: &Admin,
     jobs: usize,
@@ -94,16 +74,6 @@ async fn burn_down_on(
     let pool_size = u32::try_from(workers + 2).unwrap_or(u32::MAX);
     let q = queue(&db.url, pool_size).await?;
     q.migrate().await?;
-    let what_if_pool = if batched_complete {
-        Some(
-            sqlx08::postgres::PgPoolOptions::new()
-                .max_connections(pool_size)
-                .connect(&db.url)
-                .await?,
-        )
-    } else {
-        None
-    };
 
     let enqueue = enqueue_all(&q, jobs, workers).await?;
 
@@ -111,7 +81,6 @@ async fn burn_down_on(
     let mut handles = Vec::new();
     for w in 0..workers {
         let q = q.clone();
-        let pool = what_if_pool.clone();
         handles.push(tokio::spawn(async move {
             let owner = format!("bench-worker-{w}");
             let mut claims = Vec::new();
@@ -124,15 +93,16 @@ async fn burn_down_on(
                 if got.is_empty() {
                     break;
                 }
-                match &pool {
-                    Some(pool) => {
+                match batched_complete {
+                    true => {
+                        let leases: Vec<_> = got.iter().map(|j| j.lease.clone()).collect();
                         let t = Instant::now();
-                        let n = complete_batch(pool, &owner, &got).await?;
+                        let n = q.complete_many(&leases).await?;
                         completes.push(t.elapsed());
-                        anyhow::ensure!(n as usize == got.len(), "batched completion lost leases");
+                        anyhow::ensure!(n == got.len(), "batched completion lost leases");
                         done += got.len();
                     }
-                    None => {
+                    false => {
                         for job in &got {
                             let t = Instant::now();
                             q.complete(&job.lease).await?;
@@ -159,9 +129,6 @@ async fn burn_down_on(
         completes.extend(k);
     }
     anyhow::ensure!(done == jobs, "completed {done} of {jobs} jobs");
-    if let Some(p) = what_if_pool {
-        p.close().await;
-    }
     q.close().await;
     Ok(BurnResult {
         workers,

@@ -67,11 +67,10 @@ struct Cli {
     #[arg(long)]
     skip_kill: bool,
 
-    /// Also measure claim via the port + ONE batched completion statement
-    /// (raw SQL with the port's fencing predicate): what a `complete_many`
-    /// would give. Not part of the port; labelled as such in the output.
+    /// Also measure completing one job per `complete` call (the headline
+    /// figures complete each claimed batch with one `complete_many`).
     #[arg(long)]
-    what_if_batch_complete: bool,
+    per_job_complete: bool,
 
     #[command(subcommand)]
     cmd: Option<Cmd>,
@@ -175,16 +174,16 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
     let mut theirs = Vec::new();
     for &w in &cli.workers {
         eprintln!("queue-bench: lettuce-queue-postgres, {w} worker(s)…");
-        let r = lettuce::burn_down(&admin, cli.jobs, w, cli.batch, lease, false).await?;
+        let r = lettuce::burn_down(&admin, cli.jobs, w, cli.batch, lease, true).await?;
         eprintln!(
             "  {:.0} jobs/s burn-down, {:.0} jobs/s combined",
             r.burn_rate(),
             r.combined_rate()
         );
         ours.push(r);
-        if cli.what_if_batch_complete {
-            eprintln!("queue-bench: what-if batched completion, {w} worker(s)…");
-            let r = lettuce::burn_down(&admin, cli.jobs, w, cli.batch, lease, true).await?;
+        if cli.per_job_complete {
+            eprintln!("queue-bench: one complete per job, {w} worker(s)…");
+            let r = lettuce::burn_down(&admin, cli.jobs, w, cli.batch, lease, false).await?;
             eprintln!("  {:.0} jobs/s burn-down", r.burn_rate());
             what_if.push(r);
         }
@@ -330,10 +329,10 @@ fn render(
         ]);
     };
     for r in ours {
-        push("lettuce-queue-postgres", r);
+        push("lettuce-queue-postgres (claim batch + complete_many)", r);
     }
     for r in what_if {
-        push("what-if: port claim + one batched complete (not the port)", r);
+        push("lettuce-queue-postgres, one complete per job", r);
     }
     for r in theirs {
         push(&format!("sqlxmq {}", peer::VERSION), r);

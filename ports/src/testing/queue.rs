@@ -577,6 +577,41 @@ pub async fn job_queue_contract(queue: &dyn JobQueue) {
     }
     assert_idle(q, "validation (invalid jobs must not be stored)").await;
 
+    // ── complete_many: batched, fenced ────────────────────────────────────
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        ids.push(ok(b, q.enqueue(job(&format!("contract_many_{i}"))).await, "enqueue").id());
+    }
+    let claimed = ok(b, q.claim("w-many", 10, long).await, "claim");
+    assert_eq!(claimed.len(), 3, "[{b}] claim must hand out all three jobs");
+    let mut leases: Vec<Lease> = claimed.iter().map(|c| c.lease.clone()).collect();
+    let mut stale = leases[0].clone();
+    stale.attempt += 1;
+    leases.push(stale);
+    let done = ok(b, q.complete_many(&leases).await, "complete_many");
+    assert_eq!(
+        done, 3,
+        "[{b}] complete_many must complete every live lease and skip stale ones (their complete must be QueueError::LeaseLost)"
+    );
+    for id in &ids {
+        assert_eq!(
+            ok(b, q.get(*id).await, "get").state,
+            JobState::Completed,
+            "[{b}] complete_many must complete job {id}"
+        );
+    }
+    assert_eq!(
+        ok(b, q.complete_many(&leases[..1]).await, "complete_many"),
+        0,
+        "[{b}] a completed job's lease is stale"
+    );
+    assert_eq!(
+        ok(b, q.complete_many(&[]).await, "complete_many"),
+        0,
+        "[{b}] an empty batch completes nothing"
+    );
+    assert_idle(q, "complete_many").await;
+
     // ── enqueue / claim / complete ────────────────────────────────────────
     let new = job("contract_basic");
     let before = Utc::now();
