@@ -26,7 +26,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-use support::{Api, GitDaemon, Server};
+use support::{Api, GitDaemon, Server, git};
 
 const REPOS: usize = 200;
 const WORKERS: usize = 3;
@@ -134,27 +134,6 @@ async fn create_bucket(endpoint: &str, bucket: &str) {
 // ---------------------------------------------------------------------------
 // git fixtures: REPOS bare repositories, each with its own commit
 // ---------------------------------------------------------------------------
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(["-c", "user.name=Lettuce Test", "-c", "user.email=test@example.com"])
-        .args(["-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false"])
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env_remove("GIT_DIR")
-        .env_remove("GIT_WORK_TREE")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run git");
-    assert!(
-        out.status.success(),
-        "git {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
 
 /// Creates `<served>/r000.git` … `r199.git`, each with one root commit of
 /// 1–3 files on `main`; returns name → HEAD.

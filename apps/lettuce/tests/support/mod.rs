@@ -494,7 +494,8 @@ macro_rules! require_git {
     };
 }
 
-fn git(dir: &Path, args: &[&str]) -> String {
+/// Runs `git` in `dir` with an isolated config; panics with stderr on failure; returns trimmed stdout.
+pub fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
         .args(["-c", "user.name=Lettuce Test", "-c", "user.email=test@example.com"])
         .args(["-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false"])
