@@ -17,11 +17,13 @@
 pub mod account;
 pub mod api_key;
 pub mod backoff;
+pub mod code;
 pub mod error;
 pub mod ids;
 pub mod invite;
 pub mod license;
 pub mod net;
+pub mod rank;
 pub mod repo;
 pub mod secret;
 pub mod token;

@@ -28,6 +28,27 @@ pub trait BlobStore: Send + Sync + std::fmt::Debug + 'static {
 
     /// Answers when the store is reachable (for `/readyz`).
     async fn ping(&self) -> Result<(), BlobError>;
+
+    /// Stores the contents of the local file `path` under `key`, with the
+    /// same atomicity as [`BlobStore::put`]. The file must not change
+    /// afterwards (a filesystem store may hard-link it into place). The
+    /// default reads the whole file (a blocking read) and calls `put`.
+    async fn put_file(&self, key: &str, path: &std::path::Path) -> Result<(), BlobError> {
+        let data = std::fs::read(path).map_err(|e| BlobError::Backend {
+            backend: self.backend(),
+            source: crate::box_msg(format!("cannot read {}: {e}", path.display())),
+            retryable: false,
+        })?;
+        self.put(key, Bytes::from(data)).await
+    }
+
+    /// Where the value of `key` is on the local filesystem, for stores that
+    /// are a local directory (so readers can map files instead of copying
+    /// them); `None` for every other store. The path may not exist yet.
+    fn local_path(&self, key: &str) -> Option<std::path::PathBuf> {
+        let _ = key;
+        None
+    }
 }
 
 /// Failures of a [`BlobStore`].

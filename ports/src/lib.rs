@@ -13,7 +13,8 @@
 //! | [`secrets::SecretStore`] | secret values by env-var name | `secrets-env` |
 //! | [`auth::AuthVerifier`], [`auth::SessionIssuer`], [`auth::PasswordHasher`] | tokens and passwords | `auth-local` |
 //! | [`git::GitMirror`], [`git::GitProvider`] | cloning and code hosts | `git-generic` |
-//! | [`index::CodeIndexer`] | turning a snapshot into an index | `index-manifest` |
+//! | [`index::CodeIndexer`], [`index::CodeSearch`] | building and querying code indexes | `index-tantivy` |
+//! | [`tokens::TokenCounter`] | counting tokens for accounting | `tokens-bpe` |
 //! | [`license::LicenseOracle`] | license state | [`license::Ungated`] |
 //! | [`clock::Clock`] | time | [`clock::SystemClock`] |
 //!
@@ -33,6 +34,7 @@ pub mod license;
 pub mod queue;
 pub mod secrets;
 pub mod store;
+pub mod tokens;
 
 #[cfg(feature = "testing")]
 pub mod testing;

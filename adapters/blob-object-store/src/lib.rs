@@ -158,6 +158,35 @@ impl ObjectStoreBlobs {
     }
 }
 
+/// Puts `source` at `target` atomically: a hard link (or, across file
+/// systems, a copy) to a staging name beside the target, fsynced, then
+/// renamed into place; the directory is fsynced too.
+fn link_into_place(source: &std::path::Path, target: &std::path::Path) -> std::io::Result<()> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static STAGING: AtomicU64 = AtomicU64::new(0);
+    let dir = target
+        .parent()
+        .ok_or_else(|| std::io::Error::other("blob path has no parent directory"))?;
+    std::fs::create_dir_all(dir)?;
+    let name = target.file_name().and_then(|n| n.to_str()).unwrap_or("blob");
+    let staging = dir.join(format!(
+        "{name}#lettuce-{}-{}",
+        std::process::id(),
+        STAGING.fetch_add(1, Ordering::Relaxed)
+    ));
+    if std::fs::hard_link(source, &staging).is_err() {
+        std::fs::copy(source, &staging)?;
+    }
+    let result = std::fs::File::open(&staging)
+        .and_then(|f| f.sync_all())
+        .and_then(|()| std::fs::rename(&staging, target));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&staging);
+    }
+    result?;
+    std::fs::File::open(dir).and_then(|d| d.sync_all())
+}
+
 #[async_trait]
 impl BlobStore for ObjectStoreBlobs {
     fn backend(&self) -> &'static str {
@@ -218,6 +247,36 @@ impl BlobStore for ObjectStoreBlobs {
         keys.sort_unstable();
         keys.dedup();
         Ok(keys)
+    }
+
+    async fn put_file(&self, key: &str, path: &std::path::Path) -> Result<(), BlobError> {
+        let Some(target) = self.local_path(key) else {
+            let data = tokio::fs::read(path).await.map_err(|e| BlobError::Backend {
+                backend: self.backend,
+                source: lettuce_ports::box_msg(format!("cannot read {}: {e}", path.display())),
+                retryable: false,
+            })?;
+            return self.put(key, Bytes::from(data)).await;
+        };
+        let (source, backend) = (path.to_owned(), self.backend);
+        tokio::task::spawn_blocking(move || link_into_place(&source, &target))
+            .await
+            .map_err(|e| BlobError::Backend {
+                backend,
+                source: Box::new(e),
+                retryable: true,
+            })?
+            .map_err(|e| BlobError::Backend {
+                backend,
+                source: lettuce_ports::box_msg(format!("storing {}: {e}", path.display())),
+                retryable: false,
+            })
+    }
+
+    fn local_path(&self, key: &str) -> Option<PathBuf> {
+        let root = self.root.as_ref()?;
+        validate_key(key).ok()?;
+        Some(key.split('/').fold(root.clone(), |p, seg| p.join(seg)))
     }
 
     async fn ping(&self) -> Result<(), BlobError> {

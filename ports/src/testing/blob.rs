@@ -250,6 +250,34 @@ pub async fn blob_store_contract(store: &dyn BlobStore) {
         got.len()
     );
 
+    // put_file: stores a local file's contents; the file may go away after.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let src = dir.path().join("segment.idx");
+    std::fs::write(&src, b"file contents").expect("write temp file");
+    let kf = key("files/segment.idx");
+    store
+        .put_file(&kf, &src)
+        .await
+        .unwrap_or_else(|e| panic!("[{b}] put_file({kf}) failed: {e}"));
+    std::fs::remove_file(&src).expect("remove temp file");
+    let got = store
+        .get(&kf)
+        .await
+        .unwrap_or_else(|e| panic!("[{b}] get({kf}) after put_file failed: {e}"));
+    assert_eq!(&got[..], b"file contents", "[{b}] put_file must store the file's bytes");
+    if let Some(path) = store.local_path(&kf) {
+        let on_disk =
+            std::fs::read(&path).unwrap_or_else(|e| panic!("[{b}] local_path {} unreadable: {e}", path.display()));
+        assert_eq!(
+            on_disk, b"file contents",
+            "[{b}] local_path must point at the stored value"
+        );
+    }
+    assert!(
+        store.local_path("../escape").is_none(),
+        "[{b}] local_path must refuse invalid keys"
+    );
+
     // Clean up.
     for k in store
         .list(&root)

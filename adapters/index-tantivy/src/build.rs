@@ -1,0 +1,407 @@
+//! One index run: from the previous commit's index (staged in a scratch
+//! directory) to the new snapshot. Files whose path and blob id are
+//! unchanged are not touched; deleted files are dropped; added, modified
+//! and renamed files are (re)indexed — reusing stored facts when the same
+//! blob was indexed before, parsing otherwise.
+
+use crate::extract::{self, ExtractError, FileFacts};
+use crate::langs;
+use crate::rules::{self, IGNORE_FILE, SkipReason, SkipRules};
+use crate::schema::{self, Fields, FileRecord};
+use crate::storage::{CommitRecord, FORMAT, ManifestEntry, backend_err};
+use lettuce_domain::code::detect_language;
+use lettuce_ports::git::{FileEntry, RepoSnapshot};
+use lettuce_ports::index::{IndexError, IndexSummary, ProgressSink};
+use rayon::prelude::*;
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tantivy::collector::TopDocs;
+use tantivy::query::TermQuery;
+use tantivy::schema::IndexRecordOption;
+use tantivy::{Index, IndexSettings, IndexWriter, Searcher, TantivyDocument, Term};
+
+/// Minimum time between two progress reports (the final one is always sent).
+const PROGRESS_EVERY: Duration = Duration::from_millis(200);
+
+/// Tuning of index runs.
+#[derive(Debug, Clone)]
+pub(crate) struct BuildSettings {
+    pub rules: SkipRules,
+    pub threads: usize,
+    pub memory_bytes: usize,
+    pub parse_timeout: Duration,
+}
+
+/// How a manifest entry was skipped: by its path (re-checked every run) or
+/// by its contents (valid as long as the blob is the same).
+fn path_part(e: &ManifestEntry, rules: &SkipRules) -> Option<SkipReason> {
+    rules.by_path(&e.path, e.size)
+}
+
+/// What to do with one file of the new snapshot.
+enum Plan<'a> {
+    /// Same path, same blob, same rules: the index already has it.
+    Keep(&'a ManifestEntry),
+    /// (Re)index.
+    Index(&'a FileEntry),
+}
+
+struct Progress<'a> {
+    sink: &'a dyn ProgressSink,
+    total: u64,
+    done: AtomicU64,
+    last: Mutex<Instant>,
+}
+
+impl<'a> Progress<'a> {
+    fn new(sink: &'a dyn ProgressSink, total: u64) -> Self {
+        sink.report(0, total);
+        Self {
+            sink,
+            total,
+            done: AtomicU64::new(0),
+            last: Mutex::new(Instant::now()),
+        }
+    }
+
+    fn add(&self, n: u64) {
+        let done = self.done.fetch_add(n, Ordering::Relaxed) + n;
+        if done >= self.total {
+            return; // the final report is sent by `finish`
+        }
+        if let Ok(mut last) = self.last.try_lock()
+            && last.elapsed() >= PROGRESS_EVERY
+        {
+            *last = Instant::now();
+            self.sink.report(done, self.total);
+        }
+    }
+
+    fn finish(&self) {
+        self.sink.report(self.total, self.total);
+    }
+}
+
+/// Stored fields of an earlier document with the same blob.
+struct Reused {
+    text: Option<String>,
+    facts: Option<Vec<u8>>,
+    lang: Option<String>,
+    skipped: Option<SkipReason>,
+}
+
+fn lookup_blob(searcher: &Searcher, f: &Fields, blob_id: &str) -> Result<Option<Reused>, IndexError> {
+    let q = TermQuery::new(Term::from_field_text(f.blob, blob_id), IndexRecordOption::Basic);
+    let top = searcher
+        .search(&q, &TopDocs::with_limit(8).order_by_score())
+        .map_err(|e| backend_err(e, false))?;
+    for (_, addr) in top {
+        let doc: TantivyDocument = searcher.doc(addr).map_err(|e| backend_err(e, false))?;
+        let s = schema::Stored { fields: f, doc: &doc };
+        if s.str(f.kind) != Some(schema::FILE) {
+            continue;
+        }
+        let skipped = match s.str(f.skipped) {
+            Some("binary") => Some(SkipReason::Binary),
+            Some("generated") => Some(SkipReason::Generated),
+            Some(_) => continue, // skipped by path or size: nothing learned from the blob
+            None => None,
+        };
+        return Ok(Some(Reused {
+            text: s.str(f.content).map(str::to_owned),
+            facts: s.bytes(f.facts).map(<[u8]>::to_vec),
+            lang: s.str(f.lang).map(str::to_owned),
+            skipped,
+        }));
+    }
+    Ok(None)
+}
+
+fn open_or_create(dir: &Path, incremental: bool) -> Result<Index, IndexError> {
+    let index = if incremental {
+        Index::open_in_dir(dir)
+    } else {
+        Index::builder()
+            .schema(schema::schema())
+            .settings(IndexSettings::default())
+            .create_in_dir(dir)
+    }
+    .map_err(|e| backend_err(e, false))?;
+    schema::register_tokenizers(&index);
+    Ok(index)
+}
+
+/// The outcome of one file.
+struct Done {
+    entry: ManifestEntry,
+    processed: bool,
+    reused: bool,
+    bytes: u64,
+    symbols: u64,
+}
+
+/// Runs an index run in `work_dir` (holding the previous commit's index when
+/// `previous` is set). Blocking; returns the new commit's record.
+pub(crate) fn run(
+    snapshot: &dyn RepoSnapshot,
+    previous: Option<&CommitRecord>,
+    work_dir: &Path,
+    settings: &BuildSettings,
+    progress: &dyn ProgressSink,
+) -> Result<(CommitRecord, IndexSummary), IndexError> {
+    let mut files = snapshot.files()?;
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    let rules = match files.iter().find(|f| f.path == IGNORE_FILE) {
+        Some(f) if f.size <= 64 * 1024 => {
+            let bytes = snapshot.read_blob(&f.blob_id)?;
+            settings
+                .rules
+                .clone()
+                .with_repo_ignore(&String::from_utf8_lossy(&bytes))
+        }
+        _ => settings.rules.clone(),
+    };
+
+    let index = open_or_create(work_dir, previous.is_some())?;
+    let fields = Fields::of(&index.schema())?;
+    let threads = settings.threads.max(1);
+    let mut writer: IndexWriter<TantivyDocument> = index
+        .writer_with_num_threads(threads, settings.memory_bytes.max(threads * 16 << 20))
+        .map_err(|e| backend_err(e, false))?;
+    let before = index.reader().map_err(|e| backend_err(e, false))?.searcher();
+
+    let old: HashMap<&str, &ManifestEntry> = previous
+        .map(|p| p.manifest.iter().map(|e| (e.path.as_str(), e)).collect())
+        .unwrap_or_default();
+    let mut summary = IndexSummary {
+        files_total: files.len() as u64,
+        incremental: previous.is_some(),
+        ..IndexSummary::default()
+    };
+    let mut plans = Vec::with_capacity(files.len());
+    for file in &files {
+        match old.get(file.path.as_str()) {
+            Some(e) if e.blob_id == file.blob_id && e.size == file.size && same_path_rules(e, &rules) => {
+                plans.push(Plan::Keep(e))
+            }
+            Some(_) => {
+                writer.delete_term(Term::from_field_text(fields.path, &file.path));
+                plans.push(Plan::Index(file));
+            }
+            None => plans.push(Plan::Index(file)),
+        }
+    }
+    let present: std::collections::HashSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
+    for path in old.keys() {
+        if !present.contains(path) {
+            writer.delete_term(Term::from_field_text(fields.path, path));
+            summary.files_deleted += 1;
+        }
+    }
+
+    let progress = Progress::new(progress, files.len() as u64);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("lettuce-index-{i}"))
+        .build()
+        .map_err(|e| backend_err(e, false))?;
+    let writer_ref = &writer;
+    let outcomes: Result<Vec<Done>, IndexError> = pool.install(|| {
+        plans
+            .par_iter()
+            .map(|plan| {
+                let done = match plan {
+                    Plan::Keep(e) => Done {
+                        entry: (*e).clone(),
+                        processed: false,
+                        reused: true,
+                        bytes: 0,
+                        symbols: 0,
+                    },
+                    Plan::Index(file) => index_file(file, &rules, &fields, &before, writer_ref, settings, snapshot)?,
+                };
+                progress.add(1);
+                Ok(done)
+            })
+            .collect()
+    });
+    let outcomes = outcomes?;
+    writer.commit().map_err(|e| backend_err(e, true))?;
+    writer.wait_merging_threads().map_err(|e| backend_err(e, true))?;
+    progress.finish();
+
+    let mut manifest = Vec::with_capacity(outcomes.len());
+    for d in outcomes {
+        summary.files_processed += u64::from(d.processed);
+        summary.files_reused += u64::from(d.reused);
+        summary.bytes_processed += d.bytes;
+        summary.symbols += d.symbols;
+        summary.files_skipped += u64::from(d.entry.skipped.is_some());
+        manifest.push(d.entry);
+    }
+    let metas = index.load_metas().map_err(|e| backend_err(e, false))?;
+    let mut segment_files: Vec<String> = metas
+        .list_segment_files()
+        .into_iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .filter(|name| work_dir.join(name).exists())
+        .collect();
+    segment_files.sort();
+    let meta_json = std::fs::read_to_string(work_dir.join("meta.json"))
+        .map_err(|e| backend_err(format!("reading meta.json of the new index: {e}"), false))?;
+    Ok((
+        CommitRecord {
+            format: FORMAT,
+            commit: snapshot.commit().to_owned(),
+            meta_json,
+            files: segment_files,
+            manifest,
+        },
+        summary,
+    ))
+}
+
+fn same_path_rules(e: &ManifestEntry, rules: &SkipRules) -> bool {
+    let now = path_part(e, rules);
+    match e.skipped {
+        // Skipped by path before: still skipped for the same reason?
+        Some(r @ (SkipReason::Vendored | SkipReason::Ignored | SkipReason::TooLarge)) => now == Some(r),
+        // Indexed, or skipped by content: the path must still be allowed.
+        _ => now.is_none() || (now == Some(SkipReason::Generated) && e.skipped == Some(SkipReason::Generated)),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn index_file(
+    file: &FileEntry,
+    rules: &SkipRules,
+    f: &Fields,
+    before: &Searcher,
+    writer: &IndexWriter<TantivyDocument>,
+    settings: &BuildSettings,
+    snapshot: &dyn RepoSnapshot,
+) -> Result<Done, IndexError> {
+    let mut entry = ManifestEntry {
+        path: file.path.clone(),
+        blob_id: file.blob_id.clone(),
+        size: file.size,
+        skipped: rules.by_path(&file.path, file.size),
+    };
+    let add = |record: &FileRecord<'_>| -> Result<u64, IndexError> {
+        let docs = schema::documents(f, record)?;
+        let n = docs.len() as u64 - 1;
+        for d in docs {
+            writer.add_document(d).map_err(|e| backend_err(e, true))?;
+        }
+        Ok(n)
+    };
+    let path_lang = detect_language(&file.path, b"");
+    if entry.skipped.is_some() {
+        add(&FileRecord {
+            path: &file.path,
+            blob_id: &file.blob_id,
+            lang: path_lang,
+            size: file.size,
+            skipped: entry.skipped,
+            text: None,
+            facts: None,
+            facts_bytes: None,
+        })?;
+        return Ok(Done {
+            entry,
+            processed: false,
+            reused: false,
+            bytes: 0,
+            symbols: 0,
+        });
+    }
+
+    // The same contents were indexed before (a rename, a revert, a copy).
+    if let Some(r) = lookup_blob(before, f, &file.blob_id)? {
+        let lang = r.lang.as_deref().or(path_lang);
+        let same_lang = r.lang.as_deref() == path_lang || path_lang.is_none();
+        if same_lang || r.facts.is_none() {
+            entry.skipped = r.skipped;
+            let symbols = add(&FileRecord {
+                path: &file.path,
+                blob_id: &file.blob_id,
+                lang,
+                size: file.size,
+                skipped: r.skipped,
+                text: r.text.as_deref(),
+                facts: None,
+                facts_bytes: if same_lang { r.facts.as_deref() } else { None },
+            })?;
+            return Ok(Done {
+                entry,
+                processed: false,
+                reused: true,
+                bytes: 0,
+                symbols,
+            });
+        }
+    }
+
+    let bytes = snapshot.read_blob(&file.blob_id)?;
+    let content_reason = rules::by_content(&bytes);
+    let first_line_end = bytes.iter().position(|&b| b == b'\n').unwrap_or(bytes.len()).min(256);
+    let lang = detect_language(&file.path, &bytes[..first_line_end]);
+    if let Some(reason) = content_reason {
+        entry.skipped = Some(reason);
+        add(&FileRecord {
+            path: &file.path,
+            blob_id: &file.blob_id,
+            lang,
+            size: file.size,
+            skipped: Some(reason),
+            text: None,
+            facts: None,
+            facts_bytes: None,
+        })?;
+        return Ok(Done {
+            entry,
+            processed: true,
+            reused: false,
+            bytes: bytes.len() as u64,
+            symbols: 0,
+        });
+    }
+    let text = match String::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    };
+    let facts: Option<FileFacts> = match lang.and_then(langs::grammar) {
+        Some(g) => match extract::extract(g, text.as_bytes(), settings.parse_timeout) {
+            Ok(facts) => Some(facts),
+            Err(ExtractError::Timeout) => {
+                tracing::warn!(path = %file.path, timeout_ms = settings.parse_timeout.as_millis() as u64, "parsing timed out; the file is searchable but has no symbols");
+                None
+            }
+            Err(ExtractError::Language(e)) => {
+                tracing::warn!(path = %file.path, error = %e, "grammar unavailable; the file is searchable but has no symbols");
+                None
+            }
+        },
+        None => None,
+    };
+    let symbols = add(&FileRecord {
+        path: &file.path,
+        blob_id: &file.blob_id,
+        lang,
+        size: file.size,
+        skipped: None,
+        text: Some(&text),
+        facts: facts.as_ref(),
+        facts_bytes: None,
+    })?;
+    Ok(Done {
+        entry,
+        processed: true,
+        reused: false,
+        bytes: text.len() as u64,
+        symbols,
+    })
+}

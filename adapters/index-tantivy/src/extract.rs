@@ -1,0 +1,486 @@
+//! Symbol and reference extraction from one file: a single tree-sitter
+//! parse, the language's tags query for definitions, and a walk of the tree
+//! for identifier occurrences.
+
+use crate::langs::Grammar;
+use lettuce_domain::code::{MAX_SIGNATURE_CHARS, Symbol};
+use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+use std::ops::ControlFlow;
+use std::time::{Duration, Instant};
+use streaming_iterator::StreamingIterator;
+use tree_sitter::{Node, ParseOptions, Parser, QueryCursor, Tree};
+
+/// Longest identifier recorded as a reference.
+const MAX_IDENT_BYTES: usize = 128;
+/// Longest doc comment kept, in characters.
+const MAX_DOC_CHARS: usize = 1500;
+
+/// What extraction learned about one file. Stored with the file in the
+/// index and reused for every file with the same blob id.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct FileFacts {
+    /// Definitions in source order.
+    pub symbols: Vec<Symbol>,
+    /// Identifier occurrences, grouped by name, names sorted.
+    pub refs: Vec<RefGroup>,
+    /// Whether the parse had syntax errors (extraction is best effort then).
+    pub parse_errors: bool,
+}
+
+/// Every occurrence of one identifier in a file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct RefGroup {
+    /// The identifier.
+    pub name: String,
+    /// `(line, column, is_definition)`, 1-based, in source order.
+    pub at: Vec<(u32, u32, bool)>,
+}
+
+/// Why extraction produced nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ExtractError {
+    /// The parser gave up after the time limit.
+    Timeout,
+    /// The grammar could not be loaded into the parser.
+    Language(String),
+}
+
+thread_local! {
+    static PARSERS: RefCell<HashMap<&'static str, Parser>> = RefCell::new(HashMap::new());
+    static CURSOR: RefCell<QueryCursor> = RefCell::new(QueryCursor::new());
+}
+
+fn parse(grammar: &Grammar, source: &[u8], timeout: Duration) -> Result<Tree, ExtractError> {
+    PARSERS.with(|parsers| {
+        let mut parsers = parsers.borrow_mut();
+        let parser = match parsers.entry(grammar.label) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                let mut p = Parser::new();
+                p.set_language(&grammar.language)
+                    .map_err(|e| ExtractError::Language(e.to_string()))?;
+                v.insert(p)
+            }
+        };
+        parser.reset();
+        let deadline = Instant::now() + timeout;
+        let mut progress = |_: &tree_sitter::ParseState| {
+            if Instant::now() > deadline {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        };
+        parser
+            .parse_with_options(
+                &mut |i, _| if i < source.len() { &source[i..] } else { &[] },
+                None,
+                Some(ParseOptions::new().progress_callback(&mut progress)),
+            )
+            .ok_or(ExtractError::Timeout)
+    })
+}
+
+/// Extracts definitions and identifier occurrences of `source`.
+pub(crate) fn extract(grammar: &Grammar, source: &[u8], timeout: Duration) -> Result<FileFacts, ExtractError> {
+    let tree = parse(grammar, source, timeout)?;
+    let root = tree.root_node();
+    let mut symbols = definitions(grammar, root, source);
+    assign_containers(&mut symbols);
+    let def_starts: HashSet<usize> = symbols.iter().map(|d| d.name_start).collect();
+    let refs = identifiers(grammar, &tree, source, &def_starts);
+    Ok(FileFacts {
+        symbols: symbols.into_iter().map(|d| d.symbol).collect(),
+        refs,
+        parse_errors: root.has_error(),
+    })
+}
+
+/// A definition while it is being built.
+struct Def {
+    symbol: Symbol,
+    name_start: usize,
+    /// Container found through a language hook (`impl` type, receiver).
+    hooked_container: Option<String>,
+}
+
+fn text<'s>(source: &'s [u8], node: Node<'_>) -> std::borrow::Cow<'s, str> {
+    String::from_utf8_lossy(&source[node.byte_range()])
+}
+
+/// The node that spans the whole definition: C-family tags point at a
+/// declarator, decorators and templates wrap the definition.
+fn definition_extent(node: Node<'_>) -> Node<'_> {
+    let mut n = node;
+    while n.kind().ends_with("declarator")
+        && let Some(p) = n.parent()
+    {
+        n = p;
+    }
+    if let Some(p) = n.parent()
+        && matches!(
+            p.kind(),
+            "decorated_definition" | "template_declaration" | "export_statement"
+        )
+    {
+        n = p;
+    }
+    n
+}
+
+fn definitions(grammar: &Grammar, root: Node<'_>, source: &[u8]) -> Vec<Def> {
+    let mut out: Vec<Def> = Vec::new();
+    let mut seen: HashSet<(usize, usize)> = HashSet::new();
+    CURSOR.with(|cursor| {
+        let mut cursor = cursor.borrow_mut();
+        let mut matches = cursor.matches(&grammar.defs, root, source);
+        while let Some(m) = matches.next() {
+            let mut name = None;
+            let mut def = None;
+            for c in m.captures() {
+                if c.index == grammar.name_capture {
+                    name = Some(c.node);
+                } else if let Some(kind) = grammar.def_kinds.get(&c.index) {
+                    def = Some((c.node, kind));
+                }
+            }
+            let (Some(name), Some((node, kind))) = (name, def) else {
+                continue;
+            };
+            if name.has_error() || name.byte_range().is_empty() || !seen.insert((name.start_byte(), name.end_byte())) {
+                continue;
+            }
+            let extent = definition_extent(node);
+            let start = extent.start_position().row.min(name.start_position().row);
+            let end = extent.end_position().row.max(name.end_position().row);
+            let start_byte = extent.start_byte().min(name.start_byte());
+            let end_byte = extent.end_byte().max(name.end_byte());
+            out.push(Def {
+                symbol: Symbol {
+                    name: text(source, name).into_owned(),
+                    kind: kind.clone(),
+                    container: None,
+                    start_line: start as u32 + 1,
+                    end_line: end as u32 + 1,
+                    start_byte: start_byte as u64,
+                    end_byte: end_byte as u64,
+                    signature: signature_line(source, name.start_byte()),
+                    doc: doc_comment(grammar, extent, source),
+                },
+                name_start: name.start_byte(),
+                hooked_container: container_hook(grammar.label, extent, source),
+            });
+        }
+    });
+    out.sort_by(|a, b| {
+        a.symbol
+            .start_byte
+            .cmp(&b.symbol.start_byte)
+            .then(b.symbol.end_byte.cmp(&a.symbol.end_byte))
+    });
+    out
+}
+
+/// The source line holding byte `at`, trimmed and cut to
+/// [`MAX_SIGNATURE_CHARS`].
+fn signature_line(source: &[u8], at: usize) -> String {
+    let start = source[..at].iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let end = source[at..]
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(source.len(), |i| at + i);
+    let line = String::from_utf8_lossy(&source[start..end]);
+    truncate_chars(line.trim(), MAX_SIGNATURE_CHARS)
+}
+
+pub(crate) fn truncate_chars(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_owned(),
+    }
+}
+
+fn is_attribute_like(kind: &str) -> bool {
+    kind.contains("attribute") || kind.contains("annotation") || kind == "decorator"
+}
+
+/// The doc comment of a definition: the comments right above it (across
+/// attributes and decorators, no blank line between), else a docstring as
+/// the first statement of its body.
+fn doc_comment(grammar: &Grammar, node: Node<'_>, source: &[u8]) -> Option<String> {
+    let mut comments = Vec::new();
+    let mut next_row = node.start_position().row;
+    let mut sib = node.prev_sibling();
+    while let Some(s) = sib {
+        if s.end_position().row + 1 < next_row {
+            break;
+        }
+        if grammar.is_comment(s.kind_id()) {
+            comments.push(s);
+        } else if !is_attribute_like(s.kind()) {
+            break;
+        }
+        next_row = s.start_position().row;
+        sib = s.prev_sibling();
+    }
+    if !comments.is_empty() {
+        comments.reverse();
+        let raw: Vec<String> = comments.iter().map(|c| text(source, *c).into_owned()).collect();
+        let doc = clean_comment(&raw.join("\n"));
+        return (!doc.is_empty()).then(|| truncate_chars(&doc, MAX_DOC_CHARS));
+    }
+    let body = node.child_by_field_name("body").or_else(|| {
+        node.child_by_field_name("definition")
+            .and_then(|d| d.child_by_field_name("body"))
+    })?;
+    let first = body.named_child(0)?;
+    let string = if first.kind() == "expression_statement" {
+        first.named_child(0)?
+    } else {
+        first
+    };
+    if string.kind() != "string" {
+        return None;
+    }
+    let doc = clean_docstring(&text(source, string));
+    (!doc.is_empty()).then(|| truncate_chars(&doc, MAX_DOC_CHARS))
+}
+
+/// Strips comment markers (`///`, `//!`, `//`, `#`, `/** */`, leading `*`).
+fn clean_comment(raw: &str) -> String {
+    let mut lines = Vec::new();
+    for line in raw.lines() {
+        let mut l = line.trim();
+        for prefix in ["///", "//!", "//", "/**", "/*!", "/*", "#", "--"] {
+            if let Some(rest) = l.strip_prefix(prefix) {
+                l = rest;
+                break;
+            }
+        }
+        let l = l.strip_suffix("*/").unwrap_or(l).trim();
+        let l = l.strip_prefix("* ").unwrap_or(if l == "*" { "" } else { l });
+        lines.push(l.trim_end());
+    }
+    while lines.first().is_some_and(|l| l.is_empty()) {
+        lines.remove(0);
+    }
+    while lines.last().is_some_and(|l| l.is_empty()) {
+        lines.pop();
+    }
+    lines.join("\n")
+}
+
+fn clean_docstring(raw: &str) -> String {
+    let s = raw.trim_start_matches(|c: char| c.is_ascii_alphabetic());
+    let s = ["\"\"\"", "'''", "\"", "'"]
+        .iter()
+        .find_map(|q| s.strip_prefix(q).and_then(|r| r.strip_suffix(q)))
+        .unwrap_or(s);
+    let lines: Vec<&str> = s.lines().collect();
+    let indent = lines
+        .iter()
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.len() - l.trim_start().len())
+        .min()
+        .unwrap_or(0);
+    let mut out: Vec<&str> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            if i == 0 {
+                l.trim()
+            } else {
+                l.get(indent..).unwrap_or(l.trim()).trim_end()
+            }
+        })
+        .collect();
+    while out.first().is_some_and(|l| l.is_empty()) {
+        out.remove(0);
+    }
+    while out.last().is_some_and(|l| l.is_empty()) {
+        out.pop();
+    }
+    out.join("\n")
+}
+
+/// Containers that are not symbols themselves: the type of a Rust `impl`
+/// block, the receiver type of a Go method.
+fn container_hook(label: &str, node: Node<'_>, source: &[u8]) -> Option<String> {
+    match label {
+        "rust" => {
+            let mut p = node.parent();
+            while let Some(n) = p {
+                if n.kind() == "impl_item" {
+                    let ty = n.child_by_field_name("type")?;
+                    let t = text(source, ty);
+                    // `Client<T>` → `Client`
+                    return Some(t.split('<').next().unwrap_or(&t).trim().to_owned());
+                }
+                p = n.parent();
+            }
+            None
+        }
+        "go" if node.kind() == "method_declaration" => {
+            let receiver = node.child_by_field_name("receiver")?;
+            let t = text(source, receiver);
+            let ty = t
+                .trim_matches(|c| c == '(' || c == ')')
+                .split_whitespace()
+                .last()?
+                .trim_start_matches('*')
+                .split('[')
+                .next()?
+                .to_owned();
+            (!ty.is_empty()).then_some(ty)
+        }
+        _ => None,
+    }
+}
+
+const TYPE_KINDS: &[&str] = &[
+    "class",
+    "interface",
+    "struct",
+    "object",
+    "trait",
+    "enum",
+    "module",
+    "type",
+];
+
+/// Sets each symbol's container from the symbols enclosing it (sorted input)
+/// and turns functions inside types into methods.
+fn assign_containers(defs: &mut [Def]) {
+    let mut stack: Vec<(u64, String, String)> = Vec::new(); // (end_byte, qualified name, kind)
+    for d in defs.iter_mut() {
+        let s = &mut d.symbol;
+        while stack.last().is_some_and(|(end, _, _)| s.start_byte >= *end) {
+            stack.pop();
+        }
+        let container = stack.last().map(|(_, q, _)| q.clone()).or(d.hooked_container.take());
+        let parent_kind = stack.last().map(|(_, _, k)| k.as_str());
+        if s.kind == "function"
+            && (parent_kind.is_some_and(|k| TYPE_KINDS.contains(&k) && k != "module")
+                || (parent_kind.is_none() && container.is_some()))
+        {
+            s.kind = "method".into();
+        }
+        s.container = container;
+        let qualified = s.qualified_name();
+        stack.push((s.end_byte, qualified, s.kind.clone()));
+    }
+}
+
+/// Every identifier leaf, grouped by name.
+fn identifiers(grammar: &Grammar, tree: &Tree, source: &[u8], def_starts: &HashSet<usize>) -> Vec<RefGroup> {
+    let mut groups: HashMap<&[u8], Vec<(u32, u32, bool)>> = HashMap::new();
+    let mut cursor = tree.walk();
+    'walk: loop {
+        let node = cursor.node();
+        if node.child_count() == 0 && grammar.is_identifier(node.kind_id()) {
+            let range = node.byte_range();
+            if !range.is_empty() && range.len() <= MAX_IDENT_BYTES {
+                let p = node.start_position();
+                groups.entry(&source[range.clone()]).or_default().push((
+                    p.row as u32 + 1,
+                    p.column as u32 + 1,
+                    def_starts.contains(&range.start),
+                ));
+            }
+        }
+        if cursor.goto_first_child() {
+            continue;
+        }
+        while !cursor.goto_next_sibling() {
+            if !cursor.goto_parent() {
+                break 'walk;
+            }
+        }
+    }
+    let mut refs: Vec<RefGroup> = groups
+        .into_iter()
+        .filter_map(|(name, at)| {
+            std::str::from_utf8(name)
+                .ok()
+                .map(|n| RefGroup { name: n.to_owned(), at })
+        })
+        .collect();
+    refs.sort_by(|a, b| a.name.cmp(&b.name));
+    refs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::langs::grammar;
+
+    fn facts(lang: &str, src: &str) -> FileFacts {
+        extract(grammar(lang).unwrap(), src.as_bytes(), Duration::from_secs(5)).unwrap()
+    }
+
+    #[test]
+    fn python_classes_methods_docstrings_and_refs() {
+        let src = "import os\n\n\nclass Client:\n    \"\"\"Talks to the server.\n\n    Twice.\n    \"\"\"\n\n    def send(self, msg):\n        return os.write(msg)\n\n\n# Builds one.\n@cache\ndef make_client():\n    return Client()\n";
+        let f = facts("python", src);
+        let names: Vec<_> = f
+            .symbols
+            .iter()
+            .map(|s| (s.qualified_name(), s.kind.as_str(), s.start_line, s.end_line))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("Client".to_owned(), "class", 4, 11),
+                ("Client.send".to_owned(), "method", 10, 11),
+                ("make_client".to_owned(), "function", 15, 17)
+            ]
+        );
+        assert_eq!(f.symbols[0].doc.as_deref(), Some("Talks to the server.\n\nTwice."));
+        assert_eq!(f.symbols[2].doc.as_deref(), Some("Builds one."));
+        assert_eq!(f.symbols[1].signature, "def send(self, msg):");
+        let client = f.refs.iter().find(|r| r.name == "Client").unwrap();
+        assert_eq!(client.at, [(4, 7, true), (17, 12, false)]);
+        assert!(!f.parse_errors);
+    }
+
+    #[test]
+    fn rust_impl_methods_get_their_type_as_container() {
+        let src = "/// A client.\n#[derive(Debug)]\npub struct Client<T> { t: T }\n\nimpl<T> Client<T> {\n    /// Sends.\n    pub fn send(&self) {}\n}\n\nfn main() { Client::send(); }\n";
+        let f = facts("rust", src);
+        let s: Vec<_> = f
+            .symbols
+            .iter()
+            .map(|s| (s.qualified_name(), s.kind.as_str()))
+            .collect();
+        assert_eq!(
+            s,
+            [
+                ("Client".to_owned(), "class"),
+                ("Client.send".to_owned(), "method"),
+                ("main".to_owned(), "function")
+            ]
+        );
+        assert_eq!(f.symbols[0].doc.as_deref(), Some("A client."));
+        assert_eq!(f.symbols[1].doc.as_deref(), Some("Sends."));
+    }
+
+    #[test]
+    fn c_functions_span_their_body() {
+        let src = "/* Adds. */\nint add(int a, int b)\n{\n  return a + b;\n}\n";
+        let f = facts("c", src);
+        assert_eq!(f.symbols.len(), 1);
+        let s = &f.symbols[0];
+        assert_eq!((s.name.as_str(), s.start_line, s.end_line), ("add", 2, 5));
+        assert_eq!(s.doc.as_deref(), Some("Adds."));
+    }
+
+    #[test]
+    fn a_timeout_is_reported() {
+        let big = "def f():\n    return 1\n".repeat(20_000);
+        let err = extract(grammar("python").unwrap(), big.as_bytes(), Duration::ZERO).unwrap_err();
+        assert_eq!(err, ExtractError::Timeout);
+    }
+}

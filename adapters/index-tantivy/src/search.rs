@@ -1,0 +1,889 @@
+//! Queries over one opened commit.
+
+use crate::extract::{FileFacts, truncate_chars};
+use crate::schema::{self, Fields, Stored};
+use crate::storage::{PinnedDirectory, backend_err};
+use crate::tokenizer::terms;
+use globset::{Glob, GlobMatcher};
+use lettuce_domain::code::{Symbol, build_outline, is_word_char, split_identifier, split_qualified_name};
+use lettuce_ports::index::{
+    FileContent, FileMatch, FileOutline, GraphFile, IndexError, IndexRef, IndexedFile, LineMatch, NameMatch, Reference,
+    ReferenceQuery, References, SearchMode, SearchQuery, SearchResults, SymbolGraph, SymbolMatch, SymbolQuery,
+};
+use rayon::prelude::*;
+use regex::{Regex, RegexBuilder};
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+use tantivy::collector::{DocSetCollector, TopDocs};
+use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
+use tantivy::schema::{Field, IndexRecordOption};
+use tantivy::{DocAddress, Index, IndexReader, ReloadPolicy, Searcher, TantivyDocument, Term};
+
+/// Longest line text returned, in characters.
+pub const MAX_LINE_CHARS: usize = 300;
+/// Most candidate files ranked when a path filter applies after ranking.
+const FILTERED_CANDIDATES: usize = 5_000;
+
+/// One commit of one repo, opened for queries.
+pub(crate) struct OpenIndex {
+    pub at: IndexRef,
+    reader: IndexReader,
+    fields: Fields,
+    graph: OnceLock<Arc<SymbolGraph>>,
+}
+
+impl std::fmt::Debug for OpenIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenIndex")
+            .field("at", &self.at)
+            .finish_non_exhaustive()
+    }
+}
+
+fn tantivy_err(e: tantivy::TantivyError) -> IndexError {
+    backend_err(e, false)
+}
+
+fn term(field: Field, text: &str) -> Box<dyn Query> {
+    Box::new(TermQuery::new(
+        Term::from_field_text(field, text),
+        IndexRecordOption::WithFreqs,
+    ))
+}
+
+fn boost(q: Box<dyn Query>, by: f32) -> Box<dyn Query> {
+    Box::new(BoostQuery::new(q, by))
+}
+
+fn all_of(qs: Vec<Box<dyn Query>>) -> Box<dyn Query> {
+    Box::new(BooleanQuery::new(qs.into_iter().map(|q| (Occur::Must, q)).collect()))
+}
+
+fn any_of(qs: Vec<Box<dyn Query>>) -> Box<dyn Query> {
+    Box::new(BooleanQuery::new(qs.into_iter().map(|q| (Occur::Should, q)).collect()))
+}
+
+/// A path restriction: a glob when it has glob characters, else a substring.
+#[derive(Debug, Clone)]
+pub(crate) enum PathFilter {
+    Glob(GlobMatcher),
+    Substring(String),
+}
+
+impl PathFilter {
+    pub fn parse(s: Option<&str>) -> Result<Option<Self>, IndexError> {
+        let Some(s) = s.map(str::trim).filter(|s| !s.is_empty()) else {
+            return Ok(None);
+        };
+        if s.contains(['*', '?', '[', '{']) {
+            let glob = Glob::new(s).map_err(|e| IndexError::InvalidQuery {
+                field: "path",
+                message: format!("invalid glob {s:?}: {}", e.kind()),
+            })?;
+            Ok(Some(PathFilter::Glob(glob.compile_matcher())))
+        } else {
+            Ok(Some(PathFilter::Substring(s.trim_start_matches("./").to_owned())))
+        }
+    }
+
+    pub fn matches(&self, path: &str) -> bool {
+        match self {
+            PathFilter::Glob(g) => g.is_match(path),
+            PathFilter::Substring(s) => path.contains(s.as_str()),
+        }
+    }
+}
+
+fn keep(filter: &Option<PathFilter>, path: &str) -> bool {
+    filter.as_ref().is_none_or(|f| f.matches(path))
+}
+
+impl OpenIndex {
+    /// Opens a commit from a directory of segment files and its `meta.json`.
+    pub fn open(at: IndexRef, dir: &Path, meta_json: &str) -> Result<Self, IndexError> {
+        let directory = PinnedDirectory::open(dir, meta_json)?;
+        let index = Index::open(directory).map_err(tantivy_err)?;
+        schema::register_tokenizers(&index);
+        let fields = Fields::of(&index.schema())?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()
+            .map_err(tantivy_err)?;
+        Ok(Self {
+            at,
+            reader,
+            fields,
+            graph: OnceLock::new(),
+        })
+    }
+
+    fn searcher(&self) -> Searcher {
+        self.reader.searcher()
+    }
+
+    fn doc(&self, searcher: &Searcher, addr: DocAddress) -> Result<TantivyDocument, IndexError> {
+        searcher.doc(addr).map_err(tantivy_err)
+    }
+
+    fn stored<'a>(&'a self, doc: &'a TantivyDocument) -> Stored<'a> {
+        Stored {
+            fields: &self.fields,
+            doc,
+        }
+    }
+
+    fn of_kind(&self, kind: &str) -> Box<dyn Query> {
+        term(self.fields.kind, kind)
+    }
+
+    fn file_doc(&self, searcher: &Searcher, path: &str) -> Result<TantivyDocument, IndexError> {
+        let q = all_of(vec![self.of_kind(schema::FILE), term(self.fields.path, path)]);
+        let top = searcher
+            .search(&q, &TopDocs::with_limit(1).order_by_score())
+            .map_err(tantivy_err)?;
+        match top.first() {
+            Some((_, addr)) => self.doc(searcher, *addr),
+            None => Err(IndexError::FileNotFound { path: path.to_owned() }),
+        }
+    }
+
+    fn doc_set(&self, searcher: &Searcher, q: &dyn Query) -> Result<Vec<DocAddress>, IndexError> {
+        let mut v: Vec<DocAddress> = searcher
+            .search(q, &DocSetCollector)
+            .map_err(tantivy_err)?
+            .into_iter()
+            .collect();
+        v.sort();
+        Ok(v)
+    }
+
+    fn with_lang(&self, mut clauses: Vec<Box<dyn Query>>, lang: Option<&str>) -> Vec<Box<dyn Query>> {
+        if let Some(l) = lang.map(str::trim).filter(|l| !l.is_empty()) {
+            clauses.push(term(self.fields.lang, &l.to_ascii_lowercase()));
+        }
+        clauses
+    }
+
+    // ── files ───────────────────────────────────────────────────────────
+
+    pub fn read_file(&self, path: &str) -> Result<FileContent, IndexError> {
+        let searcher = self.searcher();
+        let doc = self.file_doc(&searcher, path)?;
+        let s = self.stored(&doc);
+        let file = s.file();
+        if let Some(reason) = &file.skipped {
+            return Err(IndexError::InvalidQuery {
+                field: "path",
+                message: format!("{path} is not indexed ({reason}); its contents are not available"),
+            });
+        }
+        let text = s.str(self.fields.content).unwrap_or_default().to_owned();
+        Ok(FileContent { file, text })
+    }
+
+    pub fn outline(&self, path: &str) -> Result<FileOutline, IndexError> {
+        let searcher = self.searcher();
+        let doc = self.file_doc(&searcher, path)?;
+        let s = self.stored(&doc);
+        let symbols = match s.bytes(self.fields.facts) {
+            Some(b) => schema::decode_facts(b)?.symbols,
+            None => Vec::new(),
+        };
+        Ok(FileOutline {
+            file: s.file(),
+            symbols: build_outline(&symbols),
+        })
+    }
+
+    pub fn list_files(&self, filter: Option<&str>) -> Result<Vec<IndexedFile>, IndexError> {
+        let filter = PathFilter::parse(filter)?;
+        let searcher = self.searcher();
+        let addrs = self.doc_set(&searcher, self.of_kind(schema::FILE).as_ref())?;
+        let mut files = Vec::with_capacity(addrs.len());
+        for addr in addrs {
+            let doc = self.doc(&searcher, addr)?;
+            let f = self.stored(&doc).file();
+            if keep(&filter, &f.path) {
+                files.push(f);
+            }
+        }
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(files)
+    }
+
+    // ── full text ───────────────────────────────────────────────────────
+
+    pub fn search(&self, q: &SearchQuery) -> Result<SearchResults, IndexError> {
+        let filter = PathFilter::parse(q.path.as_deref())?;
+        let query = q.query.trim();
+        if query.is_empty() {
+            return Err(IndexError::InvalidQuery {
+                field: "q",
+                message: "the query is empty".into(),
+            });
+        }
+        let max_files = q.max_files.max(1);
+        let max_lines = q.max_lines_per_file.max(1);
+        let words = query_words(query);
+        match q.mode {
+            SearchMode::Text if !words.is_empty() => self.search_words(&words, q, &filter, max_files, max_lines),
+            SearchMode::Text | SearchMode::Substring => {
+                let pattern = regex::escape(query);
+                let narrowing = literal_terms(query);
+                self.scan(&pattern, q.case_sensitive, narrowing, q, &filter, max_files, max_lines)
+            }
+            SearchMode::Regex => {
+                let narrowing = regex_terms(query);
+                self.scan(query, q.case_sensitive, narrowing, q, &filter, max_files, max_lines)
+            }
+        }
+    }
+
+    fn search_words(
+        &self,
+        words: &[QueryWord],
+        q: &SearchQuery,
+        filter: &Option<PathFilter>,
+        max_files: usize,
+        max_lines: usize,
+    ) -> Result<SearchResults, IndexError> {
+        let f = &self.fields;
+        let mut must = vec![self.of_kind(schema::FILE)];
+        let mut should: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        for w in words {
+            let whole = term(f.content, &w.whole);
+            let clause = if w.parts.len() > 1 {
+                any_of(vec![
+                    whole,
+                    all_of(w.parts.iter().map(|p| term(f.content, p)).collect()),
+                ])
+            } else {
+                whole
+            };
+            must.push(clause);
+            should.push((Occur::Should, boost(term(f.defs, &w.whole), 3.0)));
+            should.push((Occur::Should, boost(term(f.path_text, &w.whole), 2.0)));
+        }
+        let must = self.with_lang(must, q.lang.as_deref());
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = must.into_iter().map(|m| (Occur::Must, m)).collect();
+        clauses.extend(should);
+        let query = BooleanQuery::new(clauses);
+        let limit = if filter.is_some() {
+            FILTERED_CANDIDATES
+        } else {
+            max_files + 1
+        };
+        let searcher = self.searcher();
+        let top = searcher
+            .search(&query, &TopDocs::with_limit(limit).order_by_score())
+            .map_err(tantivy_err)?;
+        let highlight = words_regex(words);
+        let mut files = Vec::new();
+        let mut more = false;
+        for (score, addr) in top {
+            let doc = self.doc(&searcher, addr)?;
+            let s = self.stored(&doc);
+            let file = s.file();
+            if !keep(filter, &file.path) {
+                continue;
+            }
+            if files.len() == max_files {
+                more = true;
+                break;
+            }
+            let text = s.str(f.content).unwrap_or_default();
+            let (lines, line_matches) = best_lines(text, &highlight, words, max_lines);
+            files.push(FileMatch {
+                file,
+                score,
+                lines,
+                line_matches,
+            });
+        }
+        Ok(SearchResults { files, more })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn scan(
+        &self,
+        pattern: &str,
+        case_sensitive: bool,
+        narrowing: Vec<String>,
+        q: &SearchQuery,
+        filter: &Option<PathFilter>,
+        max_files: usize,
+        max_lines: usize,
+    ) -> Result<SearchResults, IndexError> {
+        let re = RegexBuilder::new(pattern)
+            .case_insensitive(!case_sensitive)
+            .multi_line(true)
+            .size_limit(8 << 20)
+            .dfa_size_limit(8 << 20)
+            .build()
+            .map_err(|e| IndexError::InvalidQuery {
+                field: "q",
+                message: format!("invalid regular expression: {e}"),
+            })?;
+        let f = &self.fields;
+        let mut must = vec![self.of_kind(schema::FILE)];
+        must.extend(narrowing.iter().map(|t| term(f.content, t)));
+        let must = self.with_lang(must, q.lang.as_deref());
+        let searcher = self.searcher();
+        let addrs = self.doc_set(&searcher, all_of(must).as_ref())?;
+        let found: Result<Vec<Option<FileMatch>>, IndexError> = addrs
+            .par_chunks(64)
+            .map(|chunk| {
+                let mut out = Vec::new();
+                for &addr in chunk {
+                    let doc = self.doc(&searcher, addr)?;
+                    let s = self.stored(&doc);
+                    let path = s.str(f.path).unwrap_or_default();
+                    if !keep(filter, path) {
+                        continue;
+                    }
+                    let Some(text) = s.str(f.content) else { continue };
+                    let (lines, line_matches) = regex_lines(text, &re, max_lines);
+                    if line_matches > 0 {
+                        out.push(Some(FileMatch {
+                            file: s.file(),
+                            score: line_matches as f32,
+                            lines,
+                            line_matches,
+                        }));
+                    }
+                }
+                Ok(out)
+            })
+            .collect::<Result<Vec<_>, IndexError>>()
+            .map(|v| v.into_iter().flatten().collect());
+        let mut files: Vec<FileMatch> = found?.into_iter().flatten().collect();
+        files.sort_by(|a, b| {
+            b.line_matches
+                .cmp(&a.line_matches)
+                .then_with(|| a.file.path.cmp(&b.file.path))
+        });
+        let more = files.len() > max_files;
+        files.truncate(max_files);
+        Ok(SearchResults { files, more })
+    }
+
+    // ── symbols ─────────────────────────────────────────────────────────
+
+    pub fn symbols(&self, q: &SymbolQuery) -> Result<Vec<SymbolMatch>, IndexError> {
+        let filter = PathFilter::parse(q.path.as_deref())?;
+        let (container, name) = split_qualified_name(&q.name);
+        if name.is_empty() || !name.chars().any(is_word_char) {
+            return Err(IndexError::InvalidQuery {
+                field: "name",
+                message: "give a symbol name, e.g. parse_url or Client.send".into(),
+            });
+        }
+        let f = &self.fields;
+        let lower = name.to_lowercase();
+        let parts: Vec<Box<dyn Query>> = terms(&name).iter().map(|t| term(f.sym_parts, t)).collect();
+        let mut names = vec![
+            boost(term(f.sym_name, &name), 10.0),
+            boost(term(f.sym_lower, &lower), 5.0),
+        ];
+        if !parts.is_empty() {
+            names.push(all_of(parts));
+        }
+        let mut must = vec![self.of_kind(schema::SYMBOL), any_of(names)];
+        if let Some(k) = q.kind.as_deref().map(str::trim).filter(|k| !k.is_empty()) {
+            must.push(term(f.sym_kind, &k.to_ascii_lowercase()));
+        }
+        let must = self.with_lang(must, q.lang.as_deref());
+        let limit = q.limit.max(1);
+        let candidates = if filter.is_some() || container.is_some() {
+            FILTERED_CANDIDATES
+        } else {
+            limit * 4 + 50
+        };
+        let searcher = self.searcher();
+        let top = searcher
+            .search(&all_of(must), &TopDocs::with_limit(candidates).order_by_score())
+            .map_err(tantivy_err)?;
+        let mut out: Vec<(SymbolMatch, f32)> = Vec::new();
+        for (score, addr) in top {
+            let doc = self.doc(&searcher, addr)?;
+            let s = self.stored(&doc);
+            let file = s.file();
+            if !keep(&filter, &file.path) {
+                continue;
+            }
+            let Some(bytes) = s.bytes(f.sym) else { continue };
+            let symbol = schema::decode_symbol(bytes)?;
+            let matched = name_match(&symbol, &name, container.as_deref());
+            out.push((SymbolMatch { file, symbol, matched }, score));
+        }
+        out.sort_by(|(a, sa), (b, sb)| {
+            a.matched
+                .cmp(&b.matched)
+                .then_with(|| kind_rank(&a.symbol.kind).cmp(&kind_rank(&b.symbol.kind)))
+                .then_with(|| is_test_path(&a.file.path).cmp(&is_test_path(&b.file.path)))
+                .then_with(|| sb.total_cmp(sa))
+                .then_with(|| a.file.path.len().cmp(&b.file.path.len()))
+                .then_with(|| a.file.path.cmp(&b.file.path))
+                .then_with(|| a.symbol.start_line.cmp(&b.symbol.start_line))
+        });
+        out.truncate(limit);
+        Ok(out.into_iter().map(|(m, _)| m).collect())
+    }
+
+    // ── references ──────────────────────────────────────────────────────
+
+    pub fn references(&self, q: &ReferenceQuery) -> Result<References, IndexError> {
+        let filter = PathFilter::parse(q.path.as_deref())?;
+        let (_, name) = split_qualified_name(&q.name);
+        if name.is_empty() || !name.chars().all(is_word_char) {
+            return Err(IndexError::InvalidQuery {
+                field: "name",
+                message: "give an identifier, e.g. parse_url".into(),
+            });
+        }
+        let f = &self.fields;
+        let searcher = self.searcher();
+        let q_files = all_of(vec![self.of_kind(schema::FILE), term(f.content, &name.to_lowercase())]);
+        let addrs = self.doc_set(&searcher, q_files.as_ref())?;
+        let per_file: Result<Vec<Vec<Reference>>, IndexError> = addrs
+            .par_iter()
+            .map(|&addr| {
+                let doc = self.doc(&searcher, addr)?;
+                let s = self.stored(&doc);
+                let path = s.str(f.path).unwrap_or_default();
+                if !keep(&filter, path) {
+                    return Ok(Vec::new());
+                }
+                let Some(bytes) = s.bytes(f.facts) else {
+                    return Ok(Vec::new());
+                };
+                let facts = schema::decode_facts(bytes)?;
+                let Ok(i) = facts.refs.binary_search_by(|g| g.name.as_str().cmp(&name)) else {
+                    return Ok(Vec::new());
+                };
+                let file = s.file();
+                let text = s.str(f.content).unwrap_or_default();
+                Ok(occurrences(&facts, i, &file, text))
+            })
+            .collect();
+        let mut per_file = per_file?;
+        // Files that define the name first, then by path.
+        per_file.retain(|v| !v.is_empty());
+        per_file.sort_by(|a, b| {
+            let da = a.iter().any(|r| r.definition);
+            let db = b.iter().any(|r| r.definition);
+            db.cmp(&da).then_with(|| a[0].file.path.cmp(&b[0].file.path))
+        });
+        let limit = q.limit.max(1);
+        let mut references: Vec<Reference> = per_file.into_iter().flatten().collect();
+        let more = references.len() > limit;
+        references.truncate(limit);
+        Ok(References { references, more })
+    }
+
+    // ── graph ───────────────────────────────────────────────────────────
+
+    pub fn graph(&self) -> Result<Arc<SymbolGraph>, IndexError> {
+        if let Some(g) = self.graph.get() {
+            return Ok(g.clone());
+        }
+        let f = &self.fields;
+        let searcher = self.searcher();
+        let addrs = self.doc_set(&searcher, self.of_kind(schema::FILE).as_ref())?;
+        let files: Result<Vec<Option<GraphFile>>, IndexError> = addrs
+            .par_iter()
+            .map(|&addr| {
+                let doc = self.doc(&searcher, addr)?;
+                let s = self.stored(&doc);
+                let Some(bytes) = s.bytes(f.facts) else { return Ok(None) };
+                let facts = schema::decode_facts(bytes)?;
+                let references: Vec<(String, u32)> = facts
+                    .refs
+                    .into_iter()
+                    .filter_map(|g| {
+                        let n = g.at.iter().filter(|(_, _, def)| !def).count() as u32;
+                        (n > 0).then_some((g.name, n))
+                    })
+                    .collect();
+                if facts.symbols.is_empty() && references.is_empty() {
+                    return Ok(None);
+                }
+                Ok(Some(GraphFile {
+                    file: s.file(),
+                    definitions: facts.symbols,
+                    references,
+                }))
+            })
+            .collect();
+        let mut files: Vec<GraphFile> = files?.into_iter().flatten().collect();
+        files.sort_by(|a, b| a.file.path.cmp(&b.file.path));
+        let graph = Arc::new(SymbolGraph { files });
+        Ok(self.graph.get_or_init(|| graph).clone())
+    }
+}
+
+/// A word of a text query: the whole word and its parts, lowercased.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct QueryWord {
+    pub whole: String,
+    pub parts: Vec<String>,
+}
+
+pub(crate) fn query_words(query: &str) -> Vec<QueryWord> {
+    let mut out: Vec<QueryWord> = Vec::new();
+    for word in query.split(|c: char| !is_word_char(c)).filter(|w| !w.is_empty()) {
+        let parts: Vec<String> = split_identifier(word).iter().map(|p| p.to_lowercase()).collect();
+        if parts.is_empty() {
+            continue;
+        }
+        let w = QueryWord {
+            whole: word.to_lowercase(),
+            parts,
+        };
+        if !out.contains(&w) {
+            out.push(w);
+        }
+    }
+    out
+}
+
+fn words_regex(words: &[QueryWord]) -> Regex {
+    let mut alts: Vec<String> = words
+        .iter()
+        .flat_map(|w| std::iter::once(&w.whole).chain(w.parts.iter()))
+        .map(|t| regex::escape(t))
+        .collect();
+    // Longest first, so a whole word wins over its parts.
+    alts.sort_by_key(|a| std::cmp::Reverse(a.len()));
+    alts.dedup();
+    RegexBuilder::new(&alts.join("|"))
+        .case_insensitive(true)
+        .build()
+        .unwrap_or_else(|_| Regex::new("$^").expect("an empty regex compiles"))
+}
+
+/// The lines of `text` that best match `words`: most distinct words first,
+/// then in line order; also how many lines matched at all.
+fn best_lines(text: &str, highlight: &Regex, words: &[QueryWord], max: usize) -> (Vec<LineMatch>, u32) {
+    let mut scored: Vec<(usize, LineMatch)> = Vec::new();
+    let mut total = 0u32;
+    for (i, line) in text.lines().enumerate() {
+        let ranges: Vec<(usize, usize)> = highlight.find_iter(line).map(|m| (m.start(), m.end())).collect();
+        if ranges.is_empty() {
+            continue;
+        }
+        total += 1;
+        let lower = line.to_lowercase();
+        let hits = words
+            .iter()
+            .filter(|w| lower.contains(&w.whole) || w.parts.iter().all(|p| lower.contains(p.as_str())))
+            .count();
+        scored.push((hits, line_match(i as u32 + 1, line, &ranges)));
+    }
+    scored.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.line.cmp(&b.1.line)));
+    scored.truncate(max);
+    let mut lines: Vec<LineMatch> = scored.into_iter().map(|(_, l)| l).collect();
+    lines.sort_by_key(|l| l.line);
+    (lines, total)
+}
+
+/// Lines where `re` matches (a match spanning lines counts for its first).
+fn regex_lines(text: &str, re: &Regex, max: usize) -> (Vec<LineMatch>, u32) {
+    let mut lines: Vec<LineMatch> = Vec::new();
+    let mut total = 0u32;
+    let mut line_no = 1u32;
+    let mut line_start = 0usize;
+    let mut scanned = 0usize;
+    let mut current: Option<(u32, usize, Vec<(usize, usize)>)> = None;
+    let flush = |cur: Option<(u32, usize, Vec<(usize, usize)>)>, lines: &mut Vec<LineMatch>| {
+        if let Some((no, start, ranges)) = cur {
+            let end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+            let line = text[start..end].strip_suffix('\r').unwrap_or(&text[start..end]);
+            let ranges: Vec<(usize, usize)> = ranges
+                .into_iter()
+                .map(|(s, e)| (s, e.min(line.len())))
+                .filter(|(s, e)| s <= e)
+                .collect();
+            lines.push(line_match(no, line, &ranges));
+        }
+    };
+    for m in re.find_iter(text) {
+        line_no += text[scanned..m.start()].bytes().filter(|&b| b == b'\n').count() as u32;
+        if let Some(nl) = text[scanned..m.start()].rfind('\n') {
+            line_start = scanned + nl + 1;
+        }
+        scanned = m.start();
+        let rel = (m.start() - line_start, m.end() - line_start);
+        match &mut current {
+            Some((no, _, ranges)) if *no == line_no => ranges.push(rel),
+            _ => {
+                let previous = current.take();
+                if previous.is_some() {
+                    total += 1;
+                    if lines.len() < max {
+                        flush(previous, &mut lines);
+                    }
+                }
+                current = Some((line_no, line_start, vec![rel]));
+            }
+        }
+    }
+    if current.is_some() {
+        total += 1;
+        if lines.len() < max {
+            flush(current, &mut lines);
+        }
+    }
+    (lines, total)
+}
+
+/// A [`LineMatch`] with long lines cut around the first match.
+fn line_match(line_no: u32, line: &str, ranges: &[(usize, usize)]) -> LineMatch {
+    let line = line.strip_suffix('\r').unwrap_or(line);
+    if line.chars().count() <= MAX_LINE_CHARS {
+        return LineMatch {
+            line: line_no,
+            text: line.to_owned(),
+            ranges: ranges.iter().map(|&(s, e)| (s as u32, e as u32)).collect(),
+        };
+    }
+    // Window: from a little before the first match.
+    let first = ranges.first().map_or(0, |r| r.0);
+    let mut start = first.saturating_sub(60);
+    while !line.is_char_boundary(start) {
+        start -= 1;
+    }
+    let window = truncate_chars(&line[start..], MAX_LINE_CHARS);
+    let prefix = if start > 0 { "…" } else { "" };
+    let text = format!("{prefix}{window}");
+    let shift = prefix.len() as i64 - start as i64;
+    let limit = text.len() as i64;
+    let ranges = ranges
+        .iter()
+        .map(|&(s, e)| (s as i64 + shift, e as i64 + shift))
+        .filter(|&(s, e)| s >= 0 && e <= limit)
+        .map(|(s, e)| (s as u32, e as u32))
+        .collect();
+    LineMatch {
+        line: line_no,
+        text,
+        ranges,
+    }
+}
+
+/// Terms every file containing the literal must have: the word parts the
+/// literal delimits on both sides (by a non-word character or `_`). Parts
+/// at the literal's edges may continue in the file, so they cannot be used.
+pub(crate) fn literal_terms(literal: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    // Segments between separators; the first and last touch the edges.
+    let segments: Vec<&str> = literal.split(|c: char| !is_word_char(c) || c == '_').collect();
+    let n = segments.len();
+    for (i, seg) in segments.iter().enumerate() {
+        if i == 0 || i + 1 == n || seg.is_empty() {
+            continue;
+        }
+        for t in terms(seg) {
+            if !out.contains(&t) {
+                out.push(t);
+            }
+        }
+    }
+    // Whole words bounded by non-word characters are indexed too.
+    let words: Vec<&str> = literal.split(|c: char| !is_word_char(c)).collect();
+    let n = words.len();
+    for (i, w) in words.iter().enumerate() {
+        if i == 0 || i + 1 == n || w.is_empty() || w.len() > crate::tokenizer::MAX_WORD_BYTES {
+            continue;
+        }
+        let t = w.to_lowercase();
+        if !out.contains(&t) {
+            out.push(t);
+        }
+    }
+    out.retain(|t| t.len() <= crate::tokenizer::MAX_WORD_BYTES);
+    out
+}
+
+/// Terms every match of `pattern` needs: from the literal runs of its
+/// top-level concatenation (edges unbounded). Empty when nothing is certain.
+pub(crate) fn regex_terms(pattern: &str) -> Vec<String> {
+    use regex_syntax::hir::{Hir, HirKind};
+    let Ok(hir) = regex_syntax::ParserBuilder::new().build().parse(pattern) else {
+        return Vec::new();
+    };
+    fn literals(h: &Hir, out: &mut Vec<String>, cur: &mut String) {
+        match h.kind() {
+            HirKind::Literal(lit) => cur.push_str(&String::from_utf8_lossy(&lit.0)),
+            HirKind::Capture(c) => literals(&c.sub, out, cur),
+            HirKind::Concat(items) => {
+                for i in items {
+                    literals(i, out, cur);
+                }
+            }
+            _ => {
+                if !cur.is_empty() {
+                    out.push(std::mem::take(cur));
+                }
+            }
+        }
+    }
+    let mut runs = Vec::new();
+    let mut cur = String::new();
+    literals(&hir, &mut runs, &mut cur);
+    if !cur.is_empty() {
+        runs.push(cur);
+    }
+    let mut out = Vec::new();
+    for run in runs {
+        // The run's edges are unbounded: only inner parts qualify.
+        for t in literal_terms(&run) {
+            if !out.contains(&t) {
+                out.push(t);
+            }
+        }
+    }
+    out
+}
+
+fn name_match(s: &Symbol, name: &str, container: Option<&str>) -> NameMatch {
+    let container_ok = container.is_none_or(|c| {
+        s.container
+            .as_deref()
+            .is_some_and(|sc| sc == c || sc.ends_with(&format!(".{c}")))
+    });
+    if s.name == name && container_ok {
+        NameMatch::Exact
+    } else if s.name.eq_ignore_ascii_case(name) && container_ok {
+        NameMatch::IgnoreCase
+    } else {
+        NameMatch::Partial
+    }
+}
+
+fn kind_rank(kind: &str) -> u8 {
+    match kind {
+        "class" | "struct" | "interface" | "trait" | "enum" | "type" | "object" | "module" => 0,
+        "function" | "method" | "macro" => 0,
+        _ => 1,
+    }
+}
+
+/// Whether a path looks like a test file (ranked after others on ties).
+pub(crate) fn is_test_path(path: &str) -> bool {
+    path.split('/').any(|seg| {
+        seg == "test" || seg == "tests" || seg == "__tests__" || seg == "spec" || seg.starts_with("test_") || {
+            let stem = seg.rsplit_once('.').map_or(seg, |(s, _)| s);
+            stem.ends_with("_test") || stem.ends_with("_spec") || stem.ends_with(".test") || stem.ends_with("Test")
+        }
+    })
+}
+
+/// The occurrences of `facts.refs[group]` with their line text and the
+/// definition enclosing each.
+fn occurrences(facts: &FileFacts, group: usize, file: &IndexedFile, text: &str) -> Vec<Reference> {
+    let g = &facts.refs[group];
+    let wanted: HashSet<u32> = g.at.iter().map(|(l, _, _)| *l).collect();
+    let mut line_text: std::collections::HashMap<u32, &str> = std::collections::HashMap::new();
+    for (i, line) in text.lines().enumerate() {
+        let n = i as u32 + 1;
+        if wanted.contains(&n) {
+            line_text.insert(n, line);
+        }
+    }
+    g.at.iter()
+        .map(|&(line, column, definition)| {
+            let innermost = facts
+                .symbols
+                .iter()
+                .filter(|s| s.start_line <= line && line <= s.end_line)
+                .max_by_key(|s| (s.start_line, std::cmp::Reverse(s.end_line)));
+            // A use: the definition it sits in (the caller). A definition:
+            // what the defined symbol belongs to.
+            let enclosing = match innermost {
+                Some(s) if definition && s.name == g.name => s.container.clone(),
+                Some(s) => Some(s.qualified_name()),
+                None => None,
+            };
+            Reference {
+                file: file.clone(),
+                line,
+                column,
+                text: truncate_chars(line_text.get(&line).copied().unwrap_or_default().trim(), MAX_LINE_CHARS),
+                definition,
+                enclosing,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literal_narrowing_uses_only_bounded_parts() {
+        assert_eq!(literal_terms(".parse_url("), ["parse", "url", "parse_url"]);
+        assert_eq!(literal_terms("parse_url("), ["url"]);
+        assert!(literal_terms("oHel").is_empty());
+        assert!(literal_terms("a_b").is_empty());
+        assert_eq!(
+            literal_terms("x.getHTTPResponse()"),
+            ["gethttpresponse", "get", "http", "response"]
+        );
+    }
+
+    #[test]
+    fn regex_narrowing_from_literal_runs() {
+        assert_eq!(regex_terms(r"def\s+parse_url\(self"), ["url"]);
+        assert_eq!(regex_terms(r"x\.load_config\("), ["load", "config", "load_config"]);
+        assert!(regex_terms(r"foo|bar").is_empty());
+        assert!(regex_terms(r"[").is_empty());
+    }
+
+    #[test]
+    fn regex_lines_reports_each_line_once_with_ranges() {
+        let re = Regex::new("ab").unwrap();
+        let (lines, total) = regex_lines("xab ab\nno\nab\n", &re, 10);
+        assert_eq!(total, 2);
+        assert_eq!(
+            lines[0],
+            LineMatch {
+                line: 1,
+                text: "xab ab".into(),
+                ranges: vec![(1, 3), (4, 6)]
+            }
+        );
+        assert_eq!(lines[1].line, 3);
+        let (lines, total) = regex_lines("ab\nab\nab\n", &re, 1);
+        assert_eq!((lines.len(), total), (1, 3));
+    }
+
+    #[test]
+    fn long_lines_are_windowed_around_the_match() {
+        let line = format!("{}needle{}", "x".repeat(1000), "y".repeat(1000));
+        let m = line_match(7, &line, &[(1000, 1006)]);
+        assert!(m.text.starts_with('…'));
+        let (s, e) = m.ranges[0];
+        assert_eq!(&m.text[s as usize..e as usize], "needle");
+        assert!(m.text.chars().count() <= MAX_LINE_CHARS + 2);
+    }
+
+    #[test]
+    fn test_paths() {
+        for p in [
+            "tests/a.rs",
+            "src/foo_test.go",
+            "test_x.py",
+            "a/__tests__/b.js",
+            "x/FooTest.java",
+        ] {
+            assert!(is_test_path(p), "{p}");
+        }
+        for p in ["src/lib.rs", "latest/x.py", "contest.c"] {
+            assert!(!is_test_path(p), "{p}");
+        }
+    }
+}

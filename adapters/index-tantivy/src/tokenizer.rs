@@ -1,0 +1,188 @@
+//! The identifier-aware tokenizer: words are maximal runs of letters,
+//! digits and `_`; each word is indexed lowercased, and when it has several
+//! parts (`parse_url`, `HTTPServer`, `utf8Decode`) each part is indexed too,
+//! so `parse url`, `parseUrl` and `parse_url` all find `parse_url`.
+
+use lettuce_domain::code::{is_word_char, split_identifier};
+use tantivy::tokenizer::{Token, TokenStream, Tokenizer};
+
+/// Name the tokenizer is registered under.
+pub const CODE_TOKENIZER: &str = "lettuce_code";
+
+/// Longest word indexed (longer runs are hashes, base64, minified noise).
+pub const MAX_WORD_BYTES: usize = 64;
+
+/// See the [module docs](self).
+#[derive(Debug, Clone, Default)]
+pub struct CodeTokenizer {
+    token: Token,
+}
+
+/// The token stream of one text.
+pub struct CodeTokenStream<'a> {
+    text: &'a str,
+    pos: usize,
+    token: &'a mut Token,
+    /// Parts of the current word still to emit: (start, end) in `text`.
+    parts: Vec<(usize, usize)>,
+    position: usize,
+}
+
+impl Tokenizer for CodeTokenizer {
+    type TokenStream<'a> = CodeTokenStream<'a>;
+
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> CodeTokenStream<'a> {
+        self.token.reset();
+        CodeTokenStream {
+            text,
+            pos: 0,
+            token: &mut self.token,
+            parts: Vec::new(),
+            position: 0,
+        }
+    }
+}
+
+impl CodeTokenStream<'_> {
+    fn emit(&mut self, start: usize, end: usize) {
+        let t = &mut *self.token;
+        t.text.clear();
+        let s = &self.text[start..end];
+        if s.is_ascii() {
+            t.text.push_str(s);
+            t.text.make_ascii_lowercase();
+        } else {
+            t.text.extend(s.chars().flat_map(char::to_lowercase));
+        }
+        t.offset_from = start;
+        t.offset_to = end;
+        t.position = self.position;
+        t.position_length = 1;
+        self.position += 1;
+    }
+
+    /// The next word's byte range, skipping overlong ones.
+    fn next_word(&mut self) -> Option<(usize, usize)> {
+        let bytes = self.text.as_bytes();
+        loop {
+            // Skip separators.
+            while self.pos < bytes.len() {
+                let b = bytes[self.pos];
+                if b.is_ascii_alphanumeric() || b == b'_' {
+                    break;
+                }
+                if b < 0x80 {
+                    self.pos += 1;
+                } else {
+                    let c = self.text[self.pos..].chars().next().unwrap_or(' ');
+                    if is_word_char(c) {
+                        break;
+                    }
+                    self.pos += c.len_utf8();
+                }
+            }
+            if self.pos >= bytes.len() {
+                return None;
+            }
+            let start = self.pos;
+            while self.pos < bytes.len() {
+                let b = bytes[self.pos];
+                if b.is_ascii_alphanumeric() || b == b'_' {
+                    self.pos += 1;
+                } else if b < 0x80 {
+                    break;
+                } else {
+                    let c = self.text[self.pos..].chars().next().unwrap_or(' ');
+                    if !is_word_char(c) {
+                        break;
+                    }
+                    self.pos += c.len_utf8();
+                }
+            }
+            if self.pos - start <= MAX_WORD_BYTES {
+                return Some((start, self.pos));
+            }
+        }
+    }
+}
+
+impl TokenStream for CodeTokenStream<'_> {
+    fn advance(&mut self) -> bool {
+        if let Some((s, e)) = self.parts.pop() {
+            self.emit(s, e);
+            return true;
+        }
+        loop {
+            let Some((start, end)) = self.next_word() else {
+                return false;
+            };
+            let word = &self.text[start..end];
+            let parts = split_identifier(word);
+            if parts.is_empty() {
+                continue; // only underscores
+            }
+            if parts.len() > 1 || parts[0].len() != word.len() {
+                // Emitted in order: pop from the back.
+                for p in parts.iter().rev() {
+                    let off = p.as_ptr() as usize - word.as_ptr() as usize;
+                    self.parts.push((start + off, start + off + p.len()));
+                }
+            }
+            self.emit(start, end);
+            return true;
+        }
+    }
+
+    fn token(&self) -> &Token {
+        self.token
+    }
+
+    fn token_mut(&mut self) -> &mut Token {
+        self.token
+    }
+}
+
+/// The terms a text produces, in order (for queries and tests).
+pub fn terms(text: &str) -> Vec<String> {
+    let mut t = CodeTokenizer::default();
+    let mut stream = t.token_stream(text);
+    let mut out = Vec::new();
+    while stream.advance() {
+        out.push(stream.token().text.clone());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_and_their_parts_lowercased() {
+        assert_eq!(
+            terms("fn parseUrl(x: &str) -> HTTPResult"),
+            [
+                "fn",
+                "parseurl",
+                "parse",
+                "url",
+                "x",
+                "str",
+                "httpresult",
+                "http",
+                "result"
+            ]
+        );
+        assert_eq!(
+            terms("__init__ self.max_len"),
+            ["__init__", "init", "self", "max_len", "max", "len"]
+        );
+        assert_eq!(
+            terms("Ünïcode_Wörter 42"),
+            ["ünïcode_wörter", "ünïcode", "wörter", "42"]
+        );
+        assert_eq!(terms("___ ..."), Vec::<String>::new());
+        let long = "a".repeat(MAX_WORD_BYTES + 1);
+        assert_eq!(terms(&format!("{long} ok")), ["ok"]);
+    }
+}
