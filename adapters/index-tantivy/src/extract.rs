@@ -149,6 +149,7 @@ fn definitions(grammar: &Grammar, root: Node<'_>, source: &[u8]) -> Vec<Def> {
             let (Some(name), Some((node, kind))) = (name, def) else {
                 continue;
             };
+            let node = narrowest_declaration(name, node);
             if name.has_error() || name.byte_range().is_empty() || !seen.insert((name.start_byte(), name.end_byte())) {
                 continue;
             }
@@ -160,7 +161,7 @@ fn definitions(grammar: &Grammar, root: Node<'_>, source: &[u8]) -> Vec<Def> {
             out.push(Def {
                 symbol: Symbol {
                     name: text(source, name).into_owned(),
-                    kind: kind.clone(),
+                    kind: refine_kind(extent, kind),
                     container: None,
                     start_line: start as u32 + 1,
                     end_line: end as u32 + 1,
@@ -181,6 +182,64 @@ fn definitions(grammar: &Grammar, root: Node<'_>, source: &[u8]) -> Vec<Def> {
             .then(b.symbol.end_byte.cmp(&a.symbol.end_byte))
     });
     out
+}
+
+/// Whether a node kind declares something (`function_declaration`,
+/// `class_definition`, `struct_item`, `type_spec`, …).
+fn is_declaration_kind(kind: &str) -> bool {
+    [
+        "_declaration",
+        "_definition",
+        "_item",
+        "_specifier",
+        "_spec",
+        "_signature",
+    ]
+    .iter()
+    .any(|s| kind.ends_with(s))
+}
+
+/// Some tags queries capture a whole class as the definition of each of
+/// its members (Swift): the definition is then the nearest declaration
+/// around the name inside the captured node.
+fn narrowest_declaration<'t>(name: Node<'t>, captured: Node<'t>) -> Node<'t> {
+    let mut n = name.parent();
+    while let Some(cur) = n {
+        if cur.id() == captured.id() {
+            break;
+        }
+        if is_declaration_kind(cur.kind()) {
+            return cur;
+        }
+        n = cur.parent();
+    }
+    captured
+}
+
+/// A more precise kind than the tags query's (which calls Rust structs and
+/// enums `class`), from the definition's node.
+fn refine_kind(node: Node<'_>, kind: &str) -> String {
+    let by_node = match node.kind() {
+        "struct_item" | "struct_specifier" | "struct_declaration" => Some("struct"),
+        "enum_item" | "enum_specifier" | "enum_declaration" => Some("enum"),
+        "union_item" | "union_specifier" => Some("union"),
+        "trait_item" => Some("trait"),
+        "type_item" | "type_alias" | "type_alias_declaration" | "type_definition" => Some("type"),
+        "type_spec" | "type_declaration" => {
+            let spec = if node.kind() == "type_declaration" {
+                node.named_child(0)
+            } else {
+                Some(node)
+            };
+            match spec.and_then(|s| s.child_by_field_name("type")).map(|t| t.kind()) {
+                Some("struct_type") => Some("struct"),
+                Some("interface_type") => Some("interface"),
+                _ => None,
+            }
+        }
+        _ => None,
+    };
+    by_node.unwrap_or(kind).to_owned()
 }
 
 /// The source line holding byte `at`, trimmed and cut to
@@ -210,14 +269,27 @@ fn is_attribute_like(kind: &str) -> bool {
 /// attributes and decorators, no blank line between), else a docstring as
 /// the first statement of its body.
 fn doc_comment(grammar: &Grammar, node: Node<'_>, source: &[u8]) -> Option<String> {
+    // A definition that opens a block (Ruby bodies, Go type specs) has its
+    // comment beside the block: climb while the parent starts on our line.
+    let mut anchor = node;
+    while anchor.prev_named_sibling().is_none()
+        && let Some(p) = anchor.parent()
+        && p.parent().is_some()
+        && p.start_position().row == anchor.start_position().row
+    {
+        anchor = p;
+    }
     let mut comments = Vec::new();
-    let mut next_row = node.start_position().row;
-    let mut sib = node.prev_sibling();
+    let mut next_row = anchor.start_position().row;
+    let mut sib = anchor.prev_sibling();
     while let Some(s) = sib {
-        if s.end_position().row + 1 < next_row {
+        if last_row(s) + 1 < next_row {
             break;
         }
         if grammar.is_comment(s.kind_id()) {
+            if is_inner_doc(&source[s.byte_range()]) {
+                break;
+            }
             comments.push(s);
         } else if !is_attribute_like(s.kind()) {
             break;
@@ -248,6 +320,22 @@ fn doc_comment(grammar: &Grammar, node: Node<'_>, source: &[u8]) -> Option<Strin
     (!doc.is_empty()).then(|| truncate_chars(&doc, MAX_DOC_CHARS))
 }
 
+/// The last row a node's text is on (line comments may end at column 0
+/// of the next row, after their newline).
+fn last_row(n: Node<'_>) -> usize {
+    let end = n.end_position();
+    if end.column == 0 && end.row > n.start_position().row {
+        end.row - 1
+    } else {
+        end.row
+    }
+}
+
+/// `//!` and `/*!` document the enclosing module, not the next item.
+fn is_inner_doc(comment: &[u8]) -> bool {
+    comment.starts_with(b"//!") || comment.starts_with(b"/*!")
+}
+
 /// Strips comment markers (`///`, `//!`, `//`, `#`, `/** */`, leading `*`).
 fn clean_comment(raw: &str) -> String {
     let mut lines = Vec::new();
@@ -269,7 +357,25 @@ fn clean_comment(raw: &str) -> String {
     while lines.last().is_some_and(|l| l.is_empty()) {
         lines.pop();
     }
-    lines.join("\n")
+    strip_xml_doc_tags(&lines.join("\n"))
+}
+
+/// C#-style XML doc comments: `<summary>Text</summary>` → `Text`.
+fn strip_xml_doc_tags(doc: &str) -> String {
+    if !doc.trim_start().starts_with('<') {
+        return doc.to_owned();
+    }
+    let mut out = String::with_capacity(doc.len());
+    let mut in_tag = false;
+    for c in doc.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => in_tag = false,
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out.trim().to_owned()
 }
 
 fn clean_docstring(raw: &str) -> String {

@@ -31,6 +31,11 @@ const KOTLIN_TAGS: &str = include_str!("../queries/kotlin-tags.scm");
 const BASH_TAGS: &str = include_str!("../queries/bash-tags.scm");
 const SCALA_TAGS: &str = include_str!("../queries/scala-tags.scm");
 
+/// Definitions the grammars' own tags queries leave out.
+const RUST_EXTRA: &str = "(const_item name: (identifier) @name) @definition.constant\n(static_item name: (identifier) @name) @definition.constant\n";
+const TYPESCRIPT_EXTRA: &str = "(type_alias_declaration name: (type_identifier) @name) @definition.type\n(enum_declaration name: (identifier) @name) @definition.enum\n";
+const JAVA_EXTRA: &str = "(constructor_declaration name: (identifier) @name) @definition.method\n(enum_declaration name: (identifier) @name) @definition.enum\n(record_declaration name: (identifier) @name) @definition.class\n";
+
 /// A grammar ready for extraction.
 pub(crate) struct Grammar {
     /// Language label.
@@ -71,7 +76,10 @@ impl Grammar {
 
 fn sources(label: &str) -> Option<(Language, Vec<&'static str>)> {
     Some(match label {
-        "rust" => (tree_sitter_rust::LANGUAGE.into(), vec![tree_sitter_rust::TAGS_QUERY]),
+        "rust" => (
+            tree_sitter_rust::LANGUAGE.into(),
+            vec![tree_sitter_rust::TAGS_QUERY, RUST_EXTRA],
+        ),
         "python" => (
             tree_sitter_python::LANGUAGE.into(),
             vec![tree_sitter_python::TAGS_QUERY],
@@ -82,14 +90,25 @@ fn sources(label: &str) -> Option<(Language, Vec<&'static str>)> {
         ),
         "typescript" => (
             tree_sitter_typescript::LANGUAGE_TYPESCRIPT.into(),
-            vec![tree_sitter_javascript::TAGS_QUERY, tree_sitter_typescript::TAGS_QUERY],
+            vec![
+                tree_sitter_javascript::TAGS_QUERY,
+                tree_sitter_typescript::TAGS_QUERY,
+                TYPESCRIPT_EXTRA,
+            ],
         ),
         "tsx" => (
             tree_sitter_typescript::LANGUAGE_TSX.into(),
-            vec![tree_sitter_javascript::TAGS_QUERY, tree_sitter_typescript::TAGS_QUERY],
+            vec![
+                tree_sitter_javascript::TAGS_QUERY,
+                tree_sitter_typescript::TAGS_QUERY,
+                TYPESCRIPT_EXTRA,
+            ],
         ),
         "go" => (tree_sitter_go::LANGUAGE.into(), vec![tree_sitter_go::TAGS_QUERY]),
-        "java" => (tree_sitter_java::LANGUAGE.into(), vec![tree_sitter_java::TAGS_QUERY]),
+        "java" => (
+            tree_sitter_java::LANGUAGE.into(),
+            vec![tree_sitter_java::TAGS_QUERY, JAVA_EXTRA],
+        ),
         "c" => (tree_sitter_c::LANGUAGE.into(), vec![tree_sitter_c::TAGS_QUERY]),
         "cpp" => (tree_sitter_cpp::LANGUAGE.into(), vec![tree_sitter_cpp::TAGS_QUERY]),
         "csharp" => (
