@@ -1,6 +1,7 @@
 //! # lettuce-store-sea-orm
 //!
-//! The Lettuce [`MetadataStore`] (accounts, users, invites, API keys, repos)
+//! The Lettuce [`MetadataStore`] (accounts, users, invites, API keys, repos,
+//! hourly usage counters)
 //! on a SQL database through [sea-orm], with schema migrations
 //! ([`Migrator`]) written with the portable schema builder.
 //!
@@ -48,6 +49,7 @@ mod convert;
 mod entity;
 mod error;
 pub mod migration;
+mod usage;
 
 pub use migration::Migrator;
 
@@ -61,7 +63,7 @@ use lettuce_domain::api_key::ApiKey;
 use lettuce_domain::invite::Invite;
 use lettuce_domain::repo::Repo;
 use lettuce_domain::{AccountId, ApiKeyId, RepoId, UserId};
-use lettuce_ports::store::{MetadataStore, Redemption, RepoUpdate, StoreError};
+use lettuce_ports::store::{MetadataStore, Redemption, RepoUpdate, StoreError, UsageBucket, UsageCounters};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbErr,
@@ -753,6 +755,25 @@ impl MetadataStore for SeaOrmStore {
 
     async fn update_repo(&self, id: RepoId, update: RepoUpdate) -> Result<Repo, StoreError> {
         retrying(|| self.update_repo_once(id, &update)).await
+    }
+
+    // ── usage metering (usage.rs) ─────────────────────────────────────────
+
+    async fn add_usage(&self, account: AccountId, at: DateTime<Utc>, delta: UsageCounters) -> Result<(), StoreError> {
+        // One attempt: an increment is not idempotent, and a retry after an
+        // ambiguous failure (connection lost after the commit) could count
+        // twice. Lock waits are absorbed by the busy timeout (SQLite); the
+        // upsert cannot hit serialization failures (PostgreSQL).
+        self.add_usage_row(account, at, delta).await
+    }
+
+    async fn usage_buckets(
+        &self,
+        account: Option<AccountId>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<UsageBucket>, StoreError> {
+        self.usage_rows(account, from, to).await
     }
 }
 

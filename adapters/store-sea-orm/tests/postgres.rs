@@ -17,7 +17,7 @@ use lettuce_domain::invite::Invite;
 use lettuce_domain::repo::{IndexProgress, Repo, RepoStatus};
 use lettuce_domain::token::hash_token;
 use lettuce_domain::{AccountId, InviteId, RepoId, UserId};
-use lettuce_ports::store::{MetadataStore, NewAccount, NewUser, Redemption, RepoUpdate, StoreError};
+use lettuce_ports::store::{MetadataStore, NewAccount, NewUser, Redemption, RepoUpdate, StoreError, UsageCounters};
 use lettuce_ports::testing::store::metadata_store_contract;
 use lettuce_store_sea_orm::SeaOrmStore;
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
@@ -446,6 +446,57 @@ async fn concurrent_repo_updates_across_pools() {
     let stored = b.get_repo(account, r.id).await.expect("get_repo");
     assert_eq!(stored.progress.files_total, 100);
     assert_eq!(stored.url, r.url);
+}
+
+/// Increments from many tasks through two independent pools (as if two
+/// processes metered the same account) all land in the same hourly bucket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_usage_adds_across_pools_lose_nothing() {
+    let Some(admin) = admin_url() else { return };
+    let db = TestDb::create(&admin).await;
+    let a = Arc::new(db.migrated_store().await);
+    let b = Arc::new(db.store().await);
+    let t = t0();
+    let account = redeem_fresh(&a, t).await;
+    let hour = lettuce_ports::store::usage_hour(t);
+    const N: u64 = 40;
+    let mut tasks = Vec::new();
+    for i in 0..N {
+        let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+        let at = hour + Duration::seconds(i64::try_from(i).expect("small") * 60);
+        tasks.push(tokio::spawn(async move {
+            store
+                .add_usage(
+                    account,
+                    at,
+                    UsageCounters {
+                        queries: 1,
+                        tokens_returned: 10,
+                        tokens_full: 110,
+                        tokens_saved: 100,
+                    },
+                )
+                .await
+        }));
+    }
+    for task in tasks {
+        task.await.expect("join").expect("add_usage");
+    }
+    let buckets = b
+        .usage_buckets(None, hour, hour + Duration::hours(1))
+        .await
+        .expect("usage_buckets");
+    assert_eq!(buckets.len(), 1, "{buckets:?}");
+    assert_eq!(buckets[0].hour, hour);
+    assert_eq!(
+        buckets[0].counters,
+        UsageCounters {
+            queries: N,
+            tokens_returned: 10 * N,
+            tokens_full: 110 * N,
+            tokens_saved: 100 * N,
+        }
+    );
 }
 
 /// PostgreSQL reports unique violations by constraint/index name: each maps

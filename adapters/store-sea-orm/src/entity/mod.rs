@@ -9,4 +9,5 @@ pub(crate) mod account;
 pub(crate) mod api_key;
 pub(crate) mod invite;
 pub(crate) mod repo;
+pub(crate) mod usage_hourly;
 pub(crate) mod user;

@@ -8,6 +8,7 @@
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
 mod m20250601_000001_initial;
+mod m20250701_000002_usage_hourly;
 
 /// The ordered list of Lettuce metadata migrations.
 ///
@@ -18,6 +19,9 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20250601_000001_initial::Migration)]
+        vec![
+            Box::new(m20250601_000001_initial::Migration),
+            Box::new(m20250701_000002_usage_hourly::Migration),
+        ]
     }
 }

@@ -16,7 +16,7 @@ use lettuce_ports::license::LicenseStatus;
 use lettuce_ports::queue::{
     ClaimedJob, EnqueueOutcome, FailOutcome, JobQueue, JobRecord, JobState, Lease, NewJob, QueueError,
 };
-use lettuce_ports::store::{MetadataStore, Redemption, RepoUpdate, StoreError};
+use lettuce_ports::store::{MetadataStore, Redemption, RepoUpdate, StoreError, UsageBucket, UsageCounters};
 use lettuce_ports::testing::auth::FakeAuth;
 use lettuce_ports::testing::blob::MemoryBlobStore;
 use lettuce_ports::testing::clock::ManualClock;
@@ -158,6 +158,8 @@ flaky_store! {
     fn count_repos(&self, account: Option<AccountId>) -> u64;
     fn delete_repo(&self, account: AccountId, id: RepoId) -> ();
     fn update_repo(&self, id: RepoId, update: RepoUpdate) -> Repo;
+    fn add_usage(&self, account: AccountId, at: chrono::DateTime<chrono::Utc>, delta: UsageCounters) -> ();
+    fn usage_buckets(&self, account: Option<AccountId>, from: chrono::DateTime<chrono::Utc>, to: chrono::DateTime<chrono::Utc>) -> Vec<UsageBucket>;
 }
 
 // ── a job queue whose enqueue can be switched off ─────────────────────────
