@@ -24,6 +24,7 @@ pub mod license;
 pub mod net;
 pub mod repo;
 pub mod secret;
+pub mod telemetry;
 pub mod token;
 
 pub use error::ValidationError;

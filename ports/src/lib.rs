@@ -7,7 +7,7 @@
 //!
 //! | port | what it abstracts | embedded adapter |
 //! |---|---|---|
-//! | [`store::MetadataStore`] | accounts, users, invites, API keys, repos | `store-sea-orm` (SQLite) |
+//! | [`store::MetadataStore`] | accounts, users, invites, API keys, repos, usage, instance settings | `store-sea-orm` (SQLite) |
 //! | [`queue::JobQueue`] | durable background jobs with leases | `queue-sqlite` |
 //! | [`blob::BlobStore`] | index artifacts | `blob-object-store` (fs) |
 //! | [`secrets::SecretStore`] | secret values by env-var name | `secrets-env` |
@@ -15,6 +15,7 @@
 //! | [`git::GitMirror`], [`git::GitProvider`] | cloning and code hosts | `git-generic` |
 //! | [`index::CodeIndexer`] | turning a snapshot into an index | `index-manifest` |
 //! | [`license::LicenseOracle`] | license state | [`license::Ungated`] |
+//! | [`telemetry::TelemetrySink`] | sending the daily heartbeat | `telemetry-http` |
 //! | [`clock::Clock`] | time | [`clock::SystemClock`] |
 //!
 //! With the `testing` feature every port also has an in-memory fake and a
@@ -33,6 +34,7 @@ pub mod license;
 pub mod queue;
 pub mod secrets;
 pub mod store;
+pub mod telemetry;
 
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -1,5 +1,6 @@
-//! The metadata store: accounts, users, invites, API keys, repos and usage
-//! metering. Implementations: SQLite and PostgreSQL (sea-orm), in-memory.
+//! The metadata store: accounts, users, invites, API keys, repos, usage
+//! metering and instance settings. Implementations: SQLite and PostgreSQL
+//! (sea-orm), in-memory.
 
 use crate::BoxError;
 use async_trait::async_trait;
@@ -214,6 +215,21 @@ pub trait MetadataStore: Send + Sync + std::fmt::Debug + 'static {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<UsageBucket>, StoreError>;
+
+    // ── instance settings ─────────────────────────────────────────────────
+
+    /// The instance-wide setting `key` (shared by every process of the
+    /// install: instance id, telemetry state, …), if set.
+    async fn get_setting(&self, key: &str) -> Result<Option<String>, StoreError>;
+
+    /// Sets `key` to `value`, replacing any previous value.
+    async fn put_setting(&self, key: &str, value: &str) -> Result<(), StoreError>;
+
+    /// Sets `key` to `value` only if it has no value yet, and returns the
+    /// value stored afterwards: the existing one, or `value`. Atomic across
+    /// processes — concurrent callers all get the same value — which is how
+    /// a value is generated once per install (the instance id).
+    async fn init_setting(&self, key: &str, value: &str) -> Result<String, StoreError>;
 }
 
 /// Failures of a [`MetadataStore`].

@@ -1,7 +1,7 @@
 //! # lettuce-store-sea-orm
 //!
 //! The Lettuce [`MetadataStore`] (accounts, users, invites, API keys, repos,
-//! hourly usage counters)
+//! hourly usage counters, instance settings)
 //! on a SQL database through [sea-orm], with schema migrations
 //! ([`Migrator`]) written with the portable schema builder.
 //!
@@ -49,6 +49,7 @@ mod convert;
 mod entity;
 mod error;
 pub mod migration;
+mod settings;
 mod usage;
 
 pub use migration::Migrator;
@@ -774,6 +775,20 @@ impl MetadataStore for SeaOrmStore {
         to: DateTime<Utc>,
     ) -> Result<Vec<UsageBucket>, StoreError> {
         self.usage_rows(account, from, to).await
+    }
+
+    // ── instance settings (settings.rs) ───────────────────────────────────
+
+    async fn get_setting(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.setting(key).await
+    }
+
+    async fn put_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        retrying(|| self.upsert_setting(key, value)).await
+    }
+
+    async fn init_setting(&self, key: &str, value: &str) -> Result<String, StoreError> {
+        retrying(|| self.insert_setting_if_absent(key, value)).await
     }
 }
 

@@ -38,6 +38,7 @@ struct Inner {
     repos: Vec<Repo>,
     /// Usage by (hour, account): iteration order is the port's order.
     usage: BTreeMap<(DateTime<Utc>, AccountId), UsageCounters>,
+    settings: BTreeMap<String, String>,
 }
 
 const fn not_found(entity: &'static str) -> StoreError {
@@ -437,6 +438,23 @@ impl MetadataStore for MemoryStore {
             })
             .collect())
     }
+
+    async fn get_setting(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(lock(&self.inner).settings.get(key).cloned())
+    }
+
+    async fn put_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        lock(&self.inner).settings.insert(key.to_owned(), value.to_owned());
+        Ok(())
+    }
+
+    async fn init_setting(&self, key: &str, value: &str) -> Result<String, StoreError> {
+        Ok(lock(&self.inner)
+            .settings
+            .entry(key.to_owned())
+            .or_insert_with(|| value.to_owned())
+            .clone())
+    }
 }
 
 // ── contract ──────────────────────────────────────────────────────────────
@@ -562,7 +580,9 @@ fn expected_account(a: &NewAccount) -> Account {
 /// branch, scoping to the account, list oldest first, counts, partial
 /// updates, unscoped reads, delete); usage metering (truncation to the UTC
 /// hour, increments adding up, account scoping, half-open ranges, the order
-/// of all-account listings, concurrent adds losing nothing, saturation).
+/// of all-account listings, concurrent adds losing nothing, saturation);
+/// instance settings (get/put/overwrite, `init_setting` keeping the first
+/// value, concurrent `init_setting` agreeing on one value).
 ///
 /// # Panics
 ///
@@ -1242,6 +1262,77 @@ pub async fn metadata_store_contract(store: &dyn MetadataStore) {
     );
 
     usage_contract(store, a1, a3).await;
+    settings_contract(store, &n.tag).await;
+}
+
+/// The instance-settings part of the contract (keys unique to this run).
+async fn settings_contract(store: &dyn MetadataStore, tag: &str) {
+    let b = store.backend();
+    let key = |name: &str| format!("contract.{tag}.{name}");
+    let k = key("plain");
+    assert_eq!(
+        ok(b, store.get_setting(&k).await, "get_setting"),
+        None,
+        "[{b}] an unset setting must be None"
+    );
+    ok(b, store.put_setting(&k, "one").await, "put_setting");
+    assert_eq!(
+        ok(b, store.get_setting(&k).await, "get_setting").as_deref(),
+        Some("one"),
+        "[{b}] get_setting must return what put_setting stored"
+    );
+    let json = r#"{"receipt_id":"rcpt_1","note":"ünïcødé ✓","n":[1,2]}"#;
+    ok(b, store.put_setting(&k, json).await, "put_setting (overwrite)");
+    assert_eq!(
+        ok(b, store.get_setting(&k).await, "get_setting").as_deref(),
+        Some(json),
+        "[{b}] put_setting must replace the value (unicode and JSON kept verbatim)"
+    );
+    assert_eq!(
+        ok(b, store.get_setting(&key("other")).await, "get_setting"),
+        None,
+        "[{b}] settings are per key"
+    );
+
+    let init = key("init");
+    assert_eq!(
+        ok(b, store.init_setting(&init, "first").await, "init_setting"),
+        "first",
+        "[{b}] init_setting on an unset key stores and returns the value"
+    );
+    assert_eq!(
+        ok(b, store.init_setting(&init, "second").await, "init_setting"),
+        "first",
+        "[{b}] init_setting on a set key must return the existing value"
+    );
+    assert_eq!(
+        ok(b, store.get_setting(&init).await, "get_setting").as_deref(),
+        Some("first"),
+        "[{b}] init_setting must not overwrite"
+    );
+    assert_eq!(
+        ok(b, store.init_setting(&k, "ignored").await, "init_setting"),
+        json,
+        "[{b}] init_setting must see values stored by put_setting"
+    );
+
+    let race = key("race");
+    let candidates: Vec<String> = (0..16).map(|i| format!("candidate-{i}")).collect();
+    let inits = candidates.iter().map(|c| store.init_setting(&race, c));
+    let winners: Vec<String> = futures::future::join_all(inits)
+        .await
+        .into_iter()
+        .map(|r| ok(b, r, "concurrent init_setting"))
+        .collect();
+    assert!(
+        candidates.contains(&winners[0]) && winners.iter().all(|w| w == &winners[0]),
+        "[{b}] concurrent init_setting calls must all return the one stored value, got {winners:?}"
+    );
+    assert_eq!(
+        ok(b, store.get_setting(&race).await, "get_setting").as_ref(),
+        Some(&winners[0]),
+        "[{b}] the value every concurrent init_setting returned must be the stored one"
+    );
 }
 
 /// The usage-metering part of the contract, on two accounts that exist and

@@ -9,6 +9,7 @@ use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
 mod m20250601_000001_initial;
 mod m20250701_000002_usage_hourly;
+mod m20250801_000003_instance_settings;
 
 /// The ordered list of Lettuce metadata migrations.
 ///
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20250601_000001_initial::Migration),
             Box::new(m20250701_000002_usage_hourly::Migration),
+            Box::new(m20250801_000003_instance_settings::Migration),
         ]
     }
 }

@@ -160,6 +160,9 @@ flaky_store! {
     fn update_repo(&self, id: RepoId, update: RepoUpdate) -> Repo;
     fn add_usage(&self, account: AccountId, at: chrono::DateTime<chrono::Utc>, delta: UsageCounters) -> ();
     fn usage_buckets(&self, account: Option<AccountId>, from: chrono::DateTime<chrono::Utc>, to: chrono::DateTime<chrono::Utc>) -> Vec<UsageBucket>;
+    fn get_setting(&self, key: &str) -> Option<String>;
+    fn put_setting(&self, key: &str, value: &str) -> ();
+    fn init_setting(&self, key: &str, value: &str) -> String;
 }
 
 // ── a job queue whose enqueue can be switched off ─────────────────────────
