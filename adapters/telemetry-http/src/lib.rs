@@ -143,11 +143,19 @@ impl HttpTelemetrySink {
         } else {
             "the request failed"
         };
-        // The URL is dropped from the error text: it may carry credentials.
-        let detail = std::error::Error::source(err)
-            .map(|s| format!(": {s}"))
-            .unwrap_or_default()
-            .replace(self.url.as_str(), &self.endpoint);
+        // The whole cause chain (hyper → io: "Connection refused"), without
+        // the URL, which may carry credentials.
+        let mut detail = String::new();
+        let mut source = std::error::Error::source(err);
+        while let Some(s) = source {
+            let text = s.to_string();
+            if !detail.contains(&text) {
+                detail.push_str(": ");
+                detail.push_str(&text);
+            }
+            source = s.source();
+        }
+        let detail = detail.replace(self.url.as_str(), &self.endpoint);
         TelemetryError::Unreachable {
             endpoint: self.endpoint.clone(),
             reason: format!("{what}{detail}"),

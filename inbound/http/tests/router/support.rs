@@ -555,6 +555,8 @@ pub struct App {
     pub secrets: Arc<MemorySecretStore>,
     /// The engine's and queue's clock.
     pub clock: Arc<ManualClock>,
+    /// Fake telemetry receiver.
+    pub telemetry: Arc<lettuce_ports::testing::telemetry::FakeTelemetrySink>,
     /// Every response so far.
     log: Mutex<Vec<Resp>>,
 }
@@ -577,7 +579,9 @@ impl App {
         let secrets = Arc::new(MemorySecretStore::new());
         let mut settings = EngineSettings::new(Secret::new(ADMIN), [9u8; 32]);
         adjust(&mut settings);
+        let telemetry = Arc::new(lettuce_ports::testing::telemetry::FakeTelemetrySink::accepting());
         let engine = Engine::builder()
+            .telemetry(telemetry.clone())
             .store(store.clone())
             .queue(queue.clone())
             .blobs(blobs.clone())
@@ -603,6 +607,7 @@ impl App {
             secrets,
             log: Mutex::new(Vec::new()),
             clock,
+            telemetry,
         }
     }
 
