@@ -50,6 +50,8 @@ mod entity;
 mod error;
 pub mod migration;
 mod settings;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod usage;
 
 pub use migration::Migrator;
@@ -285,8 +287,18 @@ impl SeaOrmStore {
     /// ([`MIGRATION_LOCK_KEY`]): the first applies the migrations, the others
     /// wait and then find nothing to do.
     pub async fn migrate(&self) -> Result<(), StoreError> {
+        self.migrate_with::<Migrator>().await
+    }
+
+    /// Applies another migrator's pending migrations on this database with
+    /// the same guarantees as [`SeaOrmStore::migrate`] (idempotent; serialised
+    /// across processes on PostgreSQL). For applications that keep their own
+    /// tables beside (or instead of) the metadata schema — e.g. the telemetry
+    /// receiver — with their own migration table
+    /// ([`MigratorTrait::migration_table_name`]).
+    pub async fn migrate_with<M: MigratorTrait>(&self) -> Result<(), StoreError> {
         if self.backend != "postgres" {
-            return self.migrate_unlocked().await;
+            return self.migrate_unlocked::<M>().await;
         }
         let lock = self.db.begin().await.map_err(self.mapper("migration"))?;
         if let Err(e) = lock
@@ -298,15 +310,31 @@ impl SeaOrmStore {
         }
         // The migrations run on other pooled connections while this
         // transaction holds the lock; ending it releases the lock.
-        let result = self.migrate_unlocked().await;
+        let result = self.migrate_unlocked::<M>().await;
         let released = lock.rollback().await.map_err(self.mapper("migration"));
         result.and(released)
     }
 
-    async fn migrate_unlocked(&self) -> Result<(), StoreError> {
-        Migrator::up(&self.db, None)
+    async fn migrate_unlocked<M: MigratorTrait>(&self) -> Result<(), StoreError> {
+        M::up(&self.db, None)
             .await
             .map_err(|e| self.err("migration", "migration", e))
+    }
+
+    /// The underlying sea-orm connection pool, for applications that keep
+    /// tables of their own on the same database (see
+    /// [`SeaOrmStore::migrate_with`]). The pool has this store's settings
+    /// (WAL, busy timeout and foreign keys on SQLite; bounded pool and
+    /// timeouts on PostgreSQL).
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// Maps a sea-orm error the way this store does (unique violations →
+    /// `Conflict`, missing parents → `NotFound`, lock contention and
+    /// connection failures → retryable `Backend`).
+    pub fn map_error(&self, entity: &'static str, e: DbErr) -> StoreError {
+        self.err(entity, entity, e)
     }
 
     /// Short backend name derived from the URL: `sqlite` or `postgres`.

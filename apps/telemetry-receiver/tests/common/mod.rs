@@ -1,0 +1,111 @@
+//! Starting a receiver in-process on 127.0.0.1 and signing licenses with
+//! the development key.
+#![allow(dead_code)]
+
+use base64::Engine as _;
+use lettuce_domain::Secret;
+use lettuce_ports::clock::SystemClock;
+use lettuce_telemetry_receiver::{ReceiverState, ReceiverStore};
+use serde_json::json;
+use std::path::Path;
+use std::sync::Arc;
+
+/// A running receiver.
+pub struct Receiver {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// Its storage (for direct assertions).
+    pub store: ReceiverStore,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl Receiver {
+    /// Starts a receiver on `database_url` (migrated), with an optional token.
+    pub async fn start(database_url: &str, token: Option<&str>) -> Receiver {
+        let store = ReceiverStore::connect(database_url).await.expect("connect");
+        store.migrate().await.expect("migrate");
+        let (public_keys, _) = lettuce_license_ed25519::resolve_public_keys(None, Path::new("/nonexistent/public.pem"))
+            .expect("compiled-in dev key");
+        let state = Arc::new(ReceiverState {
+            store: store.clone(),
+            token: token.map(Secret::new),
+            license_keys: public_keys,
+            clock: Arc::new(SystemClock),
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(lettuce_telemetry_receiver::serve(listener, state, async {
+            let _ = rx.await;
+        }));
+        Receiver {
+            base,
+            store,
+            shutdown: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    /// Starts one on a fresh SQLite file in `dir`.
+    pub async fn sqlite(dir: &Path, token: Option<&str>) -> Receiver {
+        Self::start(&lettuce_store_sea_orm::sqlite_url(&dir.join("receiver.db")), token).await
+    }
+
+    /// Stops it.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("join").expect("serve");
+        }
+    }
+}
+
+/// A license signed with `fixtures/license/dev-private.pem` (whose public
+/// half is compiled in), or with a random key when `forged`.
+pub fn license_token(sub: &str, expires_in_days: i64, forged: bool) -> String {
+    let der = if forged {
+        // A PKCS#8 Ed25519 key that is not the development key.
+        let mut der = hex_der_prefix();
+        der.extend_from_slice(&[7u8; 32]);
+        der
+    } else {
+        let pem = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/license/dev-private.pem"),
+        )
+        .expect("fixtures/license/dev-private.pem");
+        let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        base64::engine::general_purpose::STANDARD.decode(b64).expect("PEM body")
+    };
+    let key = jsonwebtoken::EncodingKey::from_ed_der(&der);
+    let now = chrono::Utc::now().timestamp();
+    let claims = json!({
+        "iss": "https://uselettuce.dev", "sub": sub, "customer_id": format!("cus_{sub}"), "tier": "team",
+        "seats": 25, "repo_cap": 100, "iat": now - 86_400 * 300, "exp": now + 86_400 * expires_in_days,
+        "features": ["self-hosted"], "telemetry_required": true
+    });
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA),
+        &claims,
+        &key,
+    )
+    .expect("sign")
+}
+
+/// The PKCS#8 v1 prefix of an Ed25519 private key (RFC 8410).
+fn hex_der_prefix() -> Vec<u8> {
+    vec![
+        0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+    ]
+}
+
+/// A valid heartbeat body.
+pub fn ping(instance_id: &str, license_id: Option<&str>) -> serde_json::Value {
+    json!({
+        "instance_id": instance_id, "license_id": license_id, "version": "1.4.2",
+        "repo_count": 47, "user_count": 12, "seat_count": if license_id.is_some() { json!(25) } else { json!(null) },
+        "tokens_saved_24h": 184293, "uptime_hours": 412
+    })
+}
