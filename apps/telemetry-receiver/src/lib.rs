@@ -73,6 +73,19 @@ pub struct ReceiverState {
     pub clock: Arc<dyn Clock>,
 }
 
+impl ReceiverState {
+    /// A receiver on `store` without a token or license keys (the registry
+    /// refuses every license), on the system clock.
+    pub fn new(store: ReceiverStore) -> Self {
+        Self {
+            store,
+            token: None,
+            license_keys: Vec::new(),
+            clock: Arc::new(lettuce_ports::clock::SystemClock),
+        }
+    }
+}
+
 impl std::fmt::Debug for ReceiverState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ReceiverState")
@@ -156,6 +169,54 @@ pub async fn serve(
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+/// A receiver serving in the background of this process (tests, or a
+/// service that embeds the receiver).
+#[derive(Debug)]
+pub struct RunningReceiver {
+    /// Where it listens.
+    pub addr: std::net::SocketAddr,
+    /// Its storage.
+    pub store: ReceiverStore,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl RunningReceiver {
+    /// Listens on `bind` (port 0 picks a free one) and serves `state` on a
+    /// background task until [`RunningReceiver::stop`].
+    pub async fn start(bind: std::net::SocketAddr, state: Arc<ReceiverState>) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(bind).await?;
+        let addr = listener.local_addr()?;
+        let store = state.store.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(serve(listener, state, async {
+            let _ = rx.await;
+        }));
+        Ok(Self {
+            addr,
+            store,
+            shutdown: Some(tx),
+            task: Some(task),
+        })
+    }
+
+    /// `http://ADDR`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops serving (in-flight requests finish first).
+    pub async fn stop(mut self) -> std::io::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        match self.task.take() {
+            Some(task) => task.await.map_err(std::io::Error::other)?,
+            None => Ok(()),
+        }
+    }
 }
 
 async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, ApiError> {

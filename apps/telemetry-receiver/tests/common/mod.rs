@@ -5,7 +5,7 @@
 use base64::Engine as _;
 use lettuce_domain::Secret;
 use lettuce_ports::clock::SystemClock;
-use lettuce_telemetry_receiver::{ReceiverState, ReceiverStore};
+use lettuce_telemetry_receiver::{ReceiverState, ReceiverStore, RunningReceiver};
 use serde_json::json;
 use std::path::Path;
 use std::sync::Arc;
@@ -16,34 +16,31 @@ pub struct Receiver {
     pub base: String,
     /// Its storage (for direct assertions).
     pub store: ReceiverStore,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    running: RunningReceiver,
 }
 
 impl Receiver {
-    /// Starts a receiver on `database_url` (migrated), with an optional token.
+    /// Starts a receiver on `database_url` (migrated), with an optional token,
+    /// verifying licenses with the compiled-in development key.
     pub async fn start(database_url: &str, token: Option<&str>) -> Receiver {
         let store = ReceiverStore::connect(database_url).await.expect("connect");
         store.migrate().await.expect("migrate");
-        let (public_keys, _) = lettuce_license_ed25519::resolve_public_keys(None, Path::new("/nonexistent/public.pem"))
-            .expect("compiled-in dev key");
+        let (license_keys, _) =
+            lettuce_license_ed25519::resolve_public_keys(None, Path::new("/nonexistent/public.pem"))
+                .expect("compiled-in dev key");
         let state = Arc::new(ReceiverState {
             store: store.clone(),
             token: token.map(Secret::new),
-            license_keys: public_keys,
+            license_keys,
             clock: Arc::new(SystemClock),
         });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("addr"));
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(lettuce_telemetry_receiver::serve(listener, state, async {
-            let _ = rx.await;
-        }));
+        let running = RunningReceiver::start(([127, 0, 0, 1], 0).into(), state)
+            .await
+            .expect("start");
         Receiver {
-            base,
+            base: running.base_url(),
             store,
-            shutdown: Some(tx),
-            task: Some(task),
+            running,
         }
     }
 
@@ -53,22 +50,20 @@ impl Receiver {
     }
 
     /// Stops it.
-    pub async fn stop(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(task) = self.task.take() {
-            task.await.expect("join").expect("serve");
-        }
+    pub async fn stop(self) {
+        self.running.stop().await.expect("serve");
     }
 }
 
 /// A license signed with `fixtures/license/dev-private.pem` (whose public
-/// half is compiled in), or with a random key when `forged`.
+/// half is compiled in), or with another key when `forged`.
 pub fn license_token(sub: &str, expires_in_days: i64, forged: bool) -> String {
     let der = if forged {
-        // A PKCS#8 Ed25519 key that is not the development key.
-        let mut der = hex_der_prefix();
+        // PKCS#8 v1 prefix of an Ed25519 private key (RFC 8410) + a seed
+        // that is not the development key's.
+        let mut der = vec![
+            0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+        ];
         der.extend_from_slice(&[7u8; 32]);
         der
     } else {
@@ -92,13 +87,6 @@ pub fn license_token(sub: &str, expires_in_days: i64, forged: bool) -> String {
         &key,
     )
     .expect("sign")
-}
-
-/// The PKCS#8 v1 prefix of an Ed25519 private key (RFC 8410).
-fn hex_der_prefix() -> Vec<u8> {
-    vec![
-        0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
-    ]
 }
 
 /// A valid heartbeat body.
