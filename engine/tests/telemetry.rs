@@ -1,6 +1,7 @@
 //! Telemetry use cases over the in-memory fakes and a manual clock: the
 //! heartbeat's content, who may opt out, the hourly job, retries with
-//! backoff, receipts and the 7-day warning.
+//! backoff, receipts and the 7-day warning; and the other use of the shared
+//! instance settings: a license key uploaded to one process reaching all.
 
 use chrono::{DateTime, Duration, Utc};
 use lettuce_domain::Secret;
@@ -55,12 +56,22 @@ impl Harness {
     }
 
     fn with_store(store: Arc<MemoryStore>, license: LicenseStatus, opt_outs: Vec<OptOut>, with_sink: bool) -> Self {
+        Self::build(store, license, opt_outs, with_sink, [3u8; 32])
+    }
+
+    fn build(
+        store: Arc<MemoryStore>,
+        license: LicenseStatus,
+        opt_outs: Vec<OptOut>,
+        with_sink: bool,
+        data_key: [u8; 32],
+    ) -> Self {
         let auth = Arc::new(FakeAuth::new());
         let clock = Arc::new(ManualClock::new(t0()));
         let queue = Arc::new(MemoryQueue::with_clock(clock.clone()));
         let sink = Arc::new(FakeTelemetrySink::accepting());
         let license = Arc::new(FakeLicenseOracle::with_status(license));
-        let mut settings = EngineSettings::new(Secret::new(ADMIN), [3u8; 32]);
+        let mut settings = EngineSettings::new(Secret::new(ADMIN), data_key);
         settings.telemetry = TelemetrySettings {
             opt_outs,
             version: "9.8.7".into(),
@@ -518,4 +529,50 @@ async fn no_warning_while_telemetry_is_off_and_no_sender_means_off() {
     no_sink.engine.telemetry_tick().await.unwrap();
     assert_eq!(no_sink.work().await, 0, "no sender, no job");
     assert!(no_sink.engine.send_heartbeat(1).await.is_err());
+}
+
+// ── a license key uploaded to one process reaches the others ────────────────
+
+#[tokio::test]
+async fn an_uploaded_license_key_reaches_every_process_of_the_install() {
+    use lettuce_ports::license::LicenseOracle;
+    use lettuce_ports::testing::license::VALID_TEST_KEY;
+    let store = Arc::new(MemoryStore::new());
+    let locked = FakeLicenseOracle::new().status().await;
+    let api = Harness::with_store(store.clone(), locked.clone(), vec![], true);
+    let worker = Harness::with_store(store.clone(), locked.clone(), vec![], true);
+    let elsewhere = Harness::build(store.clone(), locked.clone(), vec![], true, [4u8; 32]);
+
+    let status = api
+        .engine
+        .install_license(&api.admin().await, Secret::new(VALID_TEST_KEY))
+        .await
+        .unwrap();
+    assert_eq!(status.state, LicenseState::Valid);
+    // The key is stored sealed, never in clear.
+    let stored = store.get_setting("license.uploaded").await.unwrap().expect("shared");
+    assert!(!stored.contains(VALID_TEST_KEY), "{stored}");
+
+    assert_eq!(worker.license.status().await.state, LicenseState::Locked);
+    let refreshed = worker.engine.refresh_license().await;
+    assert_eq!(
+        refreshed.state,
+        LicenseState::Valid,
+        "the hourly refresh adopts the uploaded key"
+    );
+    assert_eq!(worker.license.status().await.claims, Some(sample_claims()));
+
+    // A process with another LETTUCE_DATA_KEY cannot read it and says so.
+    let (logs, _guard) = Logs::capture();
+    assert_eq!(elsewhere.engine.refresh_license().await.state, LicenseState::Locked);
+    assert!(logs.text().contains("LETTUCE_DATA_KEY"), "{}", logs.text());
+
+    // A process whose own key expires later keeps it.
+    let mut newer = valid_status();
+    if let Some(c) = newer.claims.as_mut() {
+        c.sub = "lic_newer".into();
+        c.exp += 86_400 * 365;
+    }
+    let renewed = Harness::with_store(store.clone(), newer.clone(), vec![], true);
+    assert_eq!(renewed.engine.refresh_license().await, newer);
 }

@@ -9,6 +9,9 @@ use lettuce_engine::{Engine, TelemetryStatus};
 pub(crate) async fn run(config: &Config, command: TelemetryCommand) -> anyhow::Result<()> {
     let rt = lettuce_bootstrap::wire(config).await?;
     let engine = &rt.engine;
+    // The license as the server sees it (including a key uploaded through
+    // the admin API): license_id and seat_count come from it.
+    engine.refresh_license().await;
     match command {
         TelemetryCommand::Preview => {
             let preview = engine.telemetry_preview().await.context("building the heartbeat")?;

@@ -142,9 +142,45 @@ async fn locked_without_key_unlocked_by_upload_then_grace_and_read_only() {
     .expect(202);
     drop(server);
 
-    // 5. Started with a key that expired 20 days ago: read-only. Adds are
+    // 5. Another process of the install (here: a restart with a fresh cache
+    //    path and an older LETTUCE_LICENSE_KEY) adopts the key uploaded
+    //    through the API, which the metadata store shares: a renewal
+    //    uploaded to one process reaches every process.
+    let other_cache = dir.path().join("license-2.json");
+    let server = Server::start(
+        &data,
+        &[
+            ("LETTUCE_SELF_HOSTED", "1"),
+            ("LETTUCE_LICENSE_KEY", &license(-20)),
+            ("LETTUCE_LICENSE_CACHE_PATH", other_cache.to_str().unwrap()),
+        ],
+    )
+    .await;
+    let lic = server.api().get("/v1/license", Some(&token)).await.expect(200);
+    assert_eq!(
+        lic["state"], "grace",
+        "the uploaded key (expired 3 days ago) wins over the older one: {lic}"
+    );
+    assert!(
+        server
+            .logs()
+            .contains("adopted the license key uploaded through the admin API"),
+        "{}",
+        server.logs()
+    );
+    drop(server);
+
+    // 6. An install whose only key expired 20 days ago: read-only. Adds are
     //    refused with license_expired; reads still answer.
-    let fresh_cache = dir.path().join("license-2.json");
+    let data = dir.path().join("data-2");
+    let token = {
+        let server = Server::start(&data, &[]).await;
+        let api = server.api();
+        let token = api.first_user(&server.admin_token()).await;
+        api.post("/v1/repos", Some(&token), &add).await.expect(202);
+        token
+    };
+    let fresh_cache = dir.path().join("license-3.json");
     let server = Server::start(
         &data,
         &[
@@ -169,7 +205,7 @@ async fn locked_without_key_unlocked_by_upload_then_grace_and_read_only() {
     let repos = api.get("/v1/repos", Some(&token)).await.expect(200);
     assert_eq!(
         repos["repos"].as_array().unwrap().len(),
-        2,
+        1,
         "existing repos stay readable"
     );
 }
