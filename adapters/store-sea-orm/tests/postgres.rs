@@ -17,8 +17,8 @@ use lettuce_domain::invite::Invite;
 use lettuce_domain::repo::{IndexProgress, Repo, RepoStatus};
 use lettuce_domain::token::hash_token;
 use lettuce_domain::{AccountId, InviteId, RepoId, UserId};
-use lettuce_ports::store::{MetadataStore, NewAccount, NewUser, Redemption, RepoUpdate, StoreError, UsageCounters};
-use lettuce_ports::testing::store::metadata_store_contract;
+use lettuce_ports::store::{MetadataStore, NewAccount, NewUser, Redemption, RepoUpdate, StoreError};
+use lettuce_ports::testing::store::{metadata_store_contract, usage_across_handles_contract};
 use lettuce_store_sea_orm::SeaOrmStore;
 use lettuce_store_sea_orm::testing::{PostgresTestDb, admin_connection, postgres_admin_url, with_database};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
@@ -392,49 +392,9 @@ async fn concurrent_usage_adds_across_pools_lose_nothing() {
     let b = Arc::new(db.store().await);
     let t = t0();
     let account = redeem_fresh(&a, t).await;
-    let hour = lettuce_ports::store::usage_hour(t);
-    const N: u64 = 40;
-    let mut tasks = Vec::new();
-    for i in 0..N {
-        let store = if i % 2 == 0 { a.clone() } else { b.clone() };
-        let at = hour + Duration::seconds(i64::try_from(i).expect("small") * 60);
-        tasks.push(tokio::spawn(async move {
-            store
-                .add_usage(
-                    account,
-                    at,
-                    UsageCounters {
-                        queries: 1,
-                        tokens_returned: 10,
-                        tokens_full: 110,
-                        tokens_saved: 100,
-                    },
-                )
-                .await
-        }));
-    }
-    for task in tasks {
-        task.await.expect("join").expect("add_usage");
-    }
-    let buckets = b
-        .usage_buckets(None, hour, hour + Duration::hours(1))
-        .await
-        .expect("usage_buckets");
-    assert_eq!(buckets.len(), 1, "{buckets:?}");
-    assert_eq!(buckets[0].hour, hour);
-    assert_eq!(
-        buckets[0].counters,
-        UsageCounters {
-            queries: N,
-            tokens_returned: 10 * N,
-            tokens_full: 110 * N,
-            tokens_saved: 100 * N,
-        }
-    );
+    usage_across_handles_contract(a, b, account, t).await;
 }
 
-/// PostgreSQL reports unique violations by constraint/index name: each maps
-/// to the right entity and rule; missing parents map to NotFound.
 #[tokio::test]
 async fn conflicts_and_missing_parents_map_to_port_errors() {
     let Some(admin) = admin_url() else { return };

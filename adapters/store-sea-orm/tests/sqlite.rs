@@ -8,8 +8,8 @@ use lettuce_domain::invite::Invite;
 use lettuce_domain::repo::{IndexProgress, Repo, RepoStatus};
 use lettuce_domain::token::hash_token;
 use lettuce_domain::{AccountId, InviteId, RepoId, UserId};
-use lettuce_ports::store::{MetadataStore, NewAccount, NewUser, Redemption, StoreError, UsageCounters};
-use lettuce_ports::testing::store::metadata_store_contract;
+use lettuce_ports::store::{MetadataStore, NewAccount, NewUser, Redemption, StoreError};
+use lettuce_ports::testing::store::{metadata_store_contract, usage_across_handles_contract};
 use lettuce_store_sea_orm::{SeaOrmStore, sqlite_url};
 use std::path::Path;
 use std::sync::Arc;
@@ -257,8 +257,8 @@ async fn concurrent_redemptions_across_pools_create_one_account() {
 async fn concurrent_usage_adds_across_pools_lose_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("meta.db");
-    let a = Arc::new(open(&path).await);
-    let b = Arc::new(SeaOrmStore::connect(&sqlite_url(&path)).await.expect("second pool"));
+    let a: Arc<dyn MetadataStore> = Arc::new(open(&path).await);
+    let b: Arc<dyn MetadataStore> = Arc::new(SeaOrmStore::connect(&sqlite_url(&path)).await.expect("second pool"));
     let t = t0();
     let invite = admin_invite(t);
     a.create_invite(&invite).await.expect("create_invite");
@@ -271,45 +271,7 @@ async fn concurrent_usage_adds_across_pools_lose_nothing() {
         .await
         .expect("redeem");
     let account = account.id;
-    let hour = lettuce_ports::store::usage_hour(t);
-    const N: u64 = 40;
-    let mut tasks = Vec::new();
-    for i in 0..N {
-        let store = if i % 2 == 0 { a.clone() } else { b.clone() };
-        let at = hour + Duration::seconds(i64::try_from(i).expect("small") * 60);
-        tasks.push(tokio::spawn(async move {
-            store
-                .add_usage(
-                    account,
-                    at,
-                    UsageCounters {
-                        queries: 1,
-                        tokens_returned: 10,
-                        tokens_full: 110,
-                        tokens_saved: 100,
-                    },
-                )
-                .await
-        }));
-    }
-    for task in tasks {
-        task.await.expect("join").expect("add_usage");
-    }
-    let buckets = b
-        .usage_buckets(None, hour, hour + Duration::hours(1))
-        .await
-        .expect("usage_buckets");
-    assert_eq!(buckets.len(), 1, "{buckets:?}");
-    assert_eq!(buckets[0].hour, hour);
-    assert_eq!(
-        buckets[0].counters,
-        UsageCounters {
-            queries: N,
-            tokens_returned: 10 * N,
-            tokens_full: 110 * N,
-            tokens_saved: 100 * N,
-        }
-    );
+    usage_across_handles_contract(a, b, account, t).await;
 }
 
 #[tokio::test]

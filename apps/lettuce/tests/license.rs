@@ -4,31 +4,16 @@
 mod support;
 
 use serde_json::json;
-use std::path::Path;
 use support::*;
 
 /// A license signed with the development private key (its public key is
 /// compiled into the binary as the last fallback).
 fn license(expires_in_days: i64) -> String {
-    use base64::Engine as _;
-    let pem =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/license/dev-private.pem"))
-            .expect("fixtures/license/dev-private.pem");
-    let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
-    let der = base64::engine::general_purpose::STANDARD.decode(b64).expect("PEM body");
-    let key = jsonwebtoken::EncodingKey::from_ed_der(&der);
-    let now = chrono::Utc::now().timestamp();
-    let claims = json!({
-        "iss": "https://uselettuce.dev", "sub": "lic_e2e", "customer_id": "cus_e2e", "tier": "team",
-        "seats": 10, "repo_cap": 50, "iat": now - 86_400 * 400, "exp": now + 86_400 * expires_in_days,
-        "features": ["self-hosted"], "telemetry_required": true
-    });
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA),
-        &claims,
-        &key,
-    )
-    .expect("sign")
+    use lettuce_license_ed25519::testing::{claims, sign_dev_license};
+    let mut claims = claims("lic_e2e", expires_in_days);
+    claims["seats"] = 10.into();
+    claims["repo_cap"] = 50.into();
+    sign_dev_license(&claims)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

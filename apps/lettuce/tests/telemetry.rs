@@ -192,17 +192,13 @@ async fn retries_with_backoff_until_a_late_receiver_answers() {
     // Nothing listens yet: the first try is refused; the receiver comes up
     // during the 5 s backoff and the second try is verified.
     let started = Instant::now();
-    let send = tokio::spawn({
-        let dir = dir.path().to_path_buf();
-        let env: Vec<(String, String)> = env.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
-        async move {
-            let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-            lettuce(&dir, &["telemetry", "send", "--attempts", "3"], &env).await
+    let ((code, _, stderr), rx) = tokio::join!(
+        lettuce(dir.path(), &["telemetry", "send", "--attempts", "3"], &env),
+        async {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            receiver(dir.path(), port).await
         }
-    });
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let rx = receiver(dir.path(), port).await;
-    let (code, _, stderr) = send.await.unwrap();
+    );
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stderr.contains("retrying"), "the first refusal is retried: {stderr}");
     assert!(started.elapsed() >= Duration::from_secs(5), "waited the 5 s backoff");

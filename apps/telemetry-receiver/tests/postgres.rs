@@ -49,14 +49,11 @@ async fn stores_and_serves_heartbeats_on_postgres() {
     receipts.dedup();
     assert_eq!(receipts.len(), 20, "every heartbeat has its own receipt");
 
-    let list: Value = client
-        .get(format!("{}/v1/instances", rx.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let get = |path: &str| {
+        let request = client.get(format!("{}{path}", rx.base));
+        async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let list = get("/v1/instances").await;
     let instances = list["instances"].as_array().unwrap();
     assert_eq!(instances.len(), 2);
     let pings: Vec<u64> = instances.iter().map(|i| i["pings"].as_u64().unwrap()).collect();
@@ -75,14 +72,7 @@ async fn stores_and_serves_heartbeats_on_postgres() {
         .await
         .unwrap();
     assert_eq!(r.status(), reqwest::StatusCode::CREATED);
-    let summary: Value = client
-        .get(format!("{}/v1/summary", rx.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let summary = get("/v1/summary").await;
     assert_eq!(summary["licenses_expiring"], 1);
     assert_eq!(summary["unregistered_license_ids"], json!([]));
     rx.stop().await;

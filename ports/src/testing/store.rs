@@ -1335,6 +1335,60 @@ async fn settings_contract(store: &dyn MetadataStore, tag: &str) {
     );
 }
 
+/// Concurrent `add_usage` calls from many tasks through two handles on one
+/// database (two connection pools, as if two processes metered the same
+/// account) all land in one hourly bucket. `account` must exist and have no
+/// usage in the hour of `at`. Needs a multi-threaded Tokio runtime.
+///
+/// # Panics
+///
+/// When a count is lost, with a message naming the rule.
+pub async fn usage_across_handles_contract(
+    a: std::sync::Arc<dyn MetadataStore>,
+    b: std::sync::Arc<dyn MetadataStore>,
+    account: AccountId,
+    at: DateTime<Utc>,
+) {
+    const N: u64 = 40;
+    let hour = usage_hour(at);
+    let mut tasks = Vec::new();
+    for i in 0..N {
+        let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+        let at = hour + Duration::seconds(i64::try_from(i).unwrap_or(0) * 60);
+        let delta = UsageCounters {
+            queries: 1,
+            tokens_returned: 10,
+            tokens_full: 110,
+            tokens_saved: 100,
+        };
+        tasks.push(tokio::spawn(async move { store.add_usage(account, at, delta).await }));
+    }
+    for task in tasks {
+        let res = task.await.unwrap_or_else(|e| panic!("add_usage task panicked: {e}"));
+        ok(a.backend(), res, "add_usage from another handle");
+    }
+    let buckets = ok(
+        b.backend(),
+        b.usage_buckets(Some(account), hour, hour + Duration::hours(1)).await,
+        "usage_buckets",
+    );
+    assert_eq!(
+        buckets,
+        vec![UsageBucket {
+            account_id: account,
+            hour,
+            counters: UsageCounters {
+                queries: N,
+                tokens_returned: 10 * N,
+                tokens_full: 110 * N,
+                tokens_saved: 100 * N,
+            },
+        }],
+        "[{}] {N} concurrent add_usage calls through two handles must all be counted",
+        b.backend()
+    );
+}
+
 /// The usage-metering part of the contract, on two accounts that exist and
 /// have no usage yet.
 async fn usage_contract(store: &dyn MetadataStore, a1: AccountId, a3: AccountId) {

@@ -2,7 +2,6 @@
 //! the development key.
 #![allow(dead_code)]
 
-use base64::Engine as _;
 use lettuce_domain::Secret;
 use lettuce_ports::clock::SystemClock;
 use lettuce_telemetry_receiver::{ReceiverState, ReceiverStore, RunningReceiver};
@@ -55,38 +54,16 @@ impl Receiver {
     }
 }
 
-/// A license signed with `fixtures/license/dev-private.pem` (whose public
-/// half is compiled in), or with another key when `forged`.
+/// A license signed with the development key (whose public half is
+/// compiled in), or with another key when `forged`.
 pub fn license_token(sub: &str, expires_in_days: i64, forged: bool) -> String {
-    let der = if forged {
-        // PKCS#8 v1 prefix of an Ed25519 private key (RFC 8410) + a seed
-        // that is not the development key's.
-        let mut der = vec![
-            0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
-        ];
-        der.extend_from_slice(&[7u8; 32]);
-        der
+    use lettuce_license_ed25519::testing::{claims, sign_dev_license, sign_forged_license};
+    let claims = claims(sub, expires_in_days);
+    if forged {
+        sign_forged_license(&claims)
     } else {
-        let pem = std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/license/dev-private.pem"),
-        )
-        .expect("fixtures/license/dev-private.pem");
-        let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
-        base64::engine::general_purpose::STANDARD.decode(b64).expect("PEM body")
-    };
-    let key = jsonwebtoken::EncodingKey::from_ed_der(&der);
-    let now = chrono::Utc::now().timestamp();
-    let claims = json!({
-        "iss": "https://uselettuce.dev", "sub": sub, "customer_id": format!("cus_{sub}"), "tier": "team",
-        "seats": 25, "repo_cap": 100, "iat": now - 86_400 * 300, "exp": now + 86_400 * expires_in_days,
-        "features": ["self-hosted"], "telemetry_required": true
-    });
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA),
-        &claims,
-        &key,
-    )
-    .expect("sign")
+        sign_dev_license(&claims)
+    }
 }
 
 /// A valid heartbeat body.
