@@ -43,6 +43,13 @@ async fn lettuce(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> (Option<i32
     )
 }
 
+/// A receiver on a free port, a data directory and the heartbeat URL.
+async fn setup(dir: &Path) -> (RunningReceiver, std::path::PathBuf, String) {
+    let rx = receiver(dir, 0).await;
+    let url = format!("{}/v1/heartbeat", rx.base_url());
+    (rx, dir.join("data"), url)
+}
+
 async fn get_json(url: &str) -> Value {
     reqwest::get(url).await.expect("GET").json().await.expect("JSON")
 }
@@ -50,9 +57,7 @@ async fn get_json(url: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn preview_then_send_reaches_the_receiver() {
     let dir = tempfile::tempdir().unwrap();
-    let rx = receiver(dir.path(), 0).await;
-    let data = dir.path().join("data");
-    let url = format!("{}/v1/heartbeat", rx.base_url());
+    let (rx, data, url) = setup(dir.path()).await;
     let env = [
         ("CODEWAZE_DATA_DIR", data.to_str().unwrap()),
         ("LETTUCE_TELEMETRY_URL", url.as_str()),
@@ -118,9 +123,7 @@ async fn preview_then_send_reaches_the_receiver() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn opt_outs_and_the_legacy_variable() {
     let dir = tempfile::tempdir().unwrap();
-    let rx = receiver(dir.path(), 0).await;
-    let data = dir.path().join("data");
-    let url = format!("{}/v1/heartbeat", rx.base_url());
+    let (rx, data, url) = setup(dir.path()).await;
     let env = [
         ("CODEWAZE_DATA_DIR", data.to_str().unwrap()),
         ("LETTUCE_TELEMETRY_URL", url.as_str()),

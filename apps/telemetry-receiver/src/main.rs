@@ -212,14 +212,7 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             let claims = verified_claims(token.trim(), &keys).map_err(|e| anyhow::anyhow!("{e}"))?;
             let store = open_store(&config).await?;
             let l = store.register_license(&claims, chrono::Utc::now()).await?;
-            println!(
-                "registered {} (customer {}, tier {}, {} seats) expiring {}",
-                l.license_id,
-                l.customer_id,
-                l.tier,
-                l.seats,
-                l.expires_at.to_rfc3339()
-            );
+            println!("registered {}", describe(&l));
             Ok(())
         }
         Command::Licenses {
@@ -227,18 +220,23 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         } => {
             let store = open_store(&config).await?;
             for l in store.licenses().await? {
-                println!(
-                    "{}\t{}\t{}\t{} seats\texpires {}",
-                    l.license_id,
-                    l.customer_id,
-                    l.tier,
-                    l.seats,
-                    l.expires_at.to_rfc3339()
-                );
+                println!("{}", describe(&l));
             }
             Ok(())
         }
     }
+}
+
+/// One line about a registered license.
+fn describe(l: &lettuce_telemetry_receiver::store::RegisteredLicense) -> String {
+    format!(
+        "{}\tcustomer {}\ttier {}\t{} seats\texpires {}",
+        l.license_id,
+        l.customer_id,
+        l.tier,
+        l.seats,
+        l.expires_at.to_rfc3339()
+    )
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

@@ -36,14 +36,6 @@ enum TelemetryInstances {
     InstanceId,
     FirstSeen,
     LastSeen,
-    LicenseId,
-    Version,
-    RepoCount,
-    UserCount,
-    SeatCount,
-    #[sea_orm(iden = "tokens_saved_24h")]
-    TokensSaved24h,
-    UptimeHours,
     Pings,
 }
 
@@ -53,6 +45,12 @@ enum TelemetryPings {
     Id,
     InstanceId,
     ReceivedAt,
+}
+
+/// The heartbeat's fields (other than the instance id), stored as columns
+/// of both `telemetry_instances` (the latest report) and `telemetry_pings`.
+#[derive(DeriveIden, Clone, Copy)]
+enum Reported {
     LicenseId,
     Version,
     RepoCount,
@@ -61,6 +59,18 @@ enum TelemetryPings {
     #[sea_orm(iden = "tokens_saved_24h")]
     TokensSaved24h,
     UptimeHours,
+}
+
+/// Adds the [`Reported`] columns to `table`.
+fn reported_columns(table: &mut TableCreateStatement) -> &mut TableCreateStatement {
+    table
+        .col(text_null(Reported::LicenseId))
+        .col(text(Reported::Version))
+        .col(big_integer(Reported::RepoCount))
+        .col(big_integer(Reported::UserCount))
+        .col(big_integer_null(Reported::SeatCount))
+        .col(big_integer(Reported::TokensSaved24h))
+        .col(big_integer(Reported::UptimeHours))
 }
 
 #[derive(DeriveIden, Clone, Copy)]
@@ -85,46 +95,36 @@ impl MigrationTrait for Initial {
         use TelemetryPings as P;
         manager
             .create_table(
-                Table::create()
-                    .table(I::Table)
-                    .if_not_exists()
-                    .col(uuid(I::InstanceId).primary_key())
-                    .col(timestamp_with_time_zone(I::FirstSeen))
-                    .col(timestamp_with_time_zone(I::LastSeen))
-                    .col(text_null(I::LicenseId))
-                    .col(text(I::Version))
-                    .col(big_integer(I::RepoCount))
-                    .col(big_integer(I::UserCount))
-                    .col(big_integer_null(I::SeatCount))
-                    .col(big_integer(I::TokensSaved24h))
-                    .col(big_integer(I::UptimeHours))
-                    .col(big_integer(I::Pings).default(0))
-                    .to_owned(),
+                reported_columns(
+                    Table::create()
+                        .table(I::Table)
+                        .if_not_exists()
+                        .col(uuid(I::InstanceId).primary_key())
+                        .col(timestamp_with_time_zone(I::FirstSeen))
+                        .col(timestamp_with_time_zone(I::LastSeen)),
+                )
+                .col(big_integer(I::Pings).default(0))
+                .to_owned(),
             )
             .await?;
         manager
             .create_table(
-                Table::create()
-                    .table(P::Table)
-                    .if_not_exists()
-                    .col(uuid(P::Id).primary_key())
-                    .col(uuid(P::InstanceId))
-                    .col(timestamp_with_time_zone(P::ReceivedAt))
-                    .col(text_null(P::LicenseId))
-                    .col(text(P::Version))
-                    .col(big_integer(P::RepoCount))
-                    .col(big_integer(P::UserCount))
-                    .col(big_integer_null(P::SeatCount))
-                    .col(big_integer(P::TokensSaved24h))
-                    .col(big_integer(P::UptimeHours))
-                    .foreign_key(
-                        ForeignKey::create()
-                            .name("fk_telemetry_pings_instance")
-                            .from(P::Table, P::InstanceId)
-                            .to(I::Table, I::InstanceId)
-                            .on_delete(ForeignKeyAction::Cascade),
-                    )
-                    .to_owned(),
+                reported_columns(
+                    Table::create()
+                        .table(P::Table)
+                        .if_not_exists()
+                        .col(uuid(P::Id).primary_key())
+                        .col(uuid(P::InstanceId))
+                        .col(timestamp_with_time_zone(P::ReceivedAt)),
+                )
+                .foreign_key(
+                    ForeignKey::create()
+                        .name("fk_telemetry_pings_instance")
+                        .from(P::Table, P::InstanceId)
+                        .to(I::Table, I::InstanceId)
+                        .on_delete(ForeignKeyAction::Cascade),
+                )
+                .to_owned(),
             )
             .await?;
         manager
