@@ -26,6 +26,7 @@ pub mod net;
 pub mod rank;
 pub mod repo;
 pub mod secret;
+pub mod telemetry;
 pub mod token;
 
 pub use error::ValidationError;

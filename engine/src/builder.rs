@@ -11,6 +11,7 @@ use lettuce_ports::license::{LicenseOracle, Ungated};
 use lettuce_ports::queue::JobQueue;
 use lettuce_ports::secrets::SecretStore;
 use lettuce_ports::store::MetadataStore;
+use lettuce_ports::telemetry::TelemetrySink;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -43,6 +44,8 @@ pub struct Ports {
     pub license: Option<Arc<dyn LicenseOracle>>,
     /// Clock (default: [`SystemClock`]).
     pub clock: Option<Arc<dyn Clock>>,
+    /// Where heartbeats go; optional (without one, telemetry is off).
+    pub telemetry: Option<Arc<dyn TelemetrySink>>,
 }
 
 /// Engine behaviour that is not a port.
@@ -60,6 +63,8 @@ pub struct EngineSettings {
     pub web_url: Option<String>,
     /// Attempts per index job before it is dead-lettered.
     pub index_max_attempts: u32,
+    /// Telemetry opt-outs, version and retry tuning.
+    pub telemetry: crate::telemetry::TelemetrySettings,
 }
 
 impl EngineSettings {
@@ -72,6 +77,7 @@ impl EngineSettings {
             invite_ttl: lettuce_domain::invite::DEFAULT_INVITE_TTL,
             web_url: None,
             index_max_attempts: 5,
+            telemetry: crate::telemetry::TelemetrySettings::default(),
         }
     }
 }
@@ -85,6 +91,7 @@ impl std::fmt::Debug for EngineSettings {
             .field("invite_ttl", &self.invite_ttl)
             .field("web_url", &self.web_url)
             .field("index_max_attempts", &self.index_max_attempts)
+            .field("telemetry", &self.telemetry)
             .finish()
     }
 }
@@ -104,6 +111,7 @@ pub(crate) struct Inner {
     pub indexer: Arc<dyn CodeIndexer>,
     pub license: Arc<dyn LicenseOracle>,
     pub clock: Arc<dyn Clock>,
+    pub telemetry: Option<Arc<dyn TelemetrySink>>,
     pub settings: EngineSettings,
     pub dummy_hash: tokio::sync::OnceCell<String>,
 }
@@ -198,6 +206,12 @@ impl EngineBuilder {
     setter!(indexer, indexer, dyn CodeIndexer, "Sets the code indexer.");
     setter!(license, license, dyn LicenseOracle, "Sets the license oracle.");
     setter!(clock, clock, dyn Clock, "Sets the clock.");
+    setter!(
+        telemetry,
+        telemetry,
+        dyn TelemetrySink,
+        "Sets where telemetry heartbeats go."
+    );
 
     /// Adds a code-host provider (checked in the order added).
     pub fn provider(mut self, provider: Arc<dyn GitProvider>) -> Self {
@@ -279,6 +293,7 @@ impl EngineBuilder {
                 indexer,
                 license: p.license.unwrap_or_else(|| Arc::new(Ungated)),
                 clock: p.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+                telemetry: p.telemetry,
                 settings,
                 dummy_hash: tokio::sync::OnceCell::new(),
             }),

@@ -37,6 +37,7 @@ mod error;
 mod license;
 mod ready;
 mod repos;
+mod telemetry;
 mod worker;
 
 pub use accounts::{
@@ -47,6 +48,9 @@ pub use caller::{AuthMethod, Caller, UserCtx};
 pub use error::{EngineError, ErrorKind};
 pub use ready::{ReadyCheck, ReadyReport};
 pub use repos::AddRepoRequest;
+pub use telemetry::{
+    FailureRecord, ReceiptRecord, TELEMETRY_JOB, TelemetryPreview, TelemetryRun, TelemetrySettings, TelemetryStatus,
+};
 pub use worker::{INDEX_REPO_JOB, Worker, WorkerSettings};
 
 pub use lettuce_domain as domain;

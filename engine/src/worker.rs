@@ -5,6 +5,8 @@
 //!   head commit, index the snapshot. Status `pending → indexing → ready`, or
 //!   `failed` with an actionable message.
 //! * `delete_repo` — remove a deleted repo's mirror and index artifacts.
+//! * [`TELEMETRY_JOB`](crate::TELEMETRY_JOB) — the hourly check that sends the
+//!   daily heartbeat when it is due (see `telemetry.rs`).
 //!
 //! Each claimed job holds a lease that a heartbeat extends every third of the
 //! lease. If the process dies the lease runs out and another worker (or this
@@ -235,6 +237,13 @@ impl Worker {
     }
 
     async fn process(&self, job: &ClaimedJob) -> Result<Outcome, RetryableError> {
+        if job.kind == crate::TELEMETRY_JOB {
+            return match self.engine.run_telemetry_job(job.lease.attempt, job.max_attempts).await {
+                Ok(crate::TelemetryRun::Failed { error, retry: true }) => Err(RetryableError(error.message)),
+                Ok(_) => Ok(Outcome::Done),
+                Err(e) => Err(RetryableError(e.to_string())),
+            };
+        }
         let repo_id = job
             .payload
             .get("repo_id")

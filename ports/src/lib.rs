@@ -7,7 +7,7 @@
 //!
 //! | port | what it abstracts | embedded adapter |
 //! |---|---|---|
-//! | [`store::MetadataStore`] | accounts, users, invites, API keys, repos | `store-sea-orm` (SQLite) |
+//! | [`store::MetadataStore`] | accounts, users, invites, API keys, repos, usage, instance settings | `store-sea-orm` (SQLite) |
 //! | [`queue::JobQueue`] | durable background jobs with leases | `queue-sqlite` |
 //! | [`blob::BlobStore`] | index artifacts | `blob-object-store` (fs) |
 //! | [`secrets::SecretStore`] | secret values by env-var name | `secrets-env` |
@@ -16,6 +16,7 @@
 //! | [`index::CodeIndexer`], [`index::CodeSearch`] | building and querying code indexes | `index-tantivy` |
 //! | [`tokens::TokenCounter`] | counting tokens for accounting | `tokens-bpe` |
 //! | [`license::LicenseOracle`] | license state | [`license::Ungated`] |
+//! | [`telemetry::TelemetrySink`] | sending the daily heartbeat | `telemetry-http` |
 //! | [`clock::Clock`] | time | [`clock::SystemClock`] |
 //!
 //! With the `testing` feature every port also has an in-memory fake and a
@@ -34,6 +35,7 @@ pub mod license;
 pub mod queue;
 pub mod secrets;
 pub mod store;
+pub mod telemetry;
 pub mod tokens;
 
 #[cfg(feature = "testing")]

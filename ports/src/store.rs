@@ -1,5 +1,6 @@
-//! The metadata store: accounts, users, invites, API keys and repos.
-//! Implementations: SQLite and PostgreSQL (sea-orm), in-memory.
+//! The metadata store: accounts, users, invites, API keys, repos, usage
+//! metering and instance settings. Implementations: SQLite and PostgreSQL
+//! (sea-orm), in-memory.
 
 use crate::BoxError;
 use async_trait::async_trait;
@@ -65,6 +66,59 @@ pub struct RepoUpdate {
     pub indexed_at: Option<DateTime<Utc>>,
     /// Time of this change (always set).
     pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// Token usage counters (one hour of one account, or a sum).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UsageCounters {
+    /// Queries answered.
+    pub queries: u64,
+    /// Tokens the answers contained.
+    pub tokens_returned: u64,
+    /// Tokens of the files the answers stand for.
+    pub tokens_full: u64,
+    /// `tokens_full - tokens_returned`, summed per answer.
+    pub tokens_saved: u64,
+}
+
+impl UsageCounters {
+    /// Field-wise sum, saturating at [`USAGE_COUNTER_MAX`].
+    pub fn saturating_add(self, other: UsageCounters) -> UsageCounters {
+        let add = |a: u64, b: u64| a.saturating_add(b).min(USAGE_COUNTER_MAX);
+        UsageCounters {
+            queries: add(self.queries, other.queries),
+            tokens_returned: add(self.tokens_returned, other.tokens_returned),
+            tokens_full: add(self.tokens_full, other.tokens_full),
+            tokens_saved: add(self.tokens_saved, other.tokens_saved),
+        }
+    }
+
+    /// Whether every counter is zero.
+    pub fn is_zero(&self) -> bool {
+        *self == UsageCounters::default()
+    }
+}
+
+/// The largest value a usage counter holds (`i64::MAX`, the largest every
+/// SQL backend stores in a `BIGINT`); additions saturate here instead of
+/// failing.
+pub const USAGE_COUNTER_MAX: u64 = i64::MAX as u64;
+
+/// The counters of one account for the hour starting at `hour`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageBucket {
+    /// The account.
+    pub account_id: AccountId,
+    /// Start of the hour (UTC, minutes and seconds zero).
+    pub hour: DateTime<Utc>,
+    /// The counters of that hour.
+    pub counters: UsageCounters,
+}
+
+/// The start of the UTC hour containing `at` (how [`MetadataStore::add_usage`]
+/// buckets usage).
+pub fn usage_hour(at: DateTime<Utc>) -> DateTime<Utc> {
+    crate::queue::period_slot(at, std::time::Duration::from_secs(3600))
 }
 
 /// The metadata store. Every read that serves a user is scoped to an
@@ -140,6 +194,42 @@ pub trait MetadataStore: Send + Sync + std::fmt::Debug + 'static {
     async fn delete_repo(&self, account: AccountId, id: RepoId) -> Result<(), StoreError>;
     /// Applies `update` and returns the repo after it. `NotFound` if gone.
     async fn update_repo(&self, id: RepoId, update: RepoUpdate) -> Result<Repo, StoreError>;
+
+    // ── usage metering ────────────────────────────────────────────────────
+
+    /// Adds `delta` to the account's counters of the hour containing `at`
+    /// (the store truncates `at` to the hour, UTC, see [`usage_hour`]).
+    /// Atomic across processes (an upsert that increments), so concurrent
+    /// writers never lose counts. Counters saturate at
+    /// [`USAGE_COUNTER_MAX`] instead of failing. `NotFound { entity:
+    /// "account" }` when the account does not exist.
+    async fn add_usage(&self, account: AccountId, at: DateTime<Utc>, delta: UsageCounters) -> Result<(), StoreError>;
+
+    /// Hourly buckets with `from <= hour < to`, oldest first: of one
+    /// account, or of every account when `None` (then one bucket per
+    /// (account, hour), ordered by hour, then account id). Hours without
+    /// usage have no bucket.
+    async fn usage_buckets(
+        &self,
+        account: Option<AccountId>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<UsageBucket>, StoreError>;
+
+    // ── instance settings ─────────────────────────────────────────────────
+
+    /// The instance-wide setting `key` (shared by every process of the
+    /// install: instance id, telemetry state, …), if set.
+    async fn get_setting(&self, key: &str) -> Result<Option<String>, StoreError>;
+
+    /// Sets `key` to `value`, replacing any previous value.
+    async fn put_setting(&self, key: &str, value: &str) -> Result<(), StoreError>;
+
+    /// Sets `key` to `value` only if it has no value yet, and returns the
+    /// value stored afterwards: the existing one, or `value`. Atomic across
+    /// processes — concurrent callers all get the same value — which is how
+    /// a value is generated once per install (the instance id).
+    async fn init_setting(&self, key: &str, value: &str) -> Result<String, StoreError>;
 }
 
 /// Failures of a [`MetadataStore`].

@@ -1,6 +1,7 @@
 //! # lettuce-store-sea-orm
 //!
-//! The Lettuce [`MetadataStore`] (accounts, users, invites, API keys, repos)
+//! The Lettuce [`MetadataStore`] (accounts, users, invites, API keys, repos,
+//! hourly usage counters, instance settings)
 //! on a SQL database through [sea-orm], with schema migrations
 //! ([`Migrator`]) written with the portable schema builder.
 //!
@@ -48,6 +49,10 @@ mod convert;
 mod entity;
 mod error;
 pub mod migration;
+mod settings;
+#[cfg(feature = "testing")]
+pub mod testing;
+mod usage;
 
 pub use migration::Migrator;
 
@@ -61,7 +66,7 @@ use lettuce_domain::api_key::ApiKey;
 use lettuce_domain::invite::Invite;
 use lettuce_domain::repo::Repo;
 use lettuce_domain::{AccountId, ApiKeyId, RepoId, UserId};
-use lettuce_ports::store::{MetadataStore, Redemption, RepoUpdate, StoreError};
+use lettuce_ports::store::{MetadataStore, Redemption, RepoUpdate, StoreError, UsageBucket, UsageCounters};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbErr,
@@ -282,8 +287,18 @@ impl SeaOrmStore {
     /// ([`MIGRATION_LOCK_KEY`]): the first applies the migrations, the others
     /// wait and then find nothing to do.
     pub async fn migrate(&self) -> Result<(), StoreError> {
+        self.migrate_with::<Migrator>().await
+    }
+
+    /// Applies another migrator's pending migrations on this database with
+    /// the same guarantees as [`SeaOrmStore::migrate`] (idempotent; serialised
+    /// across processes on PostgreSQL). For applications that keep their own
+    /// tables beside (or instead of) the metadata schema — e.g. the telemetry
+    /// receiver — with their own migration table
+    /// ([`MigratorTrait::migration_table_name`]).
+    pub async fn migrate_with<M: MigratorTrait>(&self) -> Result<(), StoreError> {
         if self.backend != "postgres" {
-            return self.migrate_unlocked().await;
+            return self.migrate_unlocked::<M>().await;
         }
         let lock = self.db.begin().await.map_err(self.mapper("migration"))?;
         if let Err(e) = lock
@@ -295,15 +310,31 @@ impl SeaOrmStore {
         }
         // The migrations run on other pooled connections while this
         // transaction holds the lock; ending it releases the lock.
-        let result = self.migrate_unlocked().await;
+        let result = self.migrate_unlocked::<M>().await;
         let released = lock.rollback().await.map_err(self.mapper("migration"));
         result.and(released)
     }
 
-    async fn migrate_unlocked(&self) -> Result<(), StoreError> {
-        Migrator::up(&self.db, None)
+    async fn migrate_unlocked<M: MigratorTrait>(&self) -> Result<(), StoreError> {
+        M::up(&self.db, None)
             .await
             .map_err(|e| self.err("migration", "migration", e))
+    }
+
+    /// The underlying sea-orm connection pool, for applications that keep
+    /// tables of their own on the same database (see
+    /// [`SeaOrmStore::migrate_with`]). The pool has this store's settings
+    /// (WAL, busy timeout and foreign keys on SQLite; bounded pool and
+    /// timeouts on PostgreSQL).
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// Maps a sea-orm error the way this store does (unique violations →
+    /// `Conflict`, missing parents → `NotFound`, lock contention and
+    /// connection failures → retryable `Backend`).
+    pub fn map_error(&self, entity: &'static str, e: DbErr) -> StoreError {
+        self.err(entity, entity, e)
     }
 
     /// Short backend name derived from the URL: `sqlite` or `postgres`.
@@ -753,6 +784,39 @@ impl MetadataStore for SeaOrmStore {
 
     async fn update_repo(&self, id: RepoId, update: RepoUpdate) -> Result<Repo, StoreError> {
         retrying(|| self.update_repo_once(id, &update)).await
+    }
+
+    // ── usage metering (usage.rs) ─────────────────────────────────────────
+
+    async fn add_usage(&self, account: AccountId, at: DateTime<Utc>, delta: UsageCounters) -> Result<(), StoreError> {
+        // One attempt: an increment is not idempotent, and a retry after an
+        // ambiguous failure (connection lost after the commit) could count
+        // twice. Lock waits are absorbed by the busy timeout (SQLite); the
+        // upsert cannot hit serialization failures (PostgreSQL).
+        self.add_usage_row(account, at, delta).await
+    }
+
+    async fn usage_buckets(
+        &self,
+        account: Option<AccountId>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<UsageBucket>, StoreError> {
+        self.usage_rows(account, from, to).await
+    }
+
+    // ── instance settings (settings.rs) ───────────────────────────────────
+
+    async fn get_setting(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.setting(key).await
+    }
+
+    async fn put_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        retrying(|| self.upsert_setting(key, value)).await
+    }
+
+    async fn init_setting(&self, key: &str, value: &str) -> Result<String, StoreError> {
+        retrying(|| self.insert_setting_if_absent(key, value)).await
     }
 }
 

@@ -18,41 +18,17 @@ use lettuce_domain::repo::{IndexProgress, Repo, RepoStatus};
 use lettuce_domain::token::hash_token;
 use lettuce_domain::{AccountId, InviteId, RepoId, UserId};
 use lettuce_ports::store::{MetadataStore, NewAccount, NewUser, Redemption, RepoUpdate, StoreError};
-use lettuce_ports::testing::store::metadata_store_contract;
+use lettuce_ports::testing::store::{metadata_store_contract, usage_across_handles_contract};
 use lettuce_store_sea_orm::SeaOrmStore;
+use lettuce_store_sea_orm::testing::{PostgresTestDb, admin_connection, postgres_admin_url, with_database};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
 use std::sync::Arc;
 use uuid::Uuid;
 
 // ── test databases ──────────────────────────────────────────────────────────
 
-/// The admin URL, or `None` (after printing why) when the tests must skip.
 fn admin_url() -> Option<String> {
-    match std::env::var("LETTUCE_TEST_POSTGRES_URL") {
-        Ok(url) if !url.trim().is_empty() => Some(url.trim().to_owned()),
-        _ => {
-            assert!(
-                std::env::var("LETTUCE_REQUIRE_PEERS").as_deref() != Ok("1"),
-                "LETTUCE_REQUIRE_PEERS=1 but LETTUCE_TEST_POSTGRES_URL is not set \
-                 (source scripts/test-peers, or export an admin URL such as \
-                 postgres://postgres@127.0.0.1:5432/postgres)"
-            );
-            println!("SKIPPED: LETTUCE_TEST_POSTGRES_URL is not set");
-            None
-        }
-    }
-}
-
-/// `url` with its database (path) replaced by `database`; user info, host
-/// and query string are kept.
-fn with_database(url: &str, database: &str) -> String {
-    let (base, query) = match url.find(['?', '#']) {
-        Some(i) => url.split_at(i),
-        None => (url, ""),
-    };
-    let (scheme, rest) = base.split_once("://").expect("admin URL has a scheme");
-    let authority = rest.split('/').next().unwrap_or_default();
-    format!("{scheme}://{authority}/{database}{query}")
+    postgres_admin_url()
 }
 
 /// `url` with its user info replaced by `userinfo` (`user:password`).
@@ -65,35 +41,20 @@ fn with_userinfo(url: &str, userinfo: &str) -> String {
     format!("{scheme}://{userinfo}@{host_and_path}")
 }
 
-async fn admin_connection(admin_url: &str) -> DatabaseConnection {
-    let mut opts = ConnectOptions::new(admin_url.to_owned());
-    opts.max_connections(1).sqlx_logging(false);
-    Database::connect(opts).await.expect("connect to the admin database")
-}
-
 /// A database of its own for one test, dropped when this guard is dropped
 /// (also during a panic).
-struct TestDb {
-    admin_url: String,
-    name: String,
-    /// URL of the test database.
-    url: String,
+struct TestDb(PostgresTestDb);
+
+impl std::ops::Deref for TestDb {
+    type Target = PostgresTestDb;
+    fn deref(&self) -> &PostgresTestDb {
+        &self.0
+    }
 }
 
 impl TestDb {
     async fn create(admin_url: &str) -> Self {
-        let name = format!("lettuce_test_{}", Uuid::new_v4().simple());
-        let admin = admin_connection(admin_url).await;
-        admin
-            .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-            .await
-            .expect("CREATE DATABASE");
-        admin.close().await.expect("close admin connection");
-        Self {
-            admin_url: admin_url.to_owned(),
-            url: with_database(admin_url, &name),
-            name,
-        }
+        Self(PostgresTestDb::create(admin_url).await)
     }
 
     async fn store(&self) -> SeaOrmStore {
@@ -109,33 +70,6 @@ impl TestDb {
     /// A raw connection to the test database (for inspecting the schema).
     async fn raw(&self) -> DatabaseConnection {
         admin_connection(&self.url).await
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        let admin_url = self.admin_url.clone();
-        let sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
-        // Drop runs inside the test's runtime: do the blocking work on a
-        // thread with a runtime of its own. Best effort: a failure only
-        // leaves a stray `lettuce_test_*` database behind.
-        let dropped = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            rt.block_on(async {
-                let mut opts = ConnectOptions::new(admin_url);
-                opts.max_connections(1).sqlx_logging(false);
-                let admin = Database::connect(opts).await?;
-                admin.execute_unprepared(&sql).await?;
-                admin.close().await?;
-                Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
-            })
-        })
-        .join();
-        match dropped {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => eprintln!("warning: could not drop test database {}: {e}", self.name),
-            Err(_) => eprintln!("warning: dropping test database {} panicked", self.name),
-        }
     }
 }
 
@@ -448,8 +382,19 @@ async fn concurrent_repo_updates_across_pools() {
     assert_eq!(stored.url, r.url);
 }
 
-/// PostgreSQL reports unique violations by constraint/index name: each maps
-/// to the right entity and rule; missing parents map to NotFound.
+/// Increments from many tasks through two independent pools (as if two
+/// processes metered the same account) all land in the same hourly bucket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_usage_adds_across_pools_lose_nothing() {
+    let Some(admin) = admin_url() else { return };
+    let db = TestDb::create(&admin).await;
+    let a = Arc::new(db.migrated_store().await);
+    let b = Arc::new(db.store().await);
+    let t = t0();
+    let account = redeem_fresh(&a, t).await;
+    usage_across_handles_contract(a, b, account, t).await;
+}
+
 #[tokio::test]
 async fn conflicts_and_missing_parents_map_to_port_errors() {
     let Some(admin) = admin_url() else { return };

@@ -9,7 +9,7 @@ use lettuce_domain::repo::{IndexProgress, Repo, RepoStatus};
 use lettuce_domain::token::hash_token;
 use lettuce_domain::{AccountId, InviteId, RepoId, UserId};
 use lettuce_ports::store::{MetadataStore, NewAccount, NewUser, Redemption, StoreError};
-use lettuce_ports::testing::store::metadata_store_contract;
+use lettuce_ports::testing::store::{metadata_store_contract, usage_across_handles_contract};
 use lettuce_store_sea_orm::{SeaOrmStore, sqlite_url};
 use std::path::Path;
 use std::sync::Arc;
@@ -249,6 +249,29 @@ async fn concurrent_redemptions_across_pools_create_one_account() {
     assert_eq!(b.list_users(accounts[0]).await.expect("users").len(), N);
     let stored = a.find_invite(&invite.code_hash).await.expect("find").expect("invite");
     assert_eq!(stored.redemptions as usize, N);
+}
+
+/// Increments from many tasks through two independent pools (as if two
+/// processes metered the same account) all land in the same hourly bucket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_usage_adds_across_pools_lose_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("meta.db");
+    let a: Arc<dyn MetadataStore> = Arc::new(open(&path).await);
+    let b: Arc<dyn MetadataStore> = Arc::new(SeaOrmStore::connect(&sqlite_url(&path)).await.expect("second pool"));
+    let t = t0();
+    let invite = admin_invite(t);
+    a.create_invite(&invite).await.expect("create_invite");
+    let (account, _) = a
+        .redeem_invite(Redemption {
+            invite_id: invite.id,
+            user: new_user("usage@acme.io", t),
+            account_if_unbound: new_account(t),
+        })
+        .await
+        .expect("redeem");
+    let account = account.id;
+    usage_across_handles_contract(a, b, account, t).await;
 }
 
 #[tokio::test]

@@ -133,6 +133,107 @@ pub enum BlobBackend {
     S3(Box<lettuce_blob_object_store::S3Config>),
 }
 
+/// Telemetry (`LETTUCE_TELEMETRY_ENABLED`, `LETTUCE_TELEMETRY_URL`, the
+/// legacy `LETTUCE_TELEMETRY_DISABLED`, `DO_NOT_TRACK`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TelemetryConfig {
+    /// `LETTUCE_TELEMETRY_URL` (default [`DEFAULT_TELEMETRY_URL`]).
+    pub url: String,
+    /// The operator's opt-out requests. Honoured only when the license
+    /// allows it (decided at run time; see docs/telemetry.md).
+    pub opt_outs: Vec<lettuce_domain::telemetry::OptOut>,
+    /// Whether this build has the heartbeat sender (feature `telemetry-http`).
+    pub sender_available: bool,
+}
+
+/// Where heartbeats go unless `LETTUCE_TELEMETRY_URL` says otherwise.
+pub const DEFAULT_TELEMETRY_URL: &str = "https://telemetry.uselettuce.dev/v1/heartbeat";
+
+/// A boolean variable: `None` when unset; a config error (naming the
+/// variable) when not one of true/false/1/0/yes/no/on/off.
+fn parse_opt_bool(env: &EnvMap, var: &'static str, errs: &mut Vec<ConfigError>) -> Option<bool> {
+    env.get(var)?;
+    Some(parse_bool(env, var, false, errs))
+}
+
+/// Reads the telemetry variables. Returns the configuration and the
+/// deprecation warnings to log once.
+fn telemetry_config(env: &EnvMap, errs: &mut Vec<ConfigError>) -> (TelemetryConfig, Vec<String>) {
+    use lettuce_domain::telemetry::OptOut;
+    let mut warnings = Vec::new();
+    let enabled = parse_opt_bool(env, "LETTUCE_TELEMETRY_ENABLED", errs);
+    let legacy_disabled = parse_opt_bool(env, "LETTUCE_TELEMETRY_DISABLED", errs);
+    let do_not_track = parse_opt_bool(env, "DO_NOT_TRACK", errs);
+    let mut opt_outs = Vec::new();
+    match (enabled, legacy_disabled) {
+        (Some(false), _) => opt_outs.push(OptOut::EnabledFalse),
+        (None, Some(true)) => opt_outs.push(OptOut::LegacyDisabled),
+        _ => {}
+    }
+    if let Some(disabled) = legacy_disabled {
+        let replacement = if disabled { "false" } else { "true" };
+        let precedence = if enabled.is_some() {
+            " LETTUCE_TELEMETRY_ENABLED is also set and takes precedence."
+        } else {
+            ""
+        };
+        warnings.push(format!(
+            "LETTUCE_TELEMETRY_DISABLED is deprecated and will be removed: use LETTUCE_TELEMETRY_ENABLED={replacement} instead.{precedence}"
+        ));
+    }
+    if do_not_track == Some(true) {
+        opt_outs.push(OptOut::DoNotTrack);
+    }
+    let url = match env.get("LETTUCE_TELEMETRY_URL") {
+        None => DEFAULT_TELEMETRY_URL.to_owned(),
+        Some(raw) => match url::Url::parse(raw) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some_and(|h| !h.is_empty()) => {
+                raw.to_owned()
+            }
+            _ => {
+                errs.push(ConfigError::new(
+                    "LETTUCE_TELEMETRY_URL",
+                    "not an http(s) URL with a host",
+                    format!("set the receiver URL, e.g. {DEFAULT_TELEMETRY_URL}, or unset it for that default"),
+                ));
+                DEFAULT_TELEMETRY_URL.to_owned()
+            }
+        },
+    };
+    let sender_available = cfg!(feature = "telemetry-http");
+    if !sender_available {
+        if enabled == Some(true) {
+            errs.push(missing_feature("telemetry-http", "LETTUCE_TELEMETRY_ENABLED", "true"));
+        }
+        if env.get("LETTUCE_TELEMETRY_URL").is_some() {
+            errs.push(missing_feature("telemetry-http", "LETTUCE_TELEMETRY_URL", "…"));
+        }
+    }
+    (
+        TelemetryConfig {
+            url,
+            opt_outs,
+            sender_available,
+        },
+        warnings,
+    )
+}
+
+/// `url` without user info, query or fragment (for display).
+fn display_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut u) => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.set_query(None);
+            u.set_fragment(None);
+            u.to_string()
+        }
+        Err(_) => "(unparsable URL)".into(),
+    }
+}
+
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -186,6 +287,10 @@ pub struct Config {
     pub license_public_key: Option<String>,
     /// `LETTUCE_LICENSE_CACHE_PATH`.
     pub license_cache_path: PathBuf,
+    /// `LETTUCE_TELEMETRY_*`, `DO_NOT_TRACK`.
+    pub telemetry: TelemetryConfig,
+    /// Deprecations to log once at start-up (e.g. `LETTUCE_TELEMETRY_DISABLED`).
+    pub warnings: Vec<String>,
     /// The environment, for the env secret store.
     pub(crate) env: EnvMap,
 }
@@ -466,6 +571,7 @@ impl Config {
         let index_max_attempts = parse_num(env, "LETTUCE_INDEX_MAX_ATTEMPTS", 5u32, 1, 50, &mut errs);
         let session_ttl =
             Duration::from_secs(3600 * parse_num(env, "LETTUCE_SESSION_TTL_HOURS", 168u64, 1, 24 * 365, &mut errs));
+        let (telemetry, warnings) = telemetry_config(env, &mut errs);
 
         if !errs.is_empty() {
             return Err(ConfigErrors(errs));
@@ -491,6 +597,8 @@ impl Config {
             self_hosted,
             license_public_key,
             license_cache_path,
+            telemetry,
+            warnings,
             env: env.clone(),
         })
     }
@@ -560,6 +668,21 @@ impl Config {
                 "LETTUCE_LICENSE_CACHE_PATH",
                 self.license_cache_path.display().to_string(),
             ),
+            (
+                "LETTUCE_TELEMETRY_ENABLED",
+                if !self.telemetry.sender_available {
+                    "false (this build has no telemetry sender: feature `telemetry-http`)".into()
+                } else if self.telemetry.opt_outs.is_empty() {
+                    "true".into()
+                } else {
+                    let requested: Vec<&str> = self.telemetry.opt_outs.iter().map(|o| o.describe()).collect();
+                    format!(
+                        "opt-out requested ({}); honoured only if the license has telemetry_required=false",
+                        requested.join(", ")
+                    )
+                },
+            ),
+            ("LETTUCE_TELEMETRY_URL", display_url(&self.telemetry.url)),
         ]
     }
 }
@@ -669,5 +792,115 @@ mod tests {
                 "{v}"
             );
         }
+    }
+
+    /// The telemetry variables × what the license says: the opt-outs each
+    /// combination requests, the deprecation warning, and whether heartbeats
+    /// are then sent (the rule itself lives in the domain).
+    #[test]
+    fn telemetry_env_table() {
+        use OptOut::*;
+        use lettuce_domain::telemetry::{LicenseTerm, OptOut, decide};
+        let terms = [
+            LicenseTerm::Required,
+            LicenseTerm::Optional,
+            LicenseTerm::Unverified,
+            LicenseTerm::Ungated,
+        ];
+        /// (env, opt-outs, deprecation warning?)
+        type Row = (Vec<(&'static str, &'static str)>, Vec<OptOut>, bool);
+        let table: Vec<Row> = vec![
+            (vec![], vec![], false),
+            (vec![("LETTUCE_TELEMETRY_ENABLED", "true")], vec![], false),
+            (vec![("LETTUCE_TELEMETRY_ENABLED", "TRUE")], vec![], false),
+            (vec![("LETTUCE_TELEMETRY_ENABLED", "on")], vec![], false),
+            (vec![("LETTUCE_TELEMETRY_ENABLED", "1")], vec![], false),
+            (vec![("LETTUCE_TELEMETRY_ENABLED", "yes")], vec![], false),
+            (vec![("LETTUCE_TELEMETRY_ENABLED", "false")], vec![EnabledFalse], false),
+            (vec![("LETTUCE_TELEMETRY_ENABLED", "0")], vec![EnabledFalse], false),
+            (vec![("LETTUCE_TELEMETRY_ENABLED", "No")], vec![EnabledFalse], false),
+            (vec![("LETTUCE_TELEMETRY_ENABLED", "OFF")], vec![EnabledFalse], false),
+            (vec![("LETTUCE_TELEMETRY_ENABLED", "")], vec![], false),
+            (vec![("LETTUCE_TELEMETRY_DISABLED", "1")], vec![LegacyDisabled], true),
+            (vec![("LETTUCE_TELEMETRY_DISABLED", "true")], vec![LegacyDisabled], true),
+            (vec![("LETTUCE_TELEMETRY_DISABLED", "0")], vec![], true),
+            (
+                vec![
+                    ("LETTUCE_TELEMETRY_DISABLED", "1"),
+                    ("LETTUCE_TELEMETRY_ENABLED", "true"),
+                ],
+                vec![],
+                true,
+            ),
+            (
+                vec![
+                    ("LETTUCE_TELEMETRY_DISABLED", "1"),
+                    ("LETTUCE_TELEMETRY_ENABLED", "false"),
+                ],
+                vec![EnabledFalse],
+                true,
+            ),
+            (vec![("DO_NOT_TRACK", "1")], vec![DoNotTrack], false),
+            (vec![("DO_NOT_TRACK", "true")], vec![DoNotTrack], false),
+            (vec![("DO_NOT_TRACK", "0")], vec![], false),
+            (
+                vec![("DO_NOT_TRACK", "1"), ("LETTUCE_TELEMETRY_ENABLED", "true")],
+                vec![DoNotTrack],
+                false,
+            ),
+            (
+                vec![("DO_NOT_TRACK", "1"), ("LETTUCE_TELEMETRY_ENABLED", "false")],
+                vec![EnabledFalse, DoNotTrack],
+                false,
+            ),
+        ];
+        for (env, want, warns) in table {
+            let c = cfg(&env).unwrap_or_else(|e| panic!("{env:?}: {e}"));
+            assert_eq!(c.telemetry.opt_outs, want, "{env:?}");
+            assert_eq!(c.telemetry.url, DEFAULT_TELEMETRY_URL);
+            assert_eq!(c.warnings.len(), usize::from(warns), "{env:?}: {:?}", c.warnings);
+            if warns {
+                assert!(c.warnings[0].contains("LETTUCE_TELEMETRY_ENABLED"), "{:?}", c.warnings);
+            }
+            for term in terms {
+                let d = decide(&c.telemetry.opt_outs, term);
+                let expect_send = want.is_empty() || !term.allows_opt_out();
+                assert_eq!(d.send, expect_send, "{env:?} × {term:?}");
+                assert_eq!(
+                    d.contradiction().is_some(),
+                    !want.is_empty() && expect_send,
+                    "{env:?} × {term:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn telemetry_errors_name_the_variable() {
+        for (var, value) in [
+            ("LETTUCE_TELEMETRY_ENABLED", "maybe"),
+            ("LETTUCE_TELEMETRY_ENABLED", "2"),
+            ("LETTUCE_TELEMETRY_DISABLED", "yes please"),
+            ("DO_NOT_TRACK", "sure"),
+            ("LETTUCE_TELEMETRY_URL", "ftp://telemetry.example.com"),
+            ("LETTUCE_TELEMETRY_URL", "not a url"),
+        ] {
+            let e = cfg(&[(var, value)]).unwrap_err();
+            assert_eq!(e.0.len(), 1, "{e}");
+            assert_eq!(e.0[0].var, var);
+            assert!(e.to_string().contains(var) && e.to_string().contains("fix:"), "{e}");
+        }
+        let c = cfg(&[(
+            "LETTUCE_TELEMETRY_URL",
+            "http://user:hunter2@127.0.0.1:9/v1/heartbeat?k=secret",
+        )])
+        .unwrap();
+        let shown = c
+            .describe()
+            .into_iter()
+            .find(|(k, _)| *k == "LETTUCE_TELEMETRY_URL")
+            .unwrap()
+            .1;
+        assert_eq!(shown, "http://127.0.0.1:9/v1/heartbeat");
     }
 }

@@ -20,6 +20,7 @@ pub const ADAPTER_FEATURES: &[&str] = &[
     "git-generic",
     "index-manifest",
     "license-ed25519",
+    "telemetry-http",
 ];
 
 /// The adapter features compiled into this build.
@@ -60,6 +61,9 @@ pub fn enabled_features() -> Vec<&'static str> {
     }
     if cfg!(feature = "license-ed25519") {
         v.push("license-ed25519");
+    }
+    if cfg!(feature = "telemetry-http") {
+        v.push("telemetry-http");
     }
     v
 }

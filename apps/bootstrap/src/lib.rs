@@ -20,7 +20,10 @@ mod features;
 mod secrets;
 mod wire;
 
-pub use config::{BlobBackend, Config, ConfigError, ConfigErrors, EnvMap, LogFormat, StoreBackend};
+pub use config::{
+    BlobBackend, Config, ConfigError, ConfigErrors, DEFAULT_TELEMETRY_URL, EnvMap, LogFormat, StoreBackend,
+    TelemetryConfig,
+};
 pub use features::{ADAPTER_FEATURES, enabled_features};
 pub use secrets::SecretSource;
 pub use wire::{Runtime, migrate, wire};

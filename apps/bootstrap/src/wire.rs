@@ -82,6 +82,21 @@ async fn license_oracle(
     Ok((Arc::new(lettuce_ports::license::Ungated), None))
 }
 
+/// The heartbeat sender, when this build has one (feature `telemetry-http`).
+#[cfg(feature = "telemetry-http")]
+fn telemetry_sink(config: &Config) -> anyhow::Result<Option<Arc<dyn lettuce_ports::telemetry::TelemetrySink>>> {
+    let sink = lettuce_telemetry_http::HttpTelemetrySink::new(lettuce_telemetry_http::HttpTelemetryConfig::new(
+        config.telemetry.url.clone(),
+    ))
+    .map_err(|e| anyhow::anyhow!("{e} — set it to the receiver's URL or unset it for the default"))?;
+    Ok(Some(Arc::new(sink)))
+}
+
+#[cfg(not(feature = "telemetry-http"))]
+fn telemetry_sink(_config: &Config) -> anyhow::Result<Option<Arc<dyn lettuce_ports::telemetry::TelemetrySink>>> {
+    Ok(None)
+}
+
 fn blob_store(config: &Config) -> anyhow::Result<Arc<dyn BlobStore>> {
     match &config.blobs {
         #[cfg(feature = "blob-fs")]
@@ -213,8 +228,17 @@ pub async fn wire(config: &Config) -> anyhow::Result<Runtime> {
     settings.session_ttl = config.session_ttl;
     settings.web_url = Some(config.web_url.clone());
     settings.index_max_attempts = config.index_max_attempts;
+    settings.telemetry = lettuce_engine::TelemetrySettings {
+        opt_outs: config.telemetry.opt_outs.clone(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        ..lettuce_engine::TelemetrySettings::default()
+    };
 
-    let engine = Engine::builder()
+    let mut builder = Engine::builder();
+    if let Some(sink) = telemetry_sink(config)? {
+        builder = builder.telemetry(sink);
+    }
+    let engine = builder
         .store(Arc::new(store))
         .queue(queue)
         .blobs(blobs)

@@ -29,6 +29,31 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Inspect or send the daily telemetry heartbeat (see docs/telemetry.md).
+    Telemetry {
+        #[command(subcommand)]
+        command: TelemetryCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TelemetryCommand {
+    /// Print the exact next heartbeat (pretty JSON on stdout) and, on stderr,
+    /// whether it would be sent and why, where to, and the last receipt.
+    Preview,
+    /// Send one heartbeat now and print the receipt; exit non-zero when no
+    /// receipt was verified or telemetry is off.
+    Send(SendArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct SendArgs {
+    /// Send even when telemetry is off because of an honoured opt-out.
+    #[arg(long)]
+    force: bool,
+    /// Tries before giving up (exponential backoff from 5 s between them).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10))]
+    attempts: u32,
 }
 
 #[derive(Debug, Subcommand)]
@@ -65,6 +90,13 @@ fn main() -> ExitCode {
         Err(errors) => return config_failure(&errors),
     };
     init_tracing(config.log_format);
+    let config_check_only = matches!(cli.command, Some(Command::Config { .. }));
+    if !config_check_only {
+        // Deprecations: exactly one WARN each per process.
+        for warning in &config.warnings {
+            tracing::warn!("{warning}");
+        }
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -86,6 +118,7 @@ fn main() -> ExitCode {
             Command::Config {
                 command: ConfigCommand::Check,
             } => config_check(&config),
+            Command::Telemetry { command } => telemetry::run(&config, command).await,
         }
     });
     // A blocking task (a git fetch stuck on a silent server) must not keep the
@@ -135,6 +168,9 @@ fn config_check(config: &Config) -> anyhow::Result<()> {
         "  {:<34} ***",
         "CODEWAZE_ADMIN_TOKEN / JWT_SIGNING_KEY / LETTUCE_DATA_KEY"
     ));
+    for warning in &config.warnings {
+        lines.push(format!("warning: {warning}"));
+    }
     for line in lines {
         // A closed pipe (`| head`) is not an error worth a panic.
         if writeln!(out, "{line}").is_err() {
@@ -156,7 +192,11 @@ async fn serve(config: Config, args: ServeArgs) -> anyhow::Result<()> {
     let mut tasks = tokio::task::JoinSet::new();
     // License: verified at boot (state and reason logged) and every hour; each
     // process keeps its own view, so every role runs this.
+    // Telemetry: every process records that the instance is up (uptime) and
+    // enqueues the hourly heartbeat job (one per hour across processes).
     rt.engine.refresh_license().await;
+    rt.engine.log_telemetry_state().await;
+    telemetry::tick(&rt.engine).await;
     {
         let engine = rt.engine.clone();
         let c = cancel.clone();
@@ -166,7 +206,10 @@ async fn serve(config: Config, args: ServeArgs) -> anyhow::Result<()> {
             loop {
                 tokio::select! {
                     _ = c.cancelled() => return Ok(()),
-                    _ = every.tick() => { engine.refresh_license().await; }
+                    _ = every.tick() => {
+                        engine.refresh_license().await;
+                        telemetry::tick(&engine).await;
+                    }
                 }
             }
         });
@@ -212,7 +255,9 @@ async fn serve(config: Config, args: ServeArgs) -> anyhow::Result<()> {
     result
 }
 
-/// How often the license is re-verified.
+mod telemetry;
+
+/// How often the license is re-verified (and the telemetry tick runs).
 const LICENSE_REFRESH: std::time::Duration = std::time::Duration::from_secs(3600);
 
 fn print_banner(config: &Config, rt: &lettuce_bootstrap::Runtime, addr: SocketAddr) {

@@ -4,31 +4,16 @@
 mod support;
 
 use serde_json::json;
-use std::path::Path;
 use support::*;
 
 /// A license signed with the development private key (its public key is
 /// compiled into the binary as the last fallback).
 fn license(expires_in_days: i64) -> String {
-    use base64::Engine as _;
-    let pem =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/license/dev-private.pem"))
-            .expect("fixtures/license/dev-private.pem");
-    let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
-    let der = base64::engine::general_purpose::STANDARD.decode(b64).expect("PEM body");
-    let key = jsonwebtoken::EncodingKey::from_ed_der(&der);
-    let now = chrono::Utc::now().timestamp();
-    let claims = json!({
-        "iss": "https://uselettuce.dev", "sub": "lic_e2e", "customer_id": "cus_e2e", "tier": "team",
-        "seats": 10, "repo_cap": 50, "iat": now - 86_400 * 400, "exp": now + 86_400 * expires_in_days,
-        "features": ["self-hosted"], "telemetry_required": true
-    });
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA),
-        &claims,
-        &key,
-    )
-    .expect("sign")
+    use lettuce_license_ed25519::testing::{claims, sign_dev_license};
+    let mut claims = claims("lic_e2e", expires_in_days);
+    claims["seats"] = 10.into();
+    claims["repo_cap"] = 50.into();
+    sign_dev_license(&claims)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -142,9 +127,45 @@ async fn locked_without_key_unlocked_by_upload_then_grace_and_read_only() {
     .expect(202);
     drop(server);
 
-    // 5. Started with a key that expired 20 days ago: read-only. Adds are
+    // 5. Another process of the install (here: a restart with a fresh cache
+    //    path and an older LETTUCE_LICENSE_KEY) adopts the key uploaded
+    //    through the API, which the metadata store shares: a renewal
+    //    uploaded to one process reaches every process.
+    let other_cache = dir.path().join("license-2.json");
+    let server = Server::start(
+        &data,
+        &[
+            ("LETTUCE_SELF_HOSTED", "1"),
+            ("LETTUCE_LICENSE_KEY", &license(-20)),
+            ("LETTUCE_LICENSE_CACHE_PATH", other_cache.to_str().unwrap()),
+        ],
+    )
+    .await;
+    let lic = server.api().get("/v1/license", Some(&token)).await.expect(200);
+    assert_eq!(
+        lic["state"], "grace",
+        "the uploaded key (expired 3 days ago) wins over the older one: {lic}"
+    );
+    assert!(
+        server
+            .logs()
+            .contains("adopted the license key uploaded through the admin API"),
+        "{}",
+        server.logs()
+    );
+    drop(server);
+
+    // 6. An install whose only key expired 20 days ago: read-only. Adds are
     //    refused with license_expired; reads still answer.
-    let fresh_cache = dir.path().join("license-2.json");
+    let data = dir.path().join("data-2");
+    let token = {
+        let server = Server::start(&data, &[]).await;
+        let api = server.api();
+        let token = api.first_user(&server.admin_token()).await;
+        api.post("/v1/repos", Some(&token), &add).await.expect(202);
+        token
+    };
+    let fresh_cache = dir.path().join("license-3.json");
     let server = Server::start(
         &data,
         &[
@@ -169,7 +190,7 @@ async fn locked_without_key_unlocked_by_upload_then_grace_and_read_only() {
     let repos = api.get("/v1/repos", Some(&token)).await.expect(200);
     assert_eq!(
         repos["repos"].as_array().unwrap().len(),
-        2,
+        1,
         "existing repos stay readable"
     );
 }

@@ -1,7 +1,7 @@
 //! The OpenAPI document served at `/openapi.json`.
 
 use crate::error::{ErrorBody, ErrorDetail};
-use crate::routes::{health, license, repos, users};
+use crate::routes::{health, license, repos, telemetry, users};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -16,12 +16,14 @@ use utoipa::{Modify, OpenApi};
         users::team_invite, users::list_invites, users::account,
         repos::list, repos::add, repos::get, repos::delete, repos::reindex,
         license::get, license::put,
+        telemetry::get, telemetry::put,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&BearerAuth),
     tags(
         (name = "health"), (name = "admin", description = "operator endpoints (admin token)"),
         (name = "auth"), (name = "api-keys"), (name = "team"), (name = "repos"), (name = "license"),
+        (name = "telemetry", description = "the daily heartbeat and the admin opt-out"),
     )
 )]
 pub struct ApiDoc;

@@ -21,6 +21,7 @@
 //! | [`crate::git::GitMirror`] | [`git::MemoryGitMirror`], [`git::MemorySnapshot`] | [`git::git_mirror_contract`] |
 //! | [`crate::index::CodeIndexer`] | [`index::MemoryIndexer`] | [`index::code_indexer_contract`] |
 //! | [`crate::license::LicenseOracle`] | [`license::FakeLicenseOracle`] | [`license::license_oracle_contract`] |
+//! | [`crate::telemetry::TelemetrySink`] | [`telemetry::FakeTelemetrySink`] | [`telemetry::telemetry_sink_contract`] |
 //!
 //! # Quick start
 //!
@@ -51,6 +52,7 @@ pub mod license;
 pub mod queue;
 pub mod secrets;
 pub mod store;
+pub mod telemetry;
 
 use chrono::{DateTime, Utc};
 use std::sync::{Mutex, MutexGuard, PoisonError};

@@ -1,6 +1,9 @@
 //! In-memory [`MetadataStore`] and its contract suite.
 
-use crate::store::{MetadataStore, NewAccount, NewUser, Redemption, RepoUpdate, StoreError};
+use crate::store::{
+    MetadataStore, NewAccount, NewUser, Redemption, RepoUpdate, StoreError, USAGE_COUNTER_MAX, UsageBucket,
+    UsageCounters, usage_hour,
+};
 use crate::testing::{lock, now_secs};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
@@ -10,6 +13,7 @@ use lettuce_domain::invite::Invite;
 use lettuce_domain::repo::{IndexProgress, Repo, RepoStatus};
 use lettuce_domain::token::hash_token;
 use lettuce_domain::{AccountId, ApiKeyId, InviteId, RepoId, UserId};
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 use uuid::Uuid;
 
@@ -32,6 +36,9 @@ struct Inner {
     invites: Vec<Invite>,
     api_keys: Vec<ApiKey>,
     repos: Vec<Repo>,
+    /// Usage by (hour, account): iteration order is the port's order.
+    usage: BTreeMap<(DateTime<Utc>, AccountId), UsageCounters>,
+    settings: BTreeMap<String, String>,
 }
 
 const fn not_found(entity: &'static str) -> StoreError {
@@ -402,6 +409,52 @@ impl MetadataStore for MemoryStore {
         }
         Ok(repo.clone())
     }
+
+    async fn add_usage(&self, account: AccountId, at: DateTime<Utc>, delta: UsageCounters) -> Result<(), StoreError> {
+        let mut inner = lock(&self.inner);
+        if !inner.accounts.iter().any(|a| a.id == account) {
+            return Err(not_found("account"));
+        }
+        let bucket = inner.usage.entry((usage_hour(at), account)).or_default();
+        *bucket = bucket.saturating_add(delta);
+        Ok(())
+    }
+
+    async fn usage_buckets(
+        &self,
+        account: Option<AccountId>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<UsageBucket>, StoreError> {
+        let inner = lock(&self.inner);
+        Ok(inner
+            .usage
+            .iter()
+            .filter(|((hour, a), _)| *hour >= from && *hour < to && account.is_none_or(|want| *a == want))
+            .map(|(&(hour, account_id), &counters)| UsageBucket {
+                account_id,
+                hour,
+                counters,
+            })
+            .collect())
+    }
+
+    async fn get_setting(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(lock(&self.inner).settings.get(key).cloned())
+    }
+
+    async fn put_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        lock(&self.inner).settings.insert(key.to_owned(), value.to_owned());
+        Ok(())
+    }
+
+    async fn init_setting(&self, key: &str, value: &str) -> Result<String, StoreError> {
+        Ok(lock(&self.inner)
+            .settings
+            .entry(key.to_owned())
+            .or_insert_with(|| value.to_owned())
+            .clone())
+    }
 }
 
 // ── contract ──────────────────────────────────────────────────────────────
@@ -525,7 +578,11 @@ fn expected_account(a: &NewAccount) -> Account {
 /// hash, find, list newest first, revoke scoped to the user, touch); repos
 /// (create, uniqueness of account + URL + branch including the default
 /// branch, scoping to the account, list oldest first, counts, partial
-/// updates, unscoped reads, delete).
+/// updates, unscoped reads, delete); usage metering (truncation to the UTC
+/// hour, increments adding up, account scoping, half-open ranges, the order
+/// of all-account listings, concurrent adds losing nothing, saturation);
+/// instance settings (get/put/overwrite, `init_setting` keeping the first
+/// value, concurrent `init_setting` agreeing on one value).
 ///
 /// # Panics
 ///
@@ -1202,6 +1259,313 @@ pub async fn metadata_store_contract(store: &dyn MetadataStore) {
         b,
         store.create_repo(&n.repo(a1, Some("main"), at(50))).await,
         "create_repo after deleting the previous one",
+    );
+
+    usage_contract(store, a1, a3).await;
+    settings_contract(store, &n.tag).await;
+}
+
+/// The instance-settings part of the contract (keys unique to this run).
+async fn settings_contract(store: &dyn MetadataStore, tag: &str) {
+    let b = store.backend();
+    let key = |name: &str| format!("contract.{tag}.{name}");
+    let k = key("plain");
+    assert_eq!(
+        ok(b, store.get_setting(&k).await, "get_setting"),
+        None,
+        "[{b}] an unset setting must be None"
+    );
+    ok(b, store.put_setting(&k, "one").await, "put_setting");
+    assert_eq!(
+        ok(b, store.get_setting(&k).await, "get_setting").as_deref(),
+        Some("one"),
+        "[{b}] get_setting must return what put_setting stored"
+    );
+    let json = r#"{"receipt_id":"rcpt_1","note":"ünïcødé ✓","n":[1,2]}"#;
+    ok(b, store.put_setting(&k, json).await, "put_setting (overwrite)");
+    assert_eq!(
+        ok(b, store.get_setting(&k).await, "get_setting").as_deref(),
+        Some(json),
+        "[{b}] put_setting must replace the value (unicode and JSON kept verbatim)"
+    );
+    assert_eq!(
+        ok(b, store.get_setting(&key("other")).await, "get_setting"),
+        None,
+        "[{b}] settings are per key"
+    );
+
+    let init = key("init");
+    assert_eq!(
+        ok(b, store.init_setting(&init, "first").await, "init_setting"),
+        "first",
+        "[{b}] init_setting on an unset key stores and returns the value"
+    );
+    assert_eq!(
+        ok(b, store.init_setting(&init, "second").await, "init_setting"),
+        "first",
+        "[{b}] init_setting on a set key must return the existing value"
+    );
+    assert_eq!(
+        ok(b, store.get_setting(&init).await, "get_setting").as_deref(),
+        Some("first"),
+        "[{b}] init_setting must not overwrite"
+    );
+    assert_eq!(
+        ok(b, store.init_setting(&k, "ignored").await, "init_setting"),
+        json,
+        "[{b}] init_setting must see values stored by put_setting"
+    );
+
+    let race = key("race");
+    let candidates: Vec<String> = (0..16).map(|i| format!("candidate-{i}")).collect();
+    let inits = candidates.iter().map(|c| store.init_setting(&race, c));
+    let winners: Vec<String> = futures::future::join_all(inits)
+        .await
+        .into_iter()
+        .map(|r| ok(b, r, "concurrent init_setting"))
+        .collect();
+    assert!(
+        candidates.contains(&winners[0]) && winners.iter().all(|w| w == &winners[0]),
+        "[{b}] concurrent init_setting calls must all return the one stored value, got {winners:?}"
+    );
+    assert_eq!(
+        ok(b, store.get_setting(&race).await, "get_setting").as_ref(),
+        Some(&winners[0]),
+        "[{b}] the value every concurrent init_setting returned must be the stored one"
+    );
+}
+
+/// Concurrent `add_usage` calls from many tasks through two handles on one
+/// database (two connection pools, as if two processes metered the same
+/// account) all land in one hourly bucket. `account` must exist and have no
+/// usage in the hour of `at`. Needs a multi-threaded Tokio runtime.
+///
+/// # Panics
+///
+/// When a count is lost, with a message naming the rule.
+pub async fn usage_across_handles_contract(
+    a: std::sync::Arc<dyn MetadataStore>,
+    b: std::sync::Arc<dyn MetadataStore>,
+    account: AccountId,
+    at: DateTime<Utc>,
+) {
+    const N: u64 = 40;
+    let hour = usage_hour(at);
+    let mut tasks = Vec::new();
+    for i in 0..N {
+        let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+        let at = hour + Duration::seconds(i64::try_from(i).unwrap_or(0) * 60);
+        let delta = UsageCounters {
+            queries: 1,
+            tokens_returned: 10,
+            tokens_full: 110,
+            tokens_saved: 100,
+        };
+        tasks.push(tokio::spawn(async move { store.add_usage(account, at, delta).await }));
+    }
+    for task in tasks {
+        let res = task.await.unwrap_or_else(|e| panic!("add_usage task panicked: {e}"));
+        ok(a.backend(), res, "add_usage from another handle");
+    }
+    let buckets = ok(
+        b.backend(),
+        b.usage_buckets(Some(account), hour, hour + Duration::hours(1)).await,
+        "usage_buckets",
+    );
+    assert_eq!(
+        buckets,
+        vec![UsageBucket {
+            account_id: account,
+            hour,
+            counters: UsageCounters {
+                queries: N,
+                tokens_returned: 10 * N,
+                tokens_full: 110 * N,
+                tokens_saved: 100 * N,
+            },
+        }],
+        "[{}] {N} concurrent add_usage calls through two handles must all be counted",
+        b.backend()
+    );
+}
+
+/// The usage-metering part of the contract, on two accounts that exist and
+/// have no usage yet.
+async fn usage_contract(store: &dyn MetadataStore, a1: AccountId, a3: AccountId) {
+    let b = store.backend();
+    let c = |queries: u64, tokens_returned: u64, tokens_full: u64, tokens_saved: u64| UsageCounters {
+        queries,
+        tokens_returned,
+        tokens_full,
+        tokens_saved,
+    };
+    let bucket = |account_id: AccountId, hour: DateTime<Utc>, counters: UsageCounters| UsageBucket {
+        account_id,
+        hour,
+        counters,
+    };
+    // A whole hour two days back, so that every bucket below is in the past.
+    let h0 = usage_hour(now_secs()) - Duration::hours(48);
+    let hour = |n: i64| h0 + Duration::hours(n);
+
+    expect_not_found(
+        b,
+        store.add_usage(AccountId(Uuid::new_v4()), h0, c(1, 1, 1, 0)).await,
+        "add_usage for an unknown account",
+    );
+
+    // Two adds inside one hour (one with sub-second precision) land in one
+    // bucket that starts on the hour; the next hour starts a new bucket.
+    let early = h0 + Duration::minutes(10) + Duration::nanoseconds(123_456_789);
+    let late = h0 + Duration::minutes(59) + Duration::seconds(59);
+    ok(b, store.add_usage(a1, early, c(1, 100, 1000, 900)).await, "add_usage");
+    ok(b, store.add_usage(a1, late, c(1, 50, 500, 450)).await, "add_usage");
+    ok(b, store.add_usage(a1, hour(1), c(3, 30, 300, 270)).await, "add_usage");
+    ok(
+        b,
+        store.add_usage(a1, h0 - Duration::nanoseconds(1), c(7, 0, 0, 0)).await,
+        "add_usage",
+    );
+    ok(
+        b,
+        store.add_usage(a3, h0 + Duration::minutes(30), c(2, 2, 2, 0)).await,
+        "add_usage",
+    );
+
+    let a1_all = vec![
+        bucket(a1, hour(-1), c(7, 0, 0, 0)),
+        bucket(a1, h0, c(2, 150, 1500, 1350)),
+        bucket(a1, hour(1), c(3, 30, 300, 270)),
+    ];
+    assert_eq!(
+        ok(
+            b,
+            store.usage_buckets(Some(a1), hour(-5), hour(5)).await,
+            "usage_buckets"
+        ),
+        a1_all,
+        "[{b}] add_usage must truncate to the UTC hour and add up increments within an hour; usage_buckets lists \
+         the account's buckets oldest first"
+    );
+    assert_eq!(
+        ok(b, store.usage_buckets(Some(a1), h0, hour(1)).await, "usage_buckets"),
+        vec![a1_all[1].clone()],
+        "[{b}] usage_buckets(from, to) must include hour == from and exclude hour == to"
+    );
+    assert_eq!(
+        ok(
+            b,
+            store.usage_buckets(Some(a1), h0 + Duration::minutes(1), hour(2)).await,
+            "usage_buckets"
+        ),
+        vec![a1_all[2].clone()],
+        "[{b}] usage_buckets compares the bucket's hour (its start) with `from`"
+    );
+    assert!(
+        ok(
+            b,
+            store.usage_buckets(Some(a1), hour(1), hour(1)).await,
+            "usage_buckets"
+        )
+        .is_empty(),
+        "[{b}] an empty range has no buckets"
+    );
+    assert!(
+        ok(
+            b,
+            store.usage_buckets(Some(a1), hour(2), hour(1)).await,
+            "usage_buckets"
+        )
+        .is_empty(),
+        "[{b}] a reversed range has no buckets"
+    );
+    assert_eq!(
+        ok(
+            b,
+            store.usage_buckets(Some(a3), hour(-5), hour(5)).await,
+            "usage_buckets"
+        ),
+        vec![bucket(a3, h0, c(2, 2, 2, 0))],
+        "[{b}] usage_buckets(Some(account)) is scoped to that account"
+    );
+
+    // Every account: one bucket per (account, hour), by hour then account.
+    let everyone = ok(
+        b,
+        store.usage_buckets(None, hour(-1), hour(2)).await,
+        "usage_buckets(None)",
+    );
+    assert!(
+        everyone
+            .windows(2)
+            .all(|w| (w[0].hour, w[0].account_id) < (w[1].hour, w[1].account_id)),
+        "[{b}] usage_buckets(None) must be ordered by hour, then account id, one bucket per (account, hour): \
+         {everyone:?}"
+    );
+    assert!(
+        everyone.iter().all(|x| x.hour >= hour(-1) && x.hour < hour(2)),
+        "[{b}] usage_buckets(None) must respect the range"
+    );
+    let ours: Vec<UsageBucket> = everyone
+        .into_iter()
+        .filter(|x| x.account_id == a1 || x.account_id == a3)
+        .collect();
+    let mut want = vec![
+        a1_all[0].clone(),
+        a1_all[1].clone(),
+        bucket(a3, h0, c(2, 2, 2, 0)),
+        a1_all[2].clone(),
+    ];
+    want.sort_by_key(|x| (x.hour, x.account_id));
+    assert_eq!(
+        ours, want,
+        "[{b}] usage_buckets(None) must list every account's buckets"
+    );
+
+    // Concurrent adds lose nothing.
+    const WRITERS: u64 = 48;
+    let adds = (0..WRITERS).map(|i| {
+        let at = hour(3) + Duration::seconds(i64::try_from(i).unwrap_or(0));
+        store.add_usage(a3, at, c(1, 2, 5, 3))
+    });
+    for res in futures::future::join_all(adds).await {
+        ok(b, res, "concurrent add_usage");
+    }
+    assert_eq!(
+        ok(
+            b,
+            store.usage_buckets(Some(a3), hour(3), hour(4)).await,
+            "usage_buckets"
+        ),
+        vec![bucket(a3, hour(3), c(WRITERS, 2 * WRITERS, 5 * WRITERS, 3 * WRITERS))],
+        "[{b}] {WRITERS} concurrent add_usage calls on one bucket must all be counted"
+    );
+
+    // Saturation instead of overflow errors.
+    ok(
+        b,
+        store
+            .add_usage(a1, hour(4), c(USAGE_COUNTER_MAX - 1, u64::MAX, 10, 0))
+            .await,
+        "add_usage with huge values",
+    );
+    ok(
+        b,
+        store.add_usage(a1, hour(4), c(5, 5, 5, u64::MAX)).await,
+        "add_usage that overflows",
+    );
+    assert_eq!(
+        ok(
+            b,
+            store.usage_buckets(Some(a1), hour(4), hour(5)).await,
+            "usage_buckets"
+        ),
+        vec![bucket(
+            a1,
+            hour(4),
+            c(USAGE_COUNTER_MAX, USAGE_COUNTER_MAX, 15, USAGE_COUNTER_MAX)
+        )],
+        "[{b}] usage counters must saturate at USAGE_COUNTER_MAX (i64::MAX) instead of failing or wrapping"
     );
 }
 

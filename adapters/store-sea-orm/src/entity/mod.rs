@@ -7,6 +7,8 @@
 
 pub(crate) mod account;
 pub(crate) mod api_key;
+pub(crate) mod instance_setting;
 pub(crate) mod invite;
 pub(crate) mod repo;
+pub(crate) mod usage_hourly;
 pub(crate) mod user;

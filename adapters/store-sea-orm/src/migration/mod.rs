@@ -8,6 +8,8 @@
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
 mod m20250601_000001_initial;
+mod m20250701_000002_usage_hourly;
+mod m20250801_000003_instance_settings;
 
 /// The ordered list of Lettuce metadata migrations.
 ///
@@ -18,6 +20,10 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20250601_000001_initial::Migration)]
+        vec![
+            Box::new(m20250601_000001_initial::Migration),
+            Box::new(m20250701_000002_usage_hourly::Migration),
+            Box::new(m20250801_000003_instance_settings::Migration),
+        ]
     }
 }

@@ -24,7 +24,11 @@ pub const PASSWORD: &str = "correct-horse-battery";
 
 /// Variables the product reads; stripped from the inherited environment so
 /// the developer's shell cannot change what a test sees.
-const PRODUCT_VARS: &[&str] = &["DATABASE_URL", "JWT_SIGNING_KEY", "RUST_LOG"];
+const PRODUCT_VARS: &[&str] = &["DATABASE_URL", "JWT_SIGNING_KEY", "RUST_LOG", "DO_NOT_TRACK"];
+
+/// Where tests send heartbeats unless they say otherwise: a closed loopback
+/// port, so no test ever contacts the real telemetry receiver.
+pub const NO_TELEMETRY_RECEIVER: &str = "http://127.0.0.1:9/v1/heartbeat";
 const PRODUCT_PREFIXES: &[&str] = &["LETTUCE_", "CODEWAZE_"];
 
 /// Path of the binary under test.
@@ -41,6 +45,7 @@ pub fn lettuce_cmd(cwd: &Path) -> Command {
             cmd.env_remove(k);
         }
     }
+    cmd.env("LETTUCE_TELEMETRY_URL", NO_TELEMETRY_RECEIVER);
     cmd.current_dir(cwd).stdin(Stdio::null());
     cmd
 }

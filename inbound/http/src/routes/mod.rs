@@ -3,6 +3,7 @@
 pub(crate) mod health;
 pub(crate) mod license;
 pub(crate) mod repos;
+pub(crate) mod telemetry;
 pub(crate) mod users;
 
 use crate::AppState;
@@ -36,6 +37,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v1/repos/{id}/reindex", post(repos::reindex))
         .route("/v1/license", get(license::get))
         .route("/v1/admin/license", put(license::put))
+        .route("/v1/admin/telemetry", get(telemetry::get).put(telemetry::put))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY))

@@ -10,6 +10,7 @@
 //! * `unavailable` — failing dependencies give 503/500 without leaking internals;
 //! * `secrets` — passwords, invite codes, API keys, tokens and URL credentials
 //!   appear only where they must;
+//! * `telemetry` — the admin telemetry state and opt-out toggle;
 //! * `openapi` — the document matches the router.
 
 mod errors;
@@ -19,4 +20,5 @@ mod license;
 mod openapi;
 mod secrets;
 mod support;
+mod telemetry;
 mod unavailable;

@@ -29,6 +29,8 @@ const ROUTES: &[(&str, &str, bool)] = &[
     ("post", "/v1/repos/{id}/reindex", true),
     ("get", "/v1/license", true),
     ("put", "/v1/admin/license", true),
+    ("get", "/v1/admin/telemetry", true),
+    ("put", "/v1/admin/telemetry", true),
 ];
 
 const METHODS: &[&str] = &["get", "put", "post", "delete", "options", "head", "patch", "trace"];

@@ -16,7 +16,7 @@ use lettuce_ports::license::LicenseStatus;
 use lettuce_ports::queue::{
     ClaimedJob, EnqueueOutcome, FailOutcome, JobQueue, JobRecord, JobState, Lease, NewJob, QueueError,
 };
-use lettuce_ports::store::{MetadataStore, Redemption, RepoUpdate, StoreError};
+use lettuce_ports::store::{MetadataStore, Redemption, RepoUpdate, StoreError, UsageBucket, UsageCounters};
 use lettuce_ports::testing::auth::FakeAuth;
 use lettuce_ports::testing::blob::MemoryBlobStore;
 use lettuce_ports::testing::clock::ManualClock;
@@ -158,6 +158,11 @@ flaky_store! {
     fn count_repos(&self, account: Option<AccountId>) -> u64;
     fn delete_repo(&self, account: AccountId, id: RepoId) -> ();
     fn update_repo(&self, id: RepoId, update: RepoUpdate) -> Repo;
+    fn add_usage(&self, account: AccountId, at: chrono::DateTime<chrono::Utc>, delta: UsageCounters) -> ();
+    fn usage_buckets(&self, account: Option<AccountId>, from: chrono::DateTime<chrono::Utc>, to: chrono::DateTime<chrono::Utc>) -> Vec<UsageBucket>;
+    fn get_setting(&self, key: &str) -> Option<String>;
+    fn put_setting(&self, key: &str, value: &str) -> ();
+    fn init_setting(&self, key: &str, value: &str) -> String;
 }
 
 // ── a job queue whose enqueue can be switched off ─────────────────────────
@@ -550,6 +555,8 @@ pub struct App {
     pub secrets: Arc<MemorySecretStore>,
     /// The engine's and queue's clock.
     pub clock: Arc<ManualClock>,
+    /// Fake telemetry receiver.
+    pub telemetry: Arc<lettuce_ports::testing::telemetry::FakeTelemetrySink>,
     /// Every response so far.
     log: Mutex<Vec<Resp>>,
 }
@@ -572,7 +579,9 @@ impl App {
         let secrets = Arc::new(MemorySecretStore::new());
         let mut settings = EngineSettings::new(Secret::new(ADMIN), [9u8; 32]);
         adjust(&mut settings);
+        let telemetry = Arc::new(lettuce_ports::testing::telemetry::FakeTelemetrySink::accepting());
         let engine = Engine::builder()
+            .telemetry(telemetry.clone())
             .store(store.clone())
             .queue(queue.clone())
             .blobs(blobs.clone())
@@ -598,6 +607,7 @@ impl App {
             secrets,
             log: Mutex::new(Vec::new()),
             clock,
+            telemetry,
         }
     }
 
