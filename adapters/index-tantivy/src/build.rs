@@ -19,7 +19,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tantivy::collector::TopDocs;
-use tantivy::query::TermQuery;
+use tantivy::query::{BooleanQuery, TermQuery};
 use tantivy::schema::IndexRecordOption;
 use tantivy::{Index, IndexSettings, IndexWriter, Searcher, TantivyDocument, Term};
 
@@ -94,16 +94,19 @@ struct Reused {
 }
 
 fn lookup_blob(searcher: &Searcher, f: &Fields, blob_id: &str) -> Result<Option<Reused>, IndexError> {
-    let q = TermQuery::new(Term::from_field_text(f.blob, blob_id), IndexRecordOption::Basic);
+    let term = |field, text: &str| -> Box<dyn tantivy::query::Query> {
+        Box::new(TermQuery::new(
+            Term::from_field_text(field, text),
+            IndexRecordOption::Basic,
+        ))
+    };
+    let q = BooleanQuery::intersection(vec![term(f.kind, schema::FILE), term(f.blob, blob_id)]);
     let top = searcher
         .search(&q, &TopDocs::with_limit(8).order_by_score())
         .map_err(|e| backend_err(e, false))?;
     for (_, addr) in top {
         let doc: TantivyDocument = searcher.doc(addr).map_err(|e| backend_err(e, false))?;
         let s = schema::Stored { fields: f, doc: &doc };
-        if s.str(f.kind) != Some(schema::FILE) {
-            continue;
-        }
         let skipped = match s.str(f.skipped) {
             Some("binary") => Some(SkipReason::Binary),
             Some("generated") => Some(SkipReason::Generated),
@@ -234,12 +237,17 @@ pub(crate) fn run(
     progress.finish();
 
     let mut manifest = Vec::with_capacity(outcomes.len());
+    // Every file in exactly one bucket: skipped, reused or processed.
     for d in outcomes {
-        summary.files_processed += u64::from(d.processed);
-        summary.files_reused += u64::from(d.reused);
-        summary.bytes_processed += d.bytes;
+        if d.entry.skipped.is_some() {
+            summary.files_skipped += 1;
+        } else if d.reused {
+            summary.files_reused += 1;
+        } else if d.processed {
+            summary.files_processed += 1;
+            summary.bytes_processed += d.bytes;
+        }
         summary.symbols += d.symbols;
-        summary.files_skipped += u64::from(d.entry.skipped.is_some());
         manifest.push(d.entry);
     }
     let metas = index.load_metas().map_err(|e| backend_err(e, false))?;

@@ -564,7 +564,7 @@ mod tests {
         assert_eq!(
             s,
             [
-                ("Client".to_owned(), "class"),
+                ("Client".to_owned(), "struct"),
                 ("Client.send".to_owned(), "method"),
                 ("main".to_owned(), "function")
             ]

@@ -264,7 +264,7 @@ impl CodeIndexer for TantivyIndex {
             req.progress.report(total, total);
             return Ok(IndexSummary {
                 files_total: total,
-                files_reused: total,
+                files_reused: total - skipped,
                 files_skipped: skipped,
                 incremental: true,
                 ..IndexSummary::default()

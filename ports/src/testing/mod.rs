@@ -50,6 +50,7 @@ pub mod git;
 pub mod index;
 pub mod license;
 pub mod queue;
+pub mod search;
 pub mod secrets;
 pub mod store;
 pub mod telemetry;
