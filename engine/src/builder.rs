@@ -6,12 +6,13 @@ use lettuce_ports::auth::{AuthVerifier, PasswordHasher, SessionIssuer};
 use lettuce_ports::blob::BlobStore;
 use lettuce_ports::clock::{Clock, SystemClock};
 use lettuce_ports::git::{GitMirror, GitProvider};
-use lettuce_ports::index::CodeIndexer;
+use lettuce_ports::index::{CodeIndexer, CodeSearch};
 use lettuce_ports::license::{LicenseOracle, Ungated};
 use lettuce_ports::queue::JobQueue;
 use lettuce_ports::secrets::SecretStore;
 use lettuce_ports::store::MetadataStore;
 use lettuce_ports::telemetry::TelemetrySink;
+use lettuce_ports::tokens::{TokenCounter, WordCounter};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,6 +41,12 @@ pub struct Ports {
     pub providers: Vec<Arc<dyn GitProvider>>,
     /// Code indexer (required).
     pub indexer: Option<Arc<dyn CodeIndexer>>,
+    /// Queries over the indexes the indexer builds; without it navigation
+    /// answers `service_unavailable`.
+    pub search: Option<Arc<dyn CodeSearch>>,
+    /// Counts tokens for answer accounting (default: [`WordCounter`], a
+    /// stand-in; production builds wire a BPE tokenizer).
+    pub tokens: Option<Arc<dyn TokenCounter>>,
     /// License oracle (default: [`Ungated`]).
     pub license: Option<Arc<dyn LicenseOracle>>,
     /// Clock (default: [`SystemClock`]).
@@ -109,6 +116,10 @@ pub(crate) struct Inner {
     pub mirror: Arc<dyn GitMirror>,
     pub providers: Vec<Arc<dyn GitProvider>>,
     pub indexer: Arc<dyn CodeIndexer>,
+    pub search: Option<Arc<dyn CodeSearch>>,
+    pub tokens: Arc<dyn TokenCounter>,
+    pub nav: Arc<crate::navigate::NavState>,
+    pub meter: crate::usage::UsageMeter,
     pub license: Arc<dyn LicenseOracle>,
     pub clock: Arc<dyn Clock>,
     pub telemetry: Option<Arc<dyn TelemetrySink>>,
@@ -204,6 +215,13 @@ impl EngineBuilder {
     );
     setter!(mirror, mirror, dyn GitMirror, "Sets the git mirror.");
     setter!(indexer, indexer, dyn CodeIndexer, "Sets the code indexer.");
+    setter!(
+        search,
+        search,
+        dyn CodeSearch,
+        "Sets the code search over the indexer's indexes."
+    );
+    setter!(tokens, tokens, dyn TokenCounter, "Sets the token counter.");
     setter!(license, license, dyn LicenseOracle, "Sets the license oracle.");
     setter!(clock, clock, dyn Clock, "Sets the clock.");
     setter!(
@@ -291,6 +309,10 @@ impl EngineBuilder {
                 mirror,
                 providers: p.providers,
                 indexer,
+                search: p.search,
+                tokens: p.tokens.unwrap_or_else(|| Arc::new(WordCounter)),
+                nav: Arc::new(crate::navigate::NavState::default()),
+                meter: crate::usage::UsageMeter::default(),
                 license: p.license.unwrap_or_else(|| Arc::new(Ungated)),
                 clock: p.clock.unwrap_or_else(|| Arc::new(SystemClock)),
                 telemetry: p.telemetry,

@@ -77,6 +77,18 @@ pub enum EngineError {
         /// Human message.
         message: String,
     },
+    /// A navigation query could not be answered as asked; the code says why
+    /// (`file_not_found`, `symbol_not_found`, `repo_not_indexed`,
+    /// `index_rebuilding`, `repo_ambiguous`, …).
+    #[error("{message}")]
+    Navigation {
+        /// Broad class (status).
+        kind: ErrorKind,
+        /// Stable code.
+        code: &'static str,
+        /// Human message saying what to do.
+        message: String,
+    },
     /// A dependency failed; retrying may help.
     #[error("{0}")]
     Unavailable(String),
@@ -98,6 +110,7 @@ impl EngineError {
             EngineError::InviteInvalid(_) => "invite_invalid",
             EngineError::RepoUrlForbidden(_) => "repo_url_forbidden",
             EngineError::License { code, .. } | EngineError::LicenseKeyRejected { code, .. } => code,
+            EngineError::Navigation { code, .. } => code,
             EngineError::Unavailable(_) => "service_unavailable",
             EngineError::Internal(_) => "internal",
         }
@@ -114,6 +127,7 @@ impl EngineError {
             EngineError::NotFound(_) => ErrorKind::NotFound,
             EngineError::Conflict { .. } => ErrorKind::Conflict,
             EngineError::RepoUrlForbidden(_) => ErrorKind::Unprocessable,
+            EngineError::Navigation { kind, .. } => *kind,
             EngineError::Unavailable(_) => ErrorKind::Unavailable,
             EngineError::Internal(_) => ErrorKind::Internal,
         }
@@ -181,8 +195,25 @@ impl From<SecretError> for EngineError {
 
 impl From<IndexError> for EngineError {
     fn from(e: IndexError) -> Self {
-        let r = e.is_retryable();
-        backend("the code index", &e, r)
+        match e {
+            IndexError::InvalidQuery { field, message } => {
+                EngineError::Validation(ValidationError::new(field, message))
+            }
+            IndexError::FileNotFound { path } => EngineError::Navigation {
+                kind: ErrorKind::NotFound,
+                code: "file_not_found",
+                message: format!("no file {path} in the indexed commit: check the path (see repo_map or search_code)"),
+            },
+            IndexError::NotIndexed { .. } => EngineError::Navigation {
+                kind: ErrorKind::Unavailable,
+                code: "index_rebuilding",
+                message: "the repository's index is being rebuilt; try again in a minute".into(),
+            },
+            e => {
+                let r = e.is_retryable();
+                backend("the code index", &e, r)
+            }
+        }
     }
 }
 

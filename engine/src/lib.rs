@@ -35,9 +35,11 @@ mod caller;
 mod crypto;
 mod error;
 mod license;
+mod navigate;
 mod ready;
 mod repos;
 mod telemetry;
+mod usage;
 mod worker;
 
 pub use accounts::{
@@ -46,11 +48,17 @@ pub use accounts::{
 pub use builder::{Engine, EngineBuilder, EngineSettings, Ports};
 pub use caller::{AuthMethod, Caller, UserCtx};
 pub use error::{EngineError, ErrorKind};
+pub use navigate::{
+    Answer, FileRequest, FileSlice, MAX_TOKENS_CAP, NavRepo, NavState, Navigator, OutlineAnswer, ReadSymbolRequest,
+    ReferencesAnswer, ReferencesRequest, RepoCommit, RepoFileMatch, RepoMapAnswer, RepoMapRequest, RepoReference,
+    RepoSymbol, SearchAnswer, SearchRequest, SymbolCode, SymbolRequest, budgets,
+};
 pub use ready::{ReadyCheck, ReadyReport};
 pub use repos::AddRepoRequest;
 pub use telemetry::{
     FailureRecord, ReceiptRecord, TELEMETRY_JOB, TelemetryPreview, TelemetryRun, TelemetrySettings, TelemetryStatus,
 };
+pub use usage::{MAX_USAGE_DAYS, UsageDay, UsageReport};
 pub use worker::{INDEX_REPO_JOB, Worker, WorkerSettings};
 
 pub use lettuce_domain as domain;

@@ -1,0 +1,439 @@
+//! Navigation end to end in the engine: repos indexed by the worker with the
+//! real code index (tantivy + tree-sitter) and a real BPE token counter,
+//! queried through `Navigator` as MCP and HTTP do. Everything else is the
+//! ports' in-memory fakes.
+
+use lettuce_domain::Secret;
+use lettuce_domain::repo::RepoStatus;
+use lettuce_engine::{
+    AddRepoRequest, Caller, Engine, EngineSettings, FileRequest, ReadSymbolRequest, ReferencesRequest, RepoMapRequest,
+    SearchRequest, SignupRequest, SymbolRequest, Worker,
+};
+use lettuce_index_tantivy::{IndexConfig, TantivyIndex};
+use lettuce_ports::index::{CodeIndexer, SearchMode};
+use lettuce_ports::testing::auth::FakeAuth;
+use lettuce_ports::testing::blob::MemoryBlobStore;
+use lettuce_ports::testing::git::MemoryGitMirror;
+use lettuce_ports::testing::queue::MemoryQueue;
+use lettuce_ports::testing::secrets::MemorySecretStore;
+use lettuce_ports::testing::store::MemoryStore;
+use lettuce_ports::tokens::TokenCounter;
+use std::sync::Arc;
+
+const ADMIN: &str = "admin-token-for-tests-0123456789";
+const URL: &str = "https://github.com/acme/shop.git";
+
+const CART_PY: &str = r#""""Shopping cart."""
+
+
+class Cart:
+    """Holds line items."""
+
+    def __init__(self):
+        self.items = []
+
+    def add_item(self, sku, qty):
+        """Adds qty of sku."""
+        self.items.append((sku, qty))
+        return total_quantity(self.items)
+
+
+def total_quantity(items):
+    return sum(q for _, q in items)
+"#;
+
+const CHECKOUT_PY: &str = r#"from cart import Cart, total_quantity
+
+
+def checkout(cart):
+    """Charges the cart."""
+    if total_quantity(cart.items) == 0:
+        raise ValueError("empty cart")
+    return charge(cart)
+
+
+def charge(cart):
+    return len(cart.items) * 100
+"#;
+
+fn files(extra: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<(String, Vec<u8>)> = vec![
+        ("cart.py".into(), CART_PY.into()),
+        ("checkout.py".into(), CHECKOUT_PY.into()),
+        ("README.md".into(), b"# Shop\nA cart and a checkout.\n".to_vec()),
+    ];
+    v.extend(extra.iter().map(|(p, c)| ((*p).to_owned(), c.as_bytes().to_vec())));
+    v
+}
+
+struct Harness {
+    engine: Engine,
+    mirror: Arc<MemoryGitMirror>,
+    index: Arc<TantivyIndex>,
+    blobs: Arc<MemoryBlobStore>,
+    _cache: tempfile::TempDir,
+}
+
+impl Harness {
+    fn new() -> Self {
+        let auth = Arc::new(FakeAuth::new());
+        let mirror = Arc::new(MemoryGitMirror::new(false));
+        let blobs = Arc::new(MemoryBlobStore::new());
+        let cache = tempfile::tempdir().unwrap();
+        let mut config = IndexConfig::new(cache.path().to_path_buf());
+        config.threads = 2;
+        config.memory_bytes = 64 << 20;
+        let index = Arc::new(TantivyIndex::new(blobs.clone(), config));
+        let engine = Engine::builder()
+            .store(Arc::new(MemoryStore::new()))
+            .queue(Arc::new(MemoryQueue::new()))
+            .blobs(blobs.clone())
+            .secrets(Arc::new(MemorySecretStore::new()))
+            .session_verifier(auth.clone())
+            .sessions(auth.clone())
+            .passwords(auth)
+            .mirror(mirror.clone())
+            .indexer(index.clone())
+            .search(index.clone())
+            .tokens(Arc::new(lettuce_tokens_bpe::BpeCounter::o200k()))
+            .settings(EngineSettings::new(Secret::new(ADMIN), [3u8; 32]))
+            .build()
+            .unwrap();
+        Harness {
+            engine,
+            mirror,
+            index,
+            blobs,
+            _cache: cache,
+        }
+    }
+
+    async fn user(&self) -> Caller {
+        let admin = self.engine.authenticate(&Secret::new(ADMIN)).await.unwrap();
+        let code = self
+            .engine
+            .create_admin_invite(&admin, Default::default())
+            .await
+            .unwrap()
+            .code;
+        let r = self
+            .engine
+            .signup(SignupRequest {
+                invite_code: code,
+                email: format!("u{}@example.com", uuid::Uuid::new_v4().simple()),
+                password: Secret::new("a long password"),
+            })
+            .await
+            .unwrap();
+        self.engine.authenticate(&r.token.token).await.unwrap()
+    }
+
+    async fn work(&self) {
+        Worker::new(self.engine.clone()).run_until_idle().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn every_tool_answers_with_commit_and_token_accounting() {
+    let h = Harness::new();
+    let head = h.mirror.add_remote(URL, "main", files(&[]));
+    let ada = h.user().await;
+    let repo = h
+        .engine
+        .add_repo(
+            &ada,
+            AddRepoRequest {
+                url: URL.into(),
+                branch: None,
+            },
+        )
+        .await
+        .unwrap();
+    // Before indexing: a clear error, not an empty answer.
+    let nav = h.engine.navigator(&ada).unwrap();
+    let err = nav
+        .find_symbol(SymbolRequest {
+            name: "Cart".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "repo_not_indexed");
+    h.work().await;
+    assert_eq!(
+        h.engine.get_repo(&ada, repo.id).await.unwrap().status,
+        RepoStatus::Ready
+    );
+
+    let repos = nav.list_repos().await.unwrap();
+    assert!(repos.text.contains("acme/shop  ready"), "{}", repos.text);
+
+    // find_symbol + read_symbol: the definition's code, far fewer tokens than the file.
+    let found = nav
+        .find_symbol(SymbolRequest {
+            name: "Cart.add_item".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(found.data[0].hit.file.path, "cart.py");
+    assert_eq!(found.data[0].hit.symbol.start_line, 10);
+    assert_eq!(found.repos[0].commit, head);
+    assert!(
+        found.text.starts_with(&format!("[acme/shop @ {}]\n", &head[..12])),
+        "{}",
+        found.text
+    );
+    assert!(
+        found.text.contains("cart.py:10-13 method Cart.add_item"),
+        "{}",
+        found.text
+    );
+    let code = nav
+        .read_symbol(ReadSymbolRequest {
+            name: "add_item".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        code.text.contains("10\t    def add_item(self, sku, qty):"),
+        "{}",
+        code.text
+    );
+    assert!(code.text.contains("13\t        return total_quantity(self.items)"));
+    assert!(!code.text.contains("def total_quantity"));
+    let counter = lettuce_tokens_bpe::BpeCounter::o200k();
+    assert_eq!(code.tokens.full, counter.count(CART_PY));
+    assert_eq!(code.tokens.returned, counter.count(&code.text));
+    assert!(code.tokens.saved() > 0);
+
+    // find_references: who calls total_quantity.
+    let refs = nav
+        .find_references(ReferencesRequest {
+            name: "total_quantity".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let callers: Vec<_> = refs
+        .data
+        .references
+        .iter()
+        .filter(|r| !r.reference.definition)
+        .filter_map(|r| r.reference.enclosing.clone())
+        .collect();
+    assert!(
+        callers.contains(&"Cart.add_item".to_owned()) && callers.contains(&"checkout".to_owned()),
+        "{callers:?}"
+    );
+    assert_eq!(refs.tokens.full, counter.count(CART_PY) + counter.count(CHECKOUT_PY));
+
+    // search_code in the three modes.
+    let s = nav
+        .search_code(SearchRequest {
+            query: "total quantity".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(s.data.hits.len(), 2);
+    let s = nav
+        .search_code(SearchRequest {
+            query: "empty cart".into(),
+            mode: SearchMode::Substring,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(s.data.hits[0].hit.file.path, "checkout.py");
+    assert!(s.text.contains("7:"), "{}", s.text);
+    let s = nav
+        .search_code(SearchRequest {
+            query: r"def \w+\(cart\)".into(),
+            mode: SearchMode::Regex,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(s.data.hits[0].hit.line_matches, 2);
+
+    // Outline and read_file with a range; bad paths are refused.
+    let o = nav
+        .file_outline(FileRequest {
+            path: "./cart.py".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(o.text.contains("\n  4-13 class Cart:\n"), "{}", o.text);
+    assert!(
+        o.text.contains("\n    10-13 def add_item(self, sku, qty):\n"),
+        "{}",
+        o.text
+    );
+    let f = nav
+        .read_file(FileRequest {
+            path: "checkout.py".into(),
+            start: Some(4),
+            end: Some(5),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(f.data.text, "def checkout(cart):\n    \"\"\"Charges the cart.\"\"\"\n");
+    assert!(f.text.contains("4\tdef checkout(cart):"));
+    for bad in ["../etc/passwd", "/etc/passwd", "a\\b"] {
+        let e = nav
+            .read_file(FileRequest {
+                path: bad.into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), "validation_failed", "{bad}");
+    }
+    assert_eq!(
+        nav.read_file(FileRequest {
+            path: "nope.py".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err()
+        .code(),
+        "file_not_found"
+    );
+
+    // Budgets shorten and say so.
+    let tiny = nav
+        .read_file(FileRequest {
+            path: "cart.py".into(),
+            max_tokens: Some(20),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let note = tiny.shortened.as_deref().unwrap();
+    assert!(note.contains("continue with start="), "{note}");
+    assert!(tiny.text.contains(note));
+    assert!(tiny.tokens.returned < 60, "{:?}", tiny.tokens);
+
+    // repo_map ranks what the code uses.
+    let map = nav.repo_map(RepoMapRequest::default()).await.unwrap();
+    assert!(map.text.contains("total_quantity"), "{}", map.text);
+    assert!(map.tokens.returned <= 1_500);
+
+    // Usage shows the queries and the tokens saved.
+    let usage = h.engine.usage(&ada, 1).await.unwrap();
+    assert_eq!(
+        usage.total.queries, 11,
+        "successful answers are metered, errors are not: {usage:?}"
+    );
+    assert!(usage.total.tokens_saved > 0 && usage.total.tokens_full > usage.total.tokens_returned);
+    assert_eq!(usage.encoding, "o200k_base");
+}
+
+#[tokio::test]
+async fn accounts_see_only_their_repos() {
+    let h = Harness::new();
+    h.mirror.add_remote(URL, "main", files(&[]));
+    let ada = h.user().await;
+    let eve = h.user().await;
+    let repo = h
+        .engine
+        .add_repo(
+            &ada,
+            AddRepoRequest {
+                url: URL.into(),
+                branch: None,
+            },
+        )
+        .await
+        .unwrap();
+    h.work().await;
+    let nav = h.engine.navigator(&eve).unwrap();
+    assert_eq!(
+        nav.find_symbol(SymbolRequest {
+            name: "Cart".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err()
+        .code(),
+        "no_repos"
+    );
+    let e = nav
+        .read_file(FileRequest {
+            repo: Some(repo.id.to_string()),
+            path: "cart.py".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "repo_not_found");
+    let admin = h.engine.authenticate(&Secret::new(ADMIN)).await.unwrap();
+    assert!(h.engine.navigator(&admin).is_err(), "the admin token reads no code");
+    assert_eq!(h.engine.usage(&eve, 1).await.unwrap().total.queries, 0);
+}
+
+#[tokio::test]
+async fn a_push_reindexes_one_file_and_a_lost_index_is_rebuilt() {
+    let h = Harness::new();
+    h.mirror.add_remote(URL, "main", files(&[]));
+    let ada = h.user().await;
+    let repo = h
+        .engine
+        .add_repo(
+            &ada,
+            AddRepoRequest {
+                url: URL.into(),
+                branch: None,
+            },
+        )
+        .await
+        .unwrap();
+    h.work().await;
+    let first = h.engine.get_repo(&ada, repo.id).await.unwrap().indexed_commit.unwrap();
+
+    let head = h.mirror.add_remote(
+        URL,
+        "main",
+        files(&[("coupons.py", "def apply_coupon(cart, code):\n    return cart\n")]),
+    );
+    h.engine.reindex_repo(&ada, repo.id).await.unwrap();
+    h.work().await;
+    let r = h.engine.get_repo(&ada, repo.id).await.unwrap();
+    assert_eq!(r.indexed_commit.as_deref(), Some(head.as_str()));
+    assert_ne!(head, first);
+    let nav = h.engine.navigator(&ada).unwrap();
+    let hit = nav
+        .find_symbol(SymbolRequest {
+            name: "apply_coupon".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(hit.data[0].hit.file.path, "coupons.py");
+
+    // The index artifacts disappear (a wiped bucket): queries say the index
+    // is being rebuilt and a job rebuilds it.
+    h.index.delete(repo.id).await.unwrap();
+    assert!(h.blobs.keys().iter().all(|k| !k.contains(&repo.id.to_string())));
+    let e = nav
+        .find_symbol(SymbolRequest {
+            name: "apply_coupon".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "index_rebuilding");
+    h.work().await;
+    let hit = nav
+        .find_symbol(SymbolRequest {
+            name: "apply_coupon".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(hit.data[0].hit.symbol.start_line, 1);
+}
