@@ -243,6 +243,29 @@ pub enum LogFormat {
     Json,
 }
 
+/// Code index settings.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct IndexSettings {
+    /// `LETTUCE_INDEX_CACHE_DIR` (default `<data dir>/index-cache`): local
+    /// cache of index files and scratch space; safe to delete.
+    pub cache_dir: PathBuf,
+    /// `LETTUCE_INDEX_MAX_FILE_BYTES` (default 1 MiB): larger files are
+    /// listed but not indexed.
+    pub max_file_bytes: u64,
+    /// `LETTUCE_INDEX_EXCLUDE`: comma-separated gitignore-style globs never indexed.
+    pub exclude: Vec<String>,
+    /// `LETTUCE_INDEX_THREADS` (default: every core): threads per index run.
+    pub threads: usize,
+    /// `LETTUCE_INDEX_MEMORY_MB` (default 256): writer memory per index run.
+    pub memory_mb: usize,
+    /// `LETTUCE_INDEX_PARSE_TIMEOUT_SECS` (default 10): a file that takes
+    /// longer to parse is indexed as text only.
+    pub parse_timeout: Duration,
+    /// `LETTUCE_TOKEN_ENCODING` (default `o200k_base`; or `cl100k_base`).
+    pub token_encoding: String,
+}
+
 /// The resolved configuration.
 #[derive(Clone)]
 #[non_exhaustive]
@@ -289,6 +312,8 @@ pub struct Config {
     pub license_cache_path: PathBuf,
     /// `LETTUCE_TELEMETRY_*`, `DO_NOT_TRACK`.
     pub telemetry: TelemetryConfig,
+    /// `LETTUCE_INDEX_*`, `LETTUCE_TOKEN_ENCODING`: the code index.
+    pub index: IndexSettings,
     /// Deprecations to log once at start-up (e.g. `LETTUCE_TELEMETRY_DISABLED`).
     pub warnings: Vec<String>,
     /// The environment, for the env secret store.
@@ -305,6 +330,47 @@ impl fmt::Debug for Config {
             .field("secret_store", &self.secret_store)
             .field("auth_provider", &self.auth_provider)
             .finish_non_exhaustive()
+    }
+}
+
+fn index_settings(env: &EnvMap, data_dir: &std::path::Path, errs: &mut Vec<ConfigError>) -> IndexSettings {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let exclude: Vec<String> = env
+        .get("LETTUCE_INDEX_EXCLUDE")
+        .map(|v| {
+            v.split(',')
+                .map(|g| g.trim().to_owned())
+                .filter(|g| !g.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    #[cfg(feature = "index-tantivy")]
+    if let Err(e) = lettuce_index_tantivy::compile_globs(exclude.iter().map(String::as_str)) {
+        errs.push(ConfigError::new(
+            "LETTUCE_INDEX_EXCLUDE",
+            e.to_string(),
+            "give comma-separated gitignore-style globs, e.g. `docs/,*.snap,/testdata/`",
+        ));
+    }
+    let token_encoding = env.get("LETTUCE_TOKEN_ENCODING").unwrap_or("o200k_base").to_owned();
+    if !matches!(token_encoding.as_str(), "o200k_base" | "cl100k_base") {
+        errs.push(ConfigError::new(
+            "LETTUCE_TOKEN_ENCODING",
+            format!("unknown encoding `{token_encoding}`"),
+            "use o200k_base (default, GPT-4o family) or cl100k_base (GPT-4)",
+        ));
+    }
+    IndexSettings {
+        cache_dir: env
+            .get("LETTUCE_INDEX_CACHE_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| data_dir.join("index-cache")),
+        max_file_bytes: parse_num(env, "LETTUCE_INDEX_MAX_FILE_BYTES", 1_048_576u64, 1024, 64 << 20, errs),
+        exclude,
+        threads: parse_num(env, "LETTUCE_INDEX_THREADS", cores, 1, 256, errs),
+        memory_mb: parse_num(env, "LETTUCE_INDEX_MEMORY_MB", 256usize, 32, 16_384, errs),
+        parse_timeout: Duration::from_secs(parse_num(env, "LETTUCE_INDEX_PARSE_TIMEOUT_SECS", 10u64, 1, 600, errs)),
+        token_encoding,
     }
 }
 
@@ -572,6 +638,7 @@ impl Config {
         let session_ttl =
             Duration::from_secs(3600 * parse_num(env, "LETTUCE_SESSION_TTL_HOURS", 168u64, 1, 24 * 365, &mut errs));
         let (telemetry, warnings) = telemetry_config(env, &mut errs);
+        let index = index_settings(env, &data_dir, &mut errs);
 
         if !errs.is_empty() {
             return Err(ConfigErrors(errs));
@@ -598,6 +665,7 @@ impl Config {
             license_public_key,
             license_cache_path,
             telemetry,
+            index,
             warnings,
             env: env.clone(),
         })
@@ -651,6 +719,16 @@ impl Config {
             ("LETTUCE_JOB_LEASE_SECS", self.job_lease.as_secs().to_string()),
             ("LETTUCE_SHUTDOWN_GRACE_SECS", self.shutdown_grace.as_secs().to_string()),
             ("LETTUCE_INDEX_MAX_ATTEMPTS", self.index_max_attempts.to_string()),
+            ("LETTUCE_INDEX_CACHE_DIR", self.index.cache_dir.display().to_string()),
+            ("LETTUCE_INDEX_MAX_FILE_BYTES", self.index.max_file_bytes.to_string()),
+            ("LETTUCE_INDEX_EXCLUDE", self.index.exclude.join(",")),
+            ("LETTUCE_INDEX_THREADS", self.index.threads.to_string()),
+            ("LETTUCE_INDEX_MEMORY_MB", self.index.memory_mb.to_string()),
+            (
+                "LETTUCE_INDEX_PARSE_TIMEOUT_SECS",
+                self.index.parse_timeout.as_secs().to_string(),
+            ),
+            ("LETTUCE_TOKEN_ENCODING", self.index.token_encoding.clone()),
             (
                 "LETTUCE_SESSION_TTL_HOURS",
                 (self.session_ttl.as_secs() / 3600).to_string(),

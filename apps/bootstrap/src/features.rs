@@ -18,7 +18,8 @@ pub const ADAPTER_FEATURES: &[&str] = &[
     "auth-supabase",
     "auth-jwks",
     "git-generic",
-    "index-manifest",
+    "index-tantivy",
+    "tokens-bpe",
     "license-ed25519",
     "telemetry-http",
 ];
@@ -56,8 +57,11 @@ pub fn enabled_features() -> Vec<&'static str> {
     if cfg!(feature = "git-generic") {
         v.push("git-generic");
     }
-    if cfg!(feature = "index-manifest") {
-        v.push("index-manifest");
+    if cfg!(feature = "index-tantivy") {
+        v.push("index-tantivy");
+    }
+    if cfg!(feature = "tokens-bpe") {
+        v.push("tokens-bpe");
     }
     if cfg!(feature = "license-ed25519") {
         v.push("license-ed25519");

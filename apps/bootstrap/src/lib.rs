@@ -26,4 +26,6 @@ pub use config::{
 };
 pub use features::{ADAPTER_FEATURES, enabled_features};
 pub use secrets::SecretSource;
-pub use wire::{Runtime, migrate, wire};
+#[cfg(feature = "index-tantivy")]
+pub use wire::code_index;
+pub use wire::{Runtime, migrate, token_counter, wire};

@@ -116,6 +116,73 @@ fn blob_store(config: &Config) -> anyhow::Result<Arc<dyn BlobStore>> {
     }
 }
 
+/// The code index over `blobs`, configured by `LETTUCE_INDEX_*`.
+#[cfg(feature = "index-tantivy")]
+pub fn code_index(
+    config: &Config,
+    blobs: Arc<dyn BlobStore>,
+) -> anyhow::Result<Arc<lettuce_index_tantivy::TantivyIndex>> {
+    let s = &config.index;
+    std::fs::create_dir_all(&s.cache_dir).with_context(|| {
+        format!(
+            "creating the index cache {} (LETTUCE_INDEX_CACHE_DIR)",
+            s.cache_dir.display()
+        )
+    })?;
+    let mut c = lettuce_index_tantivy::IndexConfig::new(s.cache_dir.clone());
+    c.max_file_bytes = s.max_file_bytes;
+    c.exclude = s.exclude.clone();
+    c.threads = s.threads;
+    c.memory_bytes = s.memory_mb << 20;
+    c.parse_timeout = s.parse_timeout;
+    let index = lettuce_index_tantivy::TantivyIndex::try_new(blobs, c)
+        .map_err(|e| anyhow::anyhow!("LETTUCE_INDEX_EXCLUDE: {e}"))?;
+    Ok(Arc::new(index))
+}
+
+/// The indexer and search of this build's code index.
+#[cfg(feature = "index-tantivy")]
+fn index_ports(
+    config: &Config,
+    blobs: Arc<dyn BlobStore>,
+) -> anyhow::Result<(
+    Arc<dyn lettuce_ports::index::CodeIndexer>,
+    Arc<dyn lettuce_ports::index::CodeSearch>,
+)> {
+    let index = code_index(config, blobs)?;
+    Ok((index.clone(), index))
+}
+
+#[cfg(not(feature = "index-tantivy"))]
+fn index_ports(
+    _config: &Config,
+    _blobs: Arc<dyn BlobStore>,
+) -> anyhow::Result<(
+    Arc<dyn lettuce_ports::index::CodeIndexer>,
+    Arc<dyn lettuce_ports::index::CodeSearch>,
+)> {
+    anyhow::bail!(
+        "feature `index-tantivy` is not enabled in this build: build with --features index-tantivy (part of `embedded`)"
+    )
+}
+
+/// The token counter named by `LETTUCE_TOKEN_ENCODING`.
+#[cfg(feature = "tokens-bpe")]
+pub fn token_counter(config: &Config) -> anyhow::Result<Arc<dyn lettuce_ports::tokens::TokenCounter>> {
+    let counter = lettuce_tokens_bpe::BpeCounter::by_name(&config.index.token_encoding).ok_or_else(|| {
+        anyhow::anyhow!(
+            "LETTUCE_TOKEN_ENCODING={}: use o200k_base or cl100k_base",
+            config.index.token_encoding
+        )
+    })?;
+    Ok(Arc::new(counter))
+}
+
+#[cfg(not(feature = "tokens-bpe"))]
+pub fn token_counter(_config: &Config) -> anyhow::Result<Arc<dyn lettuce_ports::tokens::TokenCounter>> {
+    anyhow::bail!("LETTUCE_TOKEN_ENCODING: feature `tokens-bpe` is not enabled in this build")
+}
+
 /// Applies metadata-store migrations and prepares the queue schema
 /// (idempotent). Also run by [`wire`] at start-up.
 pub async fn migrate(config: &Config) -> anyhow::Result<()> {
@@ -222,7 +289,8 @@ pub async fn wire(config: &Config) -> anyhow::Result<Runtime> {
         },
     )
     .with_sync_timeout(config.git_timeout);
-    let indexer = lettuce_index_manifest::ManifestIndexer::new(blobs.clone());
+    let (indexer, search) = index_ports(config, blobs.clone())?;
+    let tokens = token_counter(config)?;
 
     let mut settings = EngineSettings::new(admin_token, data_key);
     settings.session_ttl = config.session_ttl;
@@ -248,7 +316,9 @@ pub async fn wire(config: &Config) -> anyhow::Result<Runtime> {
         .passwords(auth)
         .mirror(Arc::new(mirror))
         .provider(Arc::new(lettuce_git_generic::GenericProvider::new()))
-        .indexer(Arc::new(indexer))
+        .indexer(indexer)
+        .search(search)
+        .tokens(tokens)
         .license(license)
         .settings(settings)
         .build()

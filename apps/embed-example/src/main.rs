@@ -36,6 +36,10 @@ async fn build_engine(data_dir: &Path) -> anyhow::Result<Engine> {
         // The example indexes a local path, so private targets are allowed.
         lettuce_git_generic::NetworkPolicy { allow_private: true },
     );
+    let index = Arc::new(lettuce_index_tantivy::TantivyIndex::new(
+        blobs.clone(),
+        lettuce_index_tantivy::IndexConfig::new(data_dir.join("index-cache")),
+    ));
     let engine = Engine::builder()
         .store(Arc::new(store))
         .queue(Arc::new(queue))
@@ -45,7 +49,9 @@ async fn build_engine(data_dir: &Path) -> anyhow::Result<Engine> {
         .sessions(auth.clone())
         .passwords(auth)
         .mirror(Arc::new(mirror))
-        .indexer(Arc::new(lettuce_index_manifest::ManifestIndexer::new(blobs)))
+        .indexer(index.clone())
+        .search(index)
+        .tokens(Arc::new(lettuce_tokens_bpe::BpeCounter::o200k()))
         .settings(EngineSettings::new(
             Secret::new("example-admin-token-0123456789"),
             [42u8; 32],
@@ -84,6 +90,15 @@ async fn run(data_dir: &Path, repo_path: &Path) -> anyhow::Result<Repo> {
     // A real service runs `Worker::run(cancel)` in a background task; here we
     // drain the queue once.
     Worker::new(engine.clone()).run_until_idle().await?;
+    // Then ask the index what an agent would: the repository's map.
+    let map = engine
+        .navigator(&user)?
+        .repo_map(lettuce_engine::RepoMapRequest::default())
+        .await;
+    match map {
+        Ok(answer) => println!("{}({} tokens)", answer.text, answer.tokens.returned),
+        Err(e) => println!("no repo map: {e}"),
+    }
     Ok(engine.get_repo(&user, repo.id).await?)
 }
 
