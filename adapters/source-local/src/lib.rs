@@ -43,6 +43,9 @@
 //! - the stat cache file, when it lies inside the root, is not listed.
 //!
 //! Paths are relative to the root, `/`-separated, sorted by byte order.
+//! Unlike `git ls-files`, this lists what is on disk: untracked files that
+//! no rule ignores are included, and a file git tracks although an ignore
+//! rule matches it is not.
 //!
 //! ## Ids
 //!
@@ -82,6 +85,13 @@
 //! cannot hide behind an unchanged stat (git's "racily clean" problem); they
 //! are hashed again next time. [`LocalSnapshot::files_hashed`] tells how many
 //! files an open read.
+//!
+//! Like git's index, the cache trusts the stat: a tool that rewrites a file
+//! in place with the same size and then restores its old modification time
+//! goes unnoticed (tools that replace files, such as `rsync`, change the
+//! inode and are noticed), and the racy-file rule assumes the file system's
+//! clock is this machine's (a network file system with a skewed server clock
+//! weakens it).
 //!
 //! ## Reading
 //!

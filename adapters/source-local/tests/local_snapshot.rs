@@ -124,6 +124,19 @@ fn ignore_files_apply_outside_git_too() {
     );
 }
 
+#[test]
+fn ignore_files_above_the_root_apply() {
+    let dir = tree(&[
+        (".gitignore", b"*.log\n"),
+        (".lettuceignore", b"generated/\n"),
+        ("sub/a.rs", b"a"),
+        ("sub/debug.log", b"l"),
+        ("sub/generated/x.rs", b"x"),
+    ]);
+    let snap = open(&dir.path().join("sub"), opts());
+    assert_eq!(paths(&snap), ["a.rs"]);
+}
+
 #[cfg(unix)]
 #[test]
 fn symlinks_are_neither_listed_nor_followed() {

@@ -82,14 +82,19 @@ pub fn have_git() -> bool {
     false
 }
 
-/// Runs `git args` in `dir` with an isolated configuration; its stdout.
+/// Runs `git args` in `dir`; its stdout. The user's global configuration
+/// stays in force (the walker reads the same global excludes file), with
+/// line-ending conversion off.
 pub fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
         .args(["-c", "core.autocrlf=false", "-c", "core.safecrlf=false"])
         .args(args)
         .current_dir(dir)
         .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE")
+        .env_remove("GIT_INDEX_FILE")
+        .stdin(std::process::Stdio::null())
         .output()
         .expect("run git");
     assert!(
