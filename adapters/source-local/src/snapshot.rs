@@ -8,6 +8,7 @@ use crate::stat::{Stat, time_ns};
 use crate::walk::{self, WalkSettings, WalkedFile};
 use lettuce_ports::git::{FileEntry, GitError, RepoSnapshot};
 use std::collections::HashMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
@@ -140,26 +141,25 @@ impl LocalSnapshot {
         let path = self.root.join(&entry.path);
         let unreadable =
             |e: std::io::Error| fatal(format!("cannot read {}: {e}: check its permissions", path.display()));
-        if is_large_file_id(id) {
-            // Not hashed: unchanged means the same stat (the id derives from it).
-            match std::fs::symlink_metadata(&path) {
-                Ok(meta) if Stat::of(&meta) == self.stats[i] => {}
-                Ok(_) => return Ok(None),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-                Err(e) => return Err(unreadable(e)),
-            }
-            return match std::fs::read(&path) {
-                Ok(bytes) => Ok((bytes.len() as u64 == entry.size).then_some(bytes)),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(unreadable(e)),
-            };
+        let mut file = match std::fs::File::open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(unreadable(e)),
+        };
+        let meta = file.metadata().map_err(unreadable)?;
+        // A large file's id derives from its stat: unchanged means the same stat.
+        let large = is_large_file_id(id);
+        if !meta.is_file() || meta.len() != entry.size || (large && Stat::of(&meta) != self.stats[i]) {
+            return Ok(None);
         }
-        match std::fs::read(&path) {
-            Ok(bytes) if git_blob_id(&bytes) == id => Ok(Some(bytes)),
-            Ok(_) => Ok(None),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(unreadable(e)),
-        }
+        let mut bytes = Vec::with_capacity(usize::try_from(entry.size).unwrap_or(0));
+        file.read_to_end(&mut bytes).map_err(unreadable)?;
+        let same = if large {
+            bytes.len() as u64 == entry.size
+        } else {
+            git_blob_id(&bytes) == id
+        };
+        Ok(same.then_some(bytes))
     }
 }
 

@@ -297,6 +297,7 @@ fn read_blob_notices_changes_since_the_walk() {
         ("b.rs", b"twin"),
         ("c.rs", b"twin"),
         ("gone.rs", b"bye"),
+        ("now-a-dir.rs", b"file"),
     ]);
     let snap = open(dir.path(), opts());
     let a = entry(&snap, "a.rs");
@@ -315,6 +316,11 @@ fn read_blob_notices_changes_since_the_walk() {
     std::fs::remove_file(dir.path().join("gone.rs")).unwrap();
     let err = snap.read_blob(&gone.blob_id).unwrap_err();
     assert!(err.is_retryable() && err.to_string().contains("gone.rs"), "{err}");
+
+    let now_dir = entry(&snap, "now-a-dir.rs");
+    std::fs::remove_file(dir.path().join("now-a-dir.rs")).unwrap();
+    std::fs::create_dir(dir.path().join("now-a-dir.rs")).unwrap();
+    assert!(snap.read_blob(&now_dir.blob_id).unwrap_err().is_retryable());
 
     // Equal contents share an id: one surviving copy is enough.
     let twin = entry(&snap, "b.rs");
