@@ -49,9 +49,9 @@ pub use builder::{Engine, EngineBuilder, EngineSettings, Ports};
 pub use caller::{AuthMethod, Caller, UserCtx};
 pub use error::{EngineError, ErrorKind};
 pub use navigate::{
-    Answer, FileRequest, FileSlice, MAX_TOKENS_CAP, NavRepo, NavState, Navigator, OutlineAnswer, ReadSymbolRequest,
-    ReferencesAnswer, ReferencesRequest, RepoCommit, RepoFileMatch, RepoMapAnswer, RepoMapRequest, RepoReference,
-    RepoSymbol, SearchAnswer, SearchRequest, SymbolCode, SymbolRequest, budgets,
+    Answer, FileRequest, FileSlice, MAX_TOKENS_CAP, MIN_TOKENS, NavRepo, NavState, Navigator, OutlineAnswer,
+    ReadSymbolRequest, ReferencesAnswer, ReferencesRequest, RepoCommit, RepoFileMatch, RepoMapAnswer, RepoMapRequest,
+    RepoReference, RepoSymbol, SearchAnswer, SearchRequest, SymbolCode, SymbolRequest, budgets,
 };
 pub use ready::{ReadyCheck, ReadyReport};
 pub use repos::AddRepoRequest;

@@ -40,6 +40,28 @@ class Cart:
 
 def total_quantity(items):
     return sum(q for _, q in items)
+
+
+class Inventory:
+    """Stock levels per SKU, with reservations for carts in checkout."""
+
+    def __init__(self, levels):
+        self.levels = dict(levels)
+        self.reserved = {}
+
+    def available(self, sku):
+        """Units that can still be sold."""
+        return self.levels.get(sku, 0) - self.reserved.get(sku, 0)
+
+    def reserve(self, sku, qty):
+        """Holds qty units of sku for a cart; fails when stock is short."""
+        if self.available(sku) < qty:
+            raise ValueError(f"only {self.available(sku)} of {sku} left")
+        self.reserved[sku] = self.reserved.get(sku, 0) + qty
+
+    def release(self, sku, qty):
+        """Returns held units to stock."""
+        self.reserved[sku] = max(0, self.reserved.get(sku, 0) - qty)
 "#;
 
 const CHECKOUT_PY: &str = r#"from cart import Cart, total_quantity
@@ -316,7 +338,11 @@ async fn every_tool_answers_with_commit_and_token_accounting() {
     let note = tiny.shortened.as_deref().unwrap();
     assert!(note.contains("continue with start="), "{note}");
     assert!(tiny.text.contains(note));
-    assert!(tiny.tokens.returned < 60, "{:?}", tiny.tokens);
+    assert!(
+        tiny.tokens.returned <= 100,
+        "the whole answer fits the budget: {:?}",
+        tiny.tokens
+    );
 
     // repo_map ranks what the code uses.
     let map = nav.repo_map(RepoMapRequest::default()).await.unwrap();

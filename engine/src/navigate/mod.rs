@@ -356,8 +356,19 @@ impl Engine {
     }
 }
 
+/// Smallest budget an answer may ask for.
+pub const MIN_TOKENS: u64 = 100;
+/// Tokens kept back from a budget for the header, notes and the
+/// accounting line, so the whole answer fits.
+const RESERVED: u64 = 60;
+
 fn clamp_budget(requested: Option<u64>, default: u64) -> u64 {
-    requested.unwrap_or(default).clamp(1, MAX_TOKENS_CAP)
+    requested.unwrap_or(default).clamp(MIN_TOKENS, MAX_TOKENS_CAP)
+}
+
+/// What a budget leaves for the answer's content.
+fn room(budget: u64) -> u64 {
+    budget.saturating_sub(RESERVED).max(1)
 }
 
 fn not_indexed(r: &NavRepo) -> EngineError {
@@ -591,10 +602,22 @@ impl Navigator {
             text.push_str(note);
             text.push('\n');
         }
-        let tokens = TokenAccount {
-            returned: self.tokens.count(&text),
-            full,
+        // The accounting line is part of what the agent reads (and pays for):
+        // find the count that includes itself.
+        let line = |returned: u64| {
+            let saved = full.saturating_sub(returned);
+            format!("[tokens: {returned} returned, {full} in the files, {saved} saved]\n")
         };
+        let mut returned = self.tokens.count(&text);
+        for _ in 0..3 {
+            let next = self.tokens.count(&format!("{text}{}", line(returned)));
+            if next == returned {
+                break;
+            }
+            returned = next;
+        }
+        text.push_str(&line(returned));
+        let tokens = TokenAccount { returned, full };
         if let Scope::Account { engine, account } = &self.scope {
             engine.meter(*account, tokens);
         }
@@ -681,7 +704,7 @@ impl Navigator {
             more = true;
         }
         let multi = targets.len() > 1;
-        let mut b = Budgeted::new(self.tokens.as_ref(), budget);
+        let mut b = Budgeted::new(self.tokens.as_ref(), room(budget));
         let mut shown = Vec::new();
         if hits.is_empty() {
             b.push("no matches\n");
@@ -770,7 +793,7 @@ impl Navigator {
             .symbol_hits(&req.name, req.kind, req.repo.as_deref(), req.path, req.lang, limit)
             .await?;
         let multi = targets.len() > 1;
-        let mut b = Budgeted::new(self.tokens.as_ref(), budget);
+        let mut b = Budgeted::new(self.tokens.as_ref(), room(budget));
         let mut shown = Vec::new();
         if hits.is_empty() {
             b.push(&format!("no definition of {}\n", req.name.trim()));
@@ -852,7 +875,7 @@ impl Navigator {
             more = true;
         }
         let multi = targets.len() > 1;
-        let mut b = Budgeted::new(self.tokens.as_ref(), budget);
+        let mut b = Budgeted::new(self.tokens.as_ref(), room(budget));
         let mut shown: Vec<(RepoCommit, IndexRef, Reference)> = Vec::new();
         if refs.is_empty() {
             b.push(&format!("no occurrences of {name} in code\n"));
@@ -911,7 +934,7 @@ impl Navigator {
             Ok(o) => o,
             Err(e) => return Err(self.index_err(&r, e).await),
         };
-        let mut b = Budgeted::new(self.tokens.as_ref(), budget);
+        let mut b = Budgeted::new(self.tokens.as_ref(), room(budget));
         b.push(&format!(
             "{} ({}, {} lines)\n",
             o.file.path,
@@ -981,7 +1004,7 @@ impl Navigator {
         }
         let header = format!("{path} lines {start}-{end} of {total}\n");
         let listing = numbered(&content.text, start, end);
-        let room = budget.saturating_sub(self.tokens.count(&header)).max(1);
+        let room = room(budget).saturating_sub(self.tokens.count(&header)).max(1);
         let shown = cut_to_tokens(self.tokens.as_ref(), &listing, room);
         let shown_lines = shown.lines().count() as u32;
         let shown_end = if shown.len() == listing.len() {
@@ -1096,7 +1119,7 @@ impl Navigator {
             }
         }
         let listing = numbered(&content.text, s.start_line, s.end_line);
-        let room = budget.saturating_sub(self.tokens.count(&header)).max(1);
+        let room = room(budget).saturating_sub(self.tokens.count(&header)).max(1);
         let shown = cut_to_tokens(self.tokens.as_ref(), &listing, room);
         let shortened = (shown.len() < listing.len()).then(|| {
             let last = (s.start_line + shown.lines().count() as u32).saturating_sub(1);
@@ -1159,7 +1182,7 @@ impl Navigator {
             short(&at.commit),
             ranked.defs.len()
         );
-        let room = budget.saturating_sub(self.tokens.count(&header)).max(1);
+        let room = room(budget).saturating_sub(self.tokens.count(&header)).max(1);
         // The largest number of definitions whose rendering fits.
         let (mut lo, mut hi) = (0usize, ranked.defs.len());
         while lo < hi {
