@@ -172,7 +172,7 @@ pub(crate) fn run(
     let fields = Fields::of(&index.schema())?;
     let threads = settings.threads.max(1);
     let mut writer: IndexWriter<TantivyDocument> = index
-        .writer_with_num_threads(threads, settings.memory_bytes.max(threads * 16 << 20))
+        .writer_with_num_threads(threads, settings.memory_bytes.max((threads * 16) << 20))
         .map_err(|e| backend_err(e, false))?;
     let before = index.reader().map_err(|e| backend_err(e, false))?.searcher();
 

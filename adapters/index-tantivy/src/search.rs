@@ -589,6 +589,9 @@ fn best_lines(text: &str, highlight: &Regex, words: &[QueryWord], max: usize) ->
     (lines, total)
 }
 
+/// A line being collected: (line number, byte offset of its start, match ranges in it).
+type OpenLine = (u32, usize, Vec<(usize, usize)>);
+
 /// Lines where `re` matches (a match spanning lines counts for its first).
 fn regex_lines(text: &str, re: &Regex, max: usize) -> (Vec<LineMatch>, u32) {
     let mut lines: Vec<LineMatch> = Vec::new();
@@ -596,8 +599,8 @@ fn regex_lines(text: &str, re: &Regex, max: usize) -> (Vec<LineMatch>, u32) {
     let mut line_no = 1u32;
     let mut line_start = 0usize;
     let mut scanned = 0usize;
-    let mut current: Option<(u32, usize, Vec<(usize, usize)>)> = None;
-    let flush = |cur: Option<(u32, usize, Vec<(usize, usize)>)>, lines: &mut Vec<LineMatch>| {
+    let mut current: Option<OpenLine> = None;
+    let flush = |cur: Option<OpenLine>, lines: &mut Vec<LineMatch>| {
         if let Some((no, start, ranges)) = cur {
             let end = text[start..].find('\n').map_or(text.len(), |i| start + i);
             let line = text[start..end].strip_suffix('\r').unwrap_or(&text[start..end]);

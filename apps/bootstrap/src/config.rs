@@ -333,7 +333,21 @@ impl fmt::Debug for Config {
     }
 }
 
-fn index_settings(env: &EnvMap, data_dir: &std::path::Path, errs: &mut Vec<ConfigError>) -> IndexSettings {
+impl Config {
+    /// The code index configuration for `settings`.
+    #[cfg(feature = "index-tantivy")]
+    pub fn local_index_config(settings: &IndexSettings) -> lettuce_index_tantivy::IndexConfig {
+        let mut c = lettuce_index_tantivy::IndexConfig::new(settings.cache_dir.clone());
+        c.max_file_bytes = settings.max_file_bytes;
+        c.exclude = settings.exclude.clone();
+        c.threads = settings.threads;
+        c.memory_bytes = settings.memory_mb << 20;
+        c.parse_timeout = settings.parse_timeout;
+        c
+    }
+}
+
+pub(crate) fn index_settings(env: &EnvMap, data_dir: &std::path::Path, errs: &mut Vec<ConfigError>) -> IndexSettings {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let exclude: Vec<String> = env
         .get("LETTUCE_INDEX_EXCLUDE")

@@ -20,6 +20,7 @@ pub const ADAPTER_FEATURES: &[&str] = &[
     "git-generic",
     "index-tantivy",
     "tokens-bpe",
+    "source-local",
     "license-ed25519",
     "telemetry-http",
 ];
@@ -62,6 +63,9 @@ pub fn enabled_features() -> Vec<&'static str> {
     }
     if cfg!(feature = "tokens-bpe") {
         v.push("tokens-bpe");
+    }
+    if cfg!(feature = "source-local") {
+        v.push("source-local");
     }
     if cfg!(feature = "license-ed25519") {
         v.push("license-ed25519");

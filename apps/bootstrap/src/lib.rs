@@ -17,6 +17,8 @@
 
 mod config;
 mod features;
+#[cfg(all(feature = "index-tantivy", feature = "source-local", feature = "blob-fs"))]
+pub mod local;
 mod secrets;
 mod wire;
 

@@ -129,12 +129,7 @@ pub fn code_index(
             s.cache_dir.display()
         )
     })?;
-    let mut c = lettuce_index_tantivy::IndexConfig::new(s.cache_dir.clone());
-    c.max_file_bytes = s.max_file_bytes;
-    c.exclude = s.exclude.clone();
-    c.threads = s.threads;
-    c.memory_bytes = s.memory_mb << 20;
-    c.parse_timeout = s.parse_timeout;
+    let c = Config::local_index_config(s);
     let index = lettuce_index_tantivy::TantivyIndex::try_new(blobs, c)
         .map_err(|e| anyhow::anyhow!("LETTUCE_INDEX_EXCLUDE: {e}"))?;
     Ok(Arc::new(index))
@@ -167,19 +162,19 @@ fn index_ports(
 }
 
 /// The token counter named by `LETTUCE_TOKEN_ENCODING`.
-#[cfg(feature = "tokens-bpe")]
 pub fn token_counter(config: &Config) -> anyhow::Result<Arc<dyn lettuce_ports::tokens::TokenCounter>> {
-    let counter = lettuce_tokens_bpe::BpeCounter::by_name(&config.index.token_encoding).ok_or_else(|| {
-        anyhow::anyhow!(
-            "LETTUCE_TOKEN_ENCODING={}: use o200k_base or cl100k_base",
-            config.index.token_encoding
-        )
-    })?;
+    counter_for(&config.index.token_encoding)
+}
+
+#[cfg(feature = "tokens-bpe")]
+pub(crate) fn counter_for(encoding: &str) -> anyhow::Result<Arc<dyn lettuce_ports::tokens::TokenCounter>> {
+    let counter = lettuce_tokens_bpe::BpeCounter::by_name(encoding)
+        .ok_or_else(|| anyhow::anyhow!("LETTUCE_TOKEN_ENCODING={encoding}: use o200k_base or cl100k_base"))?;
     Ok(Arc::new(counter))
 }
 
 #[cfg(not(feature = "tokens-bpe"))]
-pub fn token_counter(_config: &Config) -> anyhow::Result<Arc<dyn lettuce_ports::tokens::TokenCounter>> {
+pub(crate) fn counter_for(_encoding: &str) -> anyhow::Result<Arc<dyn lettuce_ports::tokens::TokenCounter>> {
     anyhow::bail!("LETTUCE_TOKEN_ENCODING: feature `tokens-bpe` is not enabled in this build")
 }
 

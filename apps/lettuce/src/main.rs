@@ -29,11 +29,31 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Index a local directory (respecting .gitignore) with a progress bar and
+    /// print counts and timings. Runs again incrementally. No server needed.
+    Index(IndexArgs),
+    /// Serve MCP over stdio: with --repo, index that directory first and serve
+    /// it; without, serve the repositories of the account whose API key is in
+    /// LETTUCE_API_KEY on this instance (same configuration as `serve`).
+    Mcp(McpArgs),
     /// Inspect or send the daily telemetry heartbeat (see docs/telemetry.md).
     Telemetry {
         #[command(subcommand)]
         command: TelemetryCommand,
     },
+}
+
+#[derive(Debug, clap::Args)]
+struct IndexArgs {
+    /// The directory to index.
+    path: std::path::PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+struct McpArgs {
+    /// Index this local directory and serve it (no server, no account).
+    #[arg(long)]
+    repo: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -85,6 +105,14 @@ struct ServeArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let env = EnvMap::from_process();
+    // Local commands need no server configuration.
+    match &cli.command {
+        Some(Command::Index(args)) => return run_local(&env, |c| async move { local::index(&c, &args.path).await }),
+        Some(Command::Mcp(McpArgs { repo: Some(path) })) => {
+            return run_local(&env, |c| async move { local::mcp_local(&c, path).await });
+        }
+        _ => {}
+    }
     let config = match Config::from_env(&env) {
         Ok(c) => c,
         Err(errors) => return config_failure(&errors),
@@ -119,6 +147,8 @@ fn main() -> ExitCode {
                 command: ConfigCommand::Check,
             } => config_check(&config),
             Command::Telemetry { command } => telemetry::run(&config, command).await,
+            Command::Mcp(_) => mcp_as_user(config, &env).await,
+            Command::Index(_) => unreachable!("handled before the server configuration"),
         }
     });
     // A blocking task (a git fetch stuck on a silent server) must not keep the
@@ -131,6 +161,54 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Runs a local command on its own runtime with local configuration.
+fn run_local<F, Fut>(env: &EnvMap, f: F) -> ExitCode
+where
+    F: FnOnce(lettuce_bootstrap::local::LocalConfig) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let config = match lettuce_bootstrap::local::LocalConfig::from_env(env) {
+        Ok(c) => c,
+        Err(errors) => return config_failure(&errors),
+    };
+    init_tracing(LogFormat::Pretty);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(f(config));
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `lettuce mcp` without `--repo`: the account of LETTUCE_API_KEY, over stdio.
+async fn mcp_as_user(config: Config, env: &EnvMap) -> anyhow::Result<()> {
+    let key = env.get("LETTUCE_API_KEY").context(
+        "LETTUCE_API_KEY is not set: create an API key (POST /v1/api-keys) and export it, or use `lettuce mcp --repo PATH` for a local directory",
+    )?;
+    let rt = lettuce_bootstrap::wire(&config).await?;
+    let caller = rt
+        .engine
+        .authenticate(&lettuce_domain::Secret::new(key))
+        .await
+        .map_err(|e| anyhow::anyhow!("LETTUCE_API_KEY: {e}"))?;
+    caller.user().map_err(|e| anyhow::anyhow!("LETTUCE_API_KEY: {e}"))?;
+    let result = lettuce_mcp::serve_stdio(lettuce_mcp::LettuceTools::for_caller(rt.engine.clone(), caller)).await;
+    if let Err(e) = rt.engine.flush_usage().await {
+        tracing::warn!(error = %e, "could not record usage at exit");
+    }
+    result.context("MCP over stdio")
 }
 
 fn config_failure(errors: &ConfigErrors) -> ExitCode {
@@ -220,9 +298,14 @@ async fn serve(config: Config, args: ServeArgs) -> anyhow::Result<()> {
             .with_context(|| format!("cannot listen on {} (set LETTUCE_BIND or --bind)", config.bind))?;
         let addr = listener.local_addr()?;
         let state = lettuce_http::AppState::new(rt.engine.clone());
+        let mcp = lettuce_mcp::http_router(
+            rt.engine.clone(),
+            lettuce_mcp::HttpOptions::for_urls([config.mcp_url.as_str(), config.web_url.as_str()], cancel.clone()),
+        );
+        let app = lettuce_http::router(state).merge(mcp);
         let c = cancel.clone();
         tasks.spawn(async move {
-            lettuce_http::serve(listener, state, c.cancelled_owned())
+            lettuce_http::serve_router(listener, app, c.cancelled_owned())
                 .await
                 .context("HTTP server failed")
         });
@@ -251,10 +334,14 @@ async fn serve(config: Config, args: ServeArgs) -> anyhow::Result<()> {
             }
         }
     }
+    if let Err(e) = rt.engine.flush_usage().await {
+        tracing::warn!(error = %e, "could not record the last usage counters");
+    }
     tracing::info!("lettuce stopped");
     result
 }
 
+mod local;
 mod telemetry;
 
 /// How often the license is re-verified (and the telemetry tick runs).

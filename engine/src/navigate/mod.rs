@@ -570,11 +570,11 @@ impl Navigator {
         n
     }
 
-    async fn files_tokens<'a>(&self, files: impl IntoIterator<Item = (&'a IndexRef, &'a IndexedFile)>) -> u64 {
+    async fn files_tokens(&self, files: Vec<(IndexRef, IndexedFile)>) -> u64 {
         let mut seen = HashSet::new();
         let mut total = 0;
-        for (at, f) in files {
-            if seen.insert((at.repo_id, f.path.as_str())) {
+        for (at, f) in &files {
+            if seen.insert((at.repo_id, f.path.clone())) {
                 total += self.file_tokens(at, f).await;
             }
         }
@@ -740,7 +740,9 @@ impl Navigator {
         } else {
             None
         };
-        let full = self.files_tokens(shown.iter().map(|(_, at, h)| (*at, &h.file))).await;
+        let full = self
+            .files_tokens(shown.iter().map(|(_, at, h)| ((*at).clone(), h.file.clone())).collect())
+            .await;
         let repos = targets.iter().map(|(r, at)| Self::commit_of(r, at)).collect();
         let body = b.into_text();
         let data = SearchAnswer {
@@ -830,7 +832,9 @@ impl Navigator {
         let shortened = b
             .shortened()
             .then(|| footer_note("definitions", b.dropped, budget, "narrow with kind=, path= or repo="));
-        let full = self.files_tokens(shown.iter().map(|(_, at, h)| (at, &h.file))).await;
+        let full = self
+            .files_tokens(shown.iter().map(|(_, at, h)| (at.clone(), h.file.clone())).collect())
+            .await;
         let repos = targets.iter().map(|(r, at)| Self::commit_of(r, at)).collect();
         let body = b.into_text();
         let data = shown
@@ -912,7 +916,9 @@ impl Navigator {
         } else {
             None
         };
-        let full = self.files_tokens(shown.iter().map(|(_, at, r)| (at, &r.file))).await;
+        let full = self
+            .files_tokens(shown.iter().map(|(_, at, r)| (at.clone(), r.file.clone())).collect())
+            .await;
         let repos = targets.iter().map(|(r, at)| Self::commit_of(r, at)).collect();
         let body = b.into_text();
         let data = ReferencesAnswer {
@@ -1217,7 +1223,12 @@ impl Navigator {
             })
             .collect();
         let full = self
-            .files_tokens(shown_files.iter().map(|&i| (&at, &ranked.graph.files[i].file)))
+            .files_tokens(
+                shown_files
+                    .iter()
+                    .map(|&i| (at.clone(), ranked.graph.files[i].file.clone()))
+                    .collect(),
+            )
             .await;
         let data = RepoMapAnswer {
             files,

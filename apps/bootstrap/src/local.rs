@@ -1,0 +1,168 @@
+//! Local mode: index a directory on this machine and navigate it without a
+//! server (`lettuce index PATH`, `lettuce mcp --repo PATH`). The index lives
+//! under `LETTUCE_LOCAL_DIR` (default `$XDG_CACHE_HOME/lettuce`, else
+//! `~/.cache/lettuce`), one directory per indexed path, so running again
+//! re-indexes only what changed.
+
+use crate::config::{ConfigError, ConfigErrors, EnvMap, IndexSettings, index_settings};
+use anyhow::Context;
+use lettuce_domain::RepoId;
+use lettuce_domain::repo::{IndexProgress, RepoStatus};
+use lettuce_engine::{NavRepo, Navigator};
+use lettuce_ports::index::{CodeIndexer, IndexRequest, IndexSummary, ProgressSink};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Settings of local mode.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct LocalConfig {
+    /// `LETTUCE_LOCAL_DIR`: where local indexes live.
+    pub dir: PathBuf,
+    /// `LETTUCE_INDEX_*`, `LETTUCE_TOKEN_ENCODING` (the cache directory is
+    /// per indexed path).
+    pub index: IndexSettings,
+}
+
+impl LocalConfig {
+    /// Reads `LETTUCE_LOCAL_DIR` and the index variables.
+    pub fn from_env(env: &EnvMap) -> Result<Self, ConfigErrors> {
+        let mut errs = Vec::new();
+        let dir = match env.get("LETTUCE_LOCAL_DIR") {
+            Some(d) => PathBuf::from(d),
+            None => match (env.get("XDG_CACHE_HOME"), env.get("HOME")) {
+                (Some(x), _) => PathBuf::from(x).join("lettuce"),
+                (None, Some(h)) => PathBuf::from(h).join(".cache").join("lettuce"),
+                (None, None) => {
+                    errs.push(ConfigError::new(
+                        "LETTUCE_LOCAL_DIR",
+                        "neither LETTUCE_LOCAL_DIR, XDG_CACHE_HOME nor HOME is set",
+                        "set LETTUCE_LOCAL_DIR to a directory for local indexes",
+                    ));
+                    PathBuf::from(".lettuce-local")
+                }
+            },
+        };
+        let index = index_settings(env, &dir, &mut errs);
+        if errs.is_empty() {
+            Ok(Self { dir, index })
+        } else {
+            Err(ConfigErrors(errs))
+        }
+    }
+}
+
+/// A local directory and its index.
+pub struct LocalRepo {
+    /// The directory (canonical).
+    pub root: PathBuf,
+    /// The repo as navigation sees it.
+    pub repo: NavRepo,
+    index: Arc<lettuce_index_tantivy::TantivyIndex>,
+    tokens: Arc<dyn lettuce_ports::tokens::TokenCounter>,
+    stat_cache: PathBuf,
+    max_file_bytes: u64,
+}
+
+impl std::fmt::Debug for LocalRepo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalRepo")
+            .field("root", &self.root)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A stable repo id for a directory.
+fn repo_id_for(root: &Path) -> RepoId {
+    let digest = Sha256::digest(root.to_string_lossy().as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    RepoId(uuid::Uuid::from_bytes(bytes))
+}
+
+impl LocalRepo {
+    /// Opens (creating if needed) the local index of `path`.
+    pub fn open(config: &LocalConfig, path: &Path) -> anyhow::Result<Self> {
+        let root = path
+            .canonicalize()
+            .with_context(|| format!("{} does not exist or is not readable", path.display()))?;
+        anyhow::ensure!(root.is_dir(), "{} is not a directory", root.display());
+        let id = repo_id_for(&root);
+        let home = config.dir.join("repos").join(id.to_string());
+        std::fs::create_dir_all(&home).with_context(|| format!("creating {} (LETTUCE_LOCAL_DIR)", home.display()))?;
+        let blobs: Arc<dyn lettuce_ports::blob::BlobStore> = Arc::new(
+            lettuce_blob_object_store::ObjectStoreBlobs::local(&home.join("blobs"))
+                .with_context(|| format!("opening {}", home.display()))?,
+        );
+        let mut index_settings = config.index.clone();
+        index_settings.cache_dir = home.join("cache");
+        let mut c = crate::Config::local_index_config(&index_settings);
+        c.cache_dir = index_settings.cache_dir.clone();
+        let index = Arc::new(
+            lettuce_index_tantivy::TantivyIndex::try_new(blobs, c)
+                .map_err(|e| anyhow::anyhow!("LETTUCE_INDEX_EXCLUDE: {e}"))?,
+        );
+        let tokens = crate::wire::counter_for(&config.index.token_encoding)?;
+        let name = root
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| root.display().to_string());
+        Ok(Self {
+            repo: NavRepo {
+                id,
+                name,
+                url: format!("file://{}", root.display()),
+                branch: None,
+                status: RepoStatus::Pending,
+                commit: None,
+                progress: IndexProgress::default(),
+            },
+            root,
+            index,
+            tokens,
+            stat_cache: home.join("stat-cache"),
+            max_file_bytes: config.index.max_file_bytes,
+        })
+    }
+
+    /// Indexes the directory's current state (incrementally after the
+    /// first run), reporting progress, and makes it the navigated commit.
+    pub async fn index(&mut self, progress: Arc<dyn ProgressSink>) -> anyhow::Result<IndexSummary> {
+        let (root, options) = (
+            self.root.clone(),
+            lettuce_source_local::LocalOptions::default()
+                .with_stat_cache(self.stat_cache.clone())
+                .with_max_file_bytes(self.max_file_bytes),
+        );
+        let snapshot = tokio::task::spawn_blocking(move || lettuce_source_local::LocalSnapshot::open(&root, options))
+            .await
+            .context("walking the directory")??
+            .into_arc();
+        let commit = snapshot.commit().to_owned();
+        let previous_commit = self.index.indexed_commit(self.repo.id).await?;
+        let summary = self
+            .index
+            .index(IndexRequest {
+                repo_id: self.repo.id,
+                account_id: lettuce_domain::AccountId(uuid::Uuid::nil()),
+                snapshot,
+                previous_commit,
+                progress,
+            })
+            .await
+            .with_context(|| format!("indexing {}", self.root.display()))?;
+        self.repo.commit = Some(commit);
+        self.repo.status = RepoStatus::Ready;
+        self.repo.progress = IndexProgress {
+            files_done: summary.files_total,
+            files_total: summary.files_total,
+        };
+        Ok(summary)
+    }
+
+    /// A navigator over this directory's index (after [`LocalRepo::index`]).
+    pub fn navigator(&self) -> Navigator {
+        Navigator::fixed(self.index.clone(), self.tokens.clone(), vec![self.repo.clone()])
+    }
+}
