@@ -10,6 +10,26 @@ use lettuce_domain::Secret;
 use lettuce_engine::Caller;
 use serde::de::DeserializeOwned;
 
+/// A query string; a malformed or mistyped parameter becomes a 400
+/// `invalid_query` in the error format.
+#[derive(Debug)]
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(ApiQuery(v)),
+            Err(e) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_query",
+                format!("invalid query string: {}", e.body_text()),
+            )),
+        }
+    }
+}
+
 /// A JSON body; malformed input becomes a 4xx in the error format.
 #[derive(Debug)]
 pub struct ApiJson<T>(pub T);

@@ -1,5 +1,6 @@
 //! Routes.
 
+pub(crate) mod code;
 pub(crate) mod health;
 pub(crate) mod license;
 pub(crate) mod repos;
@@ -35,6 +36,11 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v1/repos", get(repos::list).post(repos::add))
         .route("/v1/repos/{id}", get(repos::get).delete(repos::delete))
         .route("/v1/repos/{id}/reindex", post(repos::reindex))
+        .route("/v1/repos/{id}/outline", get(code::outline))
+        .route("/v1/repos/{id}/file", get(code::file))
+        .route("/v1/search", get(code::search))
+        .route("/v1/symbols", get(code::symbols))
+        .route("/v1/usage", get(code::usage))
         .route("/v1/license", get(license::get))
         .route("/v1/admin/license", put(license::put))
         .route("/v1/admin/telemetry", get(telemetry::get).put(telemetry::put))

@@ -24,6 +24,11 @@ fn authed_routes() -> Vec<(Method, String, Option<Value>)> {
         (Method::GET, format!("/v1/repos/{id}"), None),
         (Method::DELETE, format!("/v1/repos/{id}"), None),
         (Method::POST, format!("/v1/repos/{id}/reindex"), None),
+        (Method::GET, format!("/v1/repos/{id}/outline?path=a.py"), None),
+        (Method::GET, format!("/v1/repos/{id}/file?path=a.py"), None),
+        (Method::GET, "/v1/search?q=x".into(), None),
+        (Method::GET, "/v1/symbols?name=x".into(), None),
+        (Method::GET, "/v1/usage".into(), None),
         (Method::GET, "/v1/license".into(), None),
     ]
 }
