@@ -406,4 +406,17 @@ async fn python_sdk_over_streamable_http_with_an_api_key() {
         eve_usage["total"]["queries"], 1,
         "only eve's one successful answer: {eve_usage}"
     );
+
+    // The telemetry heartbeat reports the instance's tokens saved in the last 24 hours.
+    let data_dir = data.path().to_str().expect("utf-8");
+    let out = support::run_lettuce(
+        data.path(),
+        &["telemetry", "preview"],
+        &[("CODEWAZE_DATA_DIR", data_dir)],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let ping: Value = serde_json::from_slice(&out.stdout).expect("preview prints JSON");
+    let all_saved =
+        total["tokens_saved"].as_u64().expect("saved") + eve_usage["total"]["tokens_saved"].as_u64().expect("saved");
+    assert_eq!(ping["tokens_saved_24h"], all_saved, "{ping}");
 }
