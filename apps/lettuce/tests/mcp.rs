@@ -84,7 +84,6 @@ struct Golden {
 
 /// The golden outlines: path → definitions.
 fn goldens() -> Vec<(String, Vec<Golden>)> {
-    let re = parse_golden_line;
     let mut out = Vec::new();
     let dir = fixtures().join("expected");
     let mut entries: Vec<_> = std::fs::read_dir(&dir).expect("expected dir").flatten().collect();
@@ -100,7 +99,7 @@ fn goldens() -> Vec<(String, Vec<Golden>)> {
             .expect("path")
             .to_owned();
         let defs = lines
-            .filter_map(|l| re(l))
+            .filter_map(parse_golden_line)
             .map(|c| Golden {
                 depth: c[0].len() / 2,
                 name: c[1].clone(),
