@@ -299,7 +299,11 @@ fn doc_comment(grammar: &Grammar, node: Node<'_>, source: &[u8]) -> Option<Strin
     }
     if !comments.is_empty() {
         comments.reverse();
-        let raw: Vec<String> = comments.iter().map(|c| text(source, *c).into_owned()).collect();
+        // Line comments may include their newline (tree-sitter-rust's do).
+        let raw: Vec<String> = comments
+            .iter()
+            .map(|c| text(source, *c).trim_end_matches(['\n', '\r']).to_owned())
+            .collect();
         let doc = clean_comment(&raw.join("\n"));
         return (!doc.is_empty()).then(|| truncate_chars(&doc, MAX_DOC_CHARS));
     }
@@ -466,7 +470,11 @@ fn assign_containers(defs: &mut [Def]) {
         while stack.last().is_some_and(|(end, _, _)| s.start_byte >= *end) {
             stack.pop();
         }
-        let container = stack.last().map(|(_, q, _)| q.clone()).or(d.hooked_container.take());
+        // Nesting, plus what a hook knows (`mod m { impl T { fn f } }` → `m.T`).
+        let container = match (stack.last().map(|(_, q, _)| q.clone()), d.hooked_container.take()) {
+            (Some(outer), Some(hooked)) => Some(format!("{outer}.{hooked}")),
+            (outer, hooked) => outer.or(hooked),
+        };
         let parent_kind = stack.last().map(|(_, _, k)| k.as_str());
         if s.kind == "function"
             && (parent_kind.is_some_and(|k| TYPE_KINDS.contains(&k) && k != "module")
@@ -571,6 +579,16 @@ mod tests {
         );
         assert_eq!(f.symbols[0].doc.as_deref(), Some("A client."));
         assert_eq!(f.symbols[1].doc.as_deref(), Some("Sends."));
+    }
+
+    #[test]
+    fn rust_doc_lines_join_without_blank_lines_and_modules_prefix_impl_containers() {
+        let src = "mod outer {\n    /// First line.\n    ///\n    /// Second paragraph.\n    pub struct T;\n\n    impl T {\n        pub fn f(&self) {}\n    }\n}\n";
+        let f = facts("rust", src);
+        let t = f.symbols.iter().find(|s| s.name == "T").unwrap();
+        assert_eq!(t.doc.as_deref(), Some("First line.\n\nSecond paragraph."));
+        let m = f.symbols.iter().find(|s| s.name == "f").unwrap();
+        assert_eq!(m.qualified_name(), "outer.T.f");
     }
 
     #[test]

@@ -266,6 +266,14 @@ impl OpenIndex {
             should.push((Occur::Should, boost(term(f.defs, &w.whole), 3.0)));
             should.push((Occur::Should, boost(term(f.path_text, &w.whole), 2.0)));
         }
+        // Several words may name one identifier: `find iter` → find_iter, finditer.
+        if words.len() > 1 && words.iter().all(|w| w.parts.len() == 1) {
+            let parts: Vec<&str> = words.iter().map(|w| w.whole.as_str()).collect();
+            for joined in [parts.join("_"), parts.concat()] {
+                should.push((Occur::Should, boost(term(f.content, &joined), 4.0)));
+                should.push((Occur::Should, boost(term(f.defs, &joined), 6.0)));
+            }
+        }
         let must = self.with_lang(must, q.lang.as_deref());
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = must.into_iter().map(|m| (Occur::Must, m)).collect();
         clauses.extend(should);
@@ -565,22 +573,55 @@ fn words_regex(words: &[QueryWord]) -> Regex {
 }
 
 /// The lines of `text` that best match `words`: most distinct words first,
-/// then in line order; also how many lines matched at all.
-fn best_lines(text: &str, highlight: &Regex, words: &[QueryWord], max: usize) -> (Vec<LineMatch>, u32) {
+/// then in line order; also how many lines matched at all. A word matches
+/// where the index would match it — as a whole word or as all its parts —
+/// never inside another word (`iter` does not match `literal`).
+fn best_lines(text: &str, prefilter: &Regex, words: &[QueryWord], max: usize) -> (Vec<LineMatch>, u32) {
     let mut scored: Vec<(usize, LineMatch)> = Vec::new();
     let mut total = 0u32;
     for (i, line) in text.lines().enumerate() {
-        let ranges: Vec<(usize, usize)> = highlight.find_iter(line).map(|m| (m.start(), m.end())).collect();
-        if ranges.is_empty() {
+        if !prefilter.is_match(line) {
+            continue;
+        }
+        let spans = crate::tokenizer::spans(line);
+        let mut ranges: Vec<(usize, usize)> = Vec::new();
+        let mut hits = 0;
+        for w in words {
+            let whole: Vec<(usize, usize)> = spans
+                .iter()
+                .filter(|(t, _, _)| *t == w.whole)
+                .map(|(_, a, b)| (*a, *b))
+                .collect();
+            if !whole.is_empty() {
+                hits += 1;
+                ranges.extend(whole);
+                continue;
+            }
+            let parts: Vec<(usize, usize)> = spans
+                .iter()
+                .filter(|(t, _, _)| w.parts.contains(t))
+                .map(|(_, a, b)| (*a, *b))
+                .collect();
+            if w.parts.len() > 1 && w.parts.iter().all(|p| spans.iter().any(|(t, _, _)| t == p)) {
+                hits += 1;
+                ranges.extend(parts);
+            }
+        }
+        if hits == 0 {
             continue;
         }
         total += 1;
-        let lower = line.to_lowercase();
-        let hits = words
-            .iter()
-            .filter(|w| lower.contains(&w.whole) || w.parts.iter().all(|p| lower.contains(p.as_str())))
-            .count();
-        scored.push((hits, line_match(i as u32 + 1, line, &ranges)));
+        ranges.sort_unstable();
+        ranges.dedup();
+        // Keep the outermost ranges (a whole word over its parts).
+        let mut merged: Vec<(usize, usize)> = Vec::new();
+        for r in ranges {
+            match merged.last_mut() {
+                Some(last) if r.0 < last.1 => last.1 = last.1.max(r.1),
+                _ => merged.push(r),
+            }
+        }
+        scored.push((hits, line_match(i as u32 + 1, line, &merged)));
     }
     scored.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.line.cmp(&b.1.line)));
     scored.truncate(max);
@@ -862,6 +903,30 @@ mod tests {
         assert_eq!(lines[1].line, 3);
         let (lines, total) = regex_lines("ab\nab\nab\n", &re, 1);
         assert_eq!((lines.len(), total), (1, 3));
+    }
+
+    #[test]
+    fn text_lines_match_words_and_parts_never_inside_other_words() {
+        let words = query_words("find iter");
+        let text = "// uses the literal optimizer\nfor m in re.find_iter(hay) {\nlet f = find(x); let i = iter();\n";
+        let (lines, total) = best_lines(text, &words_regex(&words), &words, 10);
+        assert_eq!(total, 2, "{lines:?}");
+        assert_eq!(lines[0].line, 2);
+        let hl: Vec<&str> = lines[0]
+            .ranges
+            .iter()
+            .map(|&(a, b)| &lines[0].text[a as usize..b as usize])
+            .collect();
+        assert_eq!(hl, ["find", "iter"]);
+        assert_eq!(lines[1].line, 3);
+        let camel = query_words("parseUrl");
+        let (lines, _) = best_lines(
+            "x = parse_url(u)\nparse(u); url\nparser\n",
+            &words_regex(&camel),
+            &camel,
+            10,
+        );
+        assert_eq!(lines.iter().map(|l| l.line).collect::<Vec<_>>(), [1, 2]);
     }
 
     #[test]

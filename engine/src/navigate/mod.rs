@@ -1119,7 +1119,8 @@ impl Navigator {
                 .take(s.line_count() as usize)
                 .any(|l| l.contains(first))
             {
-                for l in doc.lines() {
+                // The summary paragraph only; the full doc is in the file.
+                for l in doc.lines().take_while(|l| !l.trim().is_empty()).take(6) {
                     header.push_str(&format!("// {l}\n"));
                 }
             }
