@@ -26,6 +26,19 @@ invariants:
 ci:
     bash .ci/run
 
+# Code index benchmark vs universal-ctags and ripgrep on the CPython stdlib and pinned crate sources,
+# plus the agent-task benchmark (~15 min); see docs/PERFORMANCE.md. Plain commands:
+#   scripts/bench-tools.sh && cargo build --release -p lettuce -p lettuce-index-bench \
+#     && target/release/lettuce-index-bench [ARGS]   (target/ = $CARGO_TARGET_DIR)
+bench *ARGS:
+    scripts/bench-tools.sh
+    cargo build --release -p lettuce -p lettuce-index-bench
+    "$CARGO_TARGET_DIR/release/lettuce-index-bench" {{ARGS}}
+
+# Criterion micro-benchmarks of the index: extraction throughput on fixtures/code/src, warm query latency
+bench-criterion *ARGS:
+    cargo bench -p lettuce-index-tantivy --bench index -- {{ARGS}}
+
 # Job-queue benchmark on local PostgreSQL (vs sqlxmq; ~10 min incl. a 60 s kill-recovery wait); see docs/PERFORMANCE.md
 bench-queue *ARGS:
     cargo run --release -p lettuce-queue-bench -- {{ARGS}}

@@ -592,6 +592,32 @@ mod tests {
     }
 
     #[test]
+    fn rust_trait_method_declarations_and_extern_fns_are_definitions() {
+        // Regression: `fn f(&self);` in a trait (and in an `extern` block)
+        // is a `function_signature_item`, which the grammar's tags query
+        // leaves out: the trait's documented declaration was missing from
+        // outlines and symbol lookups, which found only the impls.
+        let src = "pub trait Wake {\n    /// Wakes the task.\n    fn wake(self: Arc<Self>);\n    fn wake_by_ref(self: &Arc<Self>) {}\n}\n\nextern \"C\" {\n    fn has_asyncify() -> i32;\n}\n";
+        let f = facts("rust", src);
+        let s: Vec<_> = f
+            .symbols
+            .iter()
+            .map(|s| (s.qualified_name(), s.kind.as_str(), s.start_line, s.end_line))
+            .collect();
+        assert_eq!(
+            s,
+            [
+                ("Wake".to_owned(), "trait", 1, 5),
+                ("Wake.wake".to_owned(), "method", 3, 3),
+                ("Wake.wake_by_ref".to_owned(), "method", 4, 4),
+                ("has_asyncify".to_owned(), "function", 8, 8)
+            ]
+        );
+        assert_eq!(f.symbols[1].doc.as_deref(), Some("Wakes the task."));
+        assert_eq!(f.symbols[1].signature, "fn wake(self: Arc<Self>);");
+    }
+
+    #[test]
     fn c_functions_span_their_body() {
         let src = "/* Adds. */\nint add(int a, int b)\n{\n  return a + b;\n}\n";
         let f = facts("c", src);

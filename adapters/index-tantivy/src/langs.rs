@@ -32,7 +32,7 @@ const BASH_TAGS: &str = include_str!("../queries/bash-tags.scm");
 const SCALA_TAGS: &str = include_str!("../queries/scala-tags.scm");
 
 /// Definitions the grammars' own tags queries leave out.
-const RUST_EXTRA: &str = "(const_item name: (identifier) @name) @definition.constant\n(static_item name: (identifier) @name) @definition.constant\n";
+const RUST_EXTRA: &str = "(const_item name: (identifier) @name) @definition.constant\n(static_item name: (identifier) @name) @definition.constant\n(function_signature_item name: (identifier) @name) @definition.function\n";
 const TYPESCRIPT_EXTRA: &str = "(type_alias_declaration name: (type_identifier) @name) @definition.type\n(enum_declaration name: (identifier) @name) @definition.enum\n";
 const JAVA_EXTRA: &str = "(constructor_declaration name: (identifier) @name) @definition.method\n(enum_declaration name: (identifier) @name) @definition.enum\n(record_declaration name: (identifier) @name) @definition.class\n";
 

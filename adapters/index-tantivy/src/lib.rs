@@ -79,6 +79,36 @@ use storage::{Storage, backend_err};
 pub use rules::{BadGlob, DEFAULT_MAX_FILE_BYTES, SkipReason, compile_globs};
 pub use storage::FORMAT;
 
+/// What extraction finds in one file (see [`extract_file`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Extracted {
+    /// Language label.
+    pub lang: &'static str,
+    /// Definitions, in source order.
+    pub symbols: Vec<lettuce_domain::code::Symbol>,
+    /// Identifier occurrences (uses and definitions).
+    pub occurrences: usize,
+    /// Whether the parse had syntax errors.
+    pub parse_errors: bool,
+}
+
+/// Extracts one file exactly as an index run does (language from the path
+/// and first line, one tree-sitter parse, the tags query, the identifier
+/// walk) without indexing it — for tools and benchmarks. `None` when the
+/// language has no grammar or parsing took longer than `timeout`.
+pub fn extract_file(path: &str, source: &[u8], timeout: Duration) -> Option<Extracted> {
+    let first_line_end = source.iter().position(|&b| b == b'\n').unwrap_or(source.len()).min(256);
+    let lang = lettuce_domain::code::detect_language(path, &source[..first_line_end])?;
+    let facts = extract::extract(langs::grammar(lang)?, source, timeout).ok()?;
+    Some(Extracted {
+        lang,
+        occurrences: facts.refs.iter().map(|g| g.at.len()).sum(),
+        symbols: facts.symbols,
+        parse_errors: facts.parse_errors,
+    })
+}
+
 /// Indexer name.
 pub const NAME: &str = "tantivy";
 
@@ -346,5 +376,28 @@ impl CodeSearch for TantivyIndex {
 
     async fn symbol_graph(&self, at: &IndexRef) -> Result<Arc<SymbolGraph>, IndexError> {
         self.query(at, |o| o.graph()).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extract_file_detects_the_language_and_extracts() {
+        let src = b"def parse(url):\n    return split(url)\n";
+        let e = extract_file("net/url.py", src, Duration::from_secs(5)).unwrap();
+        assert_eq!(e.lang, "python");
+        assert_eq!(e.symbols.len(), 1);
+        assert_eq!((e.symbols[0].name.as_str(), e.symbols[0].start_line), ("parse", 1));
+        assert!(e.occurrences >= 4, "parse, url, split, url: {}", e.occurrences);
+        assert!(!e.parse_errors);
+        let script = extract_file(
+            "bin/tool",
+            b"#!/usr/bin/env python3\ndef main(): pass\n",
+            Duration::from_secs(5),
+        );
+        assert_eq!(script.map(|e| e.lang), Some("python"), "language from the shebang");
+        assert!(extract_file("notes.txt", b"def x(): pass", Duration::from_secs(5)).is_none());
     }
 }

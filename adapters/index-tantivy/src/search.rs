@@ -3,7 +3,7 @@
 use crate::extract::{FileFacts, truncate_chars};
 use crate::schema::{self, Fields, Stored};
 use crate::storage::{PinnedDirectory, backend_err};
-use crate::tokenizer::terms;
+use crate::tokenizer::{MAX_WORD_BYTES, terms};
 use globset::{Glob, GlobMatcher};
 use lettuce_domain::code::{Symbol, build_outline, is_word_char, split_identifier, split_qualified_name};
 use lettuce_ports::index::{
@@ -231,11 +231,11 @@ impl OpenIndex {
             SearchMode::Text if !words.is_empty() => self.search_words(&words, q, &filter, max_files, max_lines),
             SearchMode::Text | SearchMode::Substring => {
                 let pattern = regex::escape(query);
-                let narrowing = literal_terms(query);
+                let narrowing = literal_terms(query, q.case_sensitive);
                 self.scan(&pattern, q.case_sensitive, narrowing, q, &filter, max_files, max_lines)
             }
             SearchMode::Regex => {
-                let narrowing = regex_terms(query);
+                let narrowing = regex_terms(query, q.case_sensitive);
                 self.scan(query, q.case_sensitive, narrowing, q, &filter, max_files, max_lines)
             }
         }
@@ -255,10 +255,10 @@ impl OpenIndex {
         for w in words {
             let whole = term(f.content, &w.whole);
             let clause = if w.parts.len() > 1 {
-                any_of(vec![
-                    whole,
-                    all_of(w.parts.iter().map(|p| term(f.content, p)).collect()),
-                ])
+                // Parts over the limit are not terms (an overlong word is
+                // indexed by its other parts).
+                let parts = w.parts.iter().filter(|p| p.len() <= MAX_WORD_BYTES);
+                any_of(vec![whole, all_of(parts.map(|p| term(f.content, p)).collect())])
             } else {
                 whole
             };
@@ -453,8 +453,22 @@ impl OpenIndex {
         }
         let f = &self.fields;
         let searcher = self.searcher();
-        let q_files = all_of(vec![self.of_kind(schema::FILE), term(f.content, &name.to_lowercase())]);
-        let addrs = self.doc_set(&searcher, q_files.as_ref())?;
+        // Files whose text has the name's word: the word itself, or for an
+        // overlong one (indexed by its parts only) every part.
+        let mut q_files = vec![self.of_kind(schema::FILE)];
+        if name.len() <= MAX_WORD_BYTES {
+            q_files.push(term(f.content, &lower(&name)));
+        } else {
+            let mut parts: Vec<String> = split_identifier(&name)
+                .into_iter()
+                .filter(|p| p.len() <= MAX_WORD_BYTES)
+                .map(lower)
+                .collect();
+            parts.sort();
+            parts.dedup();
+            q_files.extend(parts.iter().map(|p| term(f.content, p)));
+        }
+        let addrs = self.doc_set(&searcher, all_of(q_files).as_ref())?;
         let per_file: Result<Vec<Vec<Reference>>, IndexError> = addrs
             .par_iter()
             .map(|&addr| {
@@ -717,43 +731,59 @@ fn line_match(line_no: u32, line: &str, ranges: &[(usize, usize)]) -> LineMatch 
     }
 }
 
-/// Terms every file containing the literal must have: the word parts the
-/// literal delimits on both sides (by a non-word character or `_`). Parts
-/// at the literal's edges may continue in the file, so they cannot be used.
-pub(crate) fn literal_terms(literal: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    // Segments between separators; the first and last touch the edges.
-    let segments: Vec<&str> = literal.split(|c: char| !is_word_char(c) || c == '_').collect();
-    let n = segments.len();
-    for (i, seg) in segments.iter().enumerate() {
-        if i == 0 || i + 1 == n || seg.is_empty() {
-            continue;
+/// Lowercased as the tokenizer lowercases (char by char).
+fn lower(s: &str) -> String {
+    s.chars().flat_map(char::to_lowercase).collect()
+}
+
+/// Terms every file containing the literal must have, given that the
+/// tokenizer indexes every part of every word and every whole word of up to
+/// [`MAX_WORD_BYTES`](crate::tokenizer::MAX_WORD_BYTES):
+///
+/// * whole words the literal bounds by non-word characters on both sides;
+/// * when matching case, the parts of the segments the literal bounds on
+///   both sides by a non-word character or `_` (`foo_getHTTP_bar` → `get`,
+///   `http`). Case decides where parts split (`getHttp` vs `gethttp`), so a
+///   case-insensitive match can only rely on whole words.
+///
+/// Parts at the literal's edges may continue in the file, so they are
+/// never used.
+pub(crate) fn literal_terms(literal: &str, case_sensitive: bool) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    // The tokenizer's length limit applies to the text as written.
+    let mut add = |written: &str| {
+        let t = lower(written);
+        if written.len() <= MAX_WORD_BYTES && !out.contains(&t) {
+            out.push(t);
         }
-        for t in terms(seg) {
-            if !out.contains(&t) {
-                out.push(t);
+    };
+    if case_sensitive {
+        // Segments between separators; the first and last touch the edges.
+        let segments: Vec<&str> = literal.split(|c: char| !is_word_char(c) || c == '_').collect();
+        let n = segments.len();
+        for (i, seg) in segments.iter().enumerate() {
+            if i == 0 || i + 1 == n || seg.is_empty() {
+                continue;
+            }
+            for p in split_identifier(seg) {
+                add(p);
             }
         }
     }
-    // Whole words bounded by non-word characters are indexed too.
     let words: Vec<&str> = literal.split(|c: char| !is_word_char(c)).collect();
     let n = words.len();
     for (i, w) in words.iter().enumerate() {
-        if i == 0 || i + 1 == n || w.is_empty() || w.len() > crate::tokenizer::MAX_WORD_BYTES {
+        if i == 0 || i + 1 == n || w.is_empty() || w.trim_matches('_').is_empty() {
             continue;
         }
-        let t = w.to_lowercase();
-        if !out.contains(&t) {
-            out.push(t);
-        }
+        add(w);
     }
-    out.retain(|t| t.len() <= crate::tokenizer::MAX_WORD_BYTES);
     out
 }
 
 /// Terms every match of `pattern` needs: from the literal runs of its
 /// top-level concatenation (edges unbounded). Empty when nothing is certain.
-pub(crate) fn regex_terms(pattern: &str) -> Vec<String> {
+pub(crate) fn regex_terms(pattern: &str, case_sensitive: bool) -> Vec<String> {
     use regex_syntax::hir::{Hir, HirKind};
     let Ok(hir) = regex_syntax::ParserBuilder::new().build().parse(pattern) else {
         return Vec::new();
@@ -783,7 +813,7 @@ pub(crate) fn regex_terms(pattern: &str) -> Vec<String> {
     let mut out = Vec::new();
     for run in runs {
         // The run's edges are unbounded: only inner parts qualify.
-        for t in literal_terms(&run) {
+        for t in literal_terms(&run, case_sensitive) {
             if !out.contains(&t) {
                 out.push(t);
             }
@@ -869,22 +899,40 @@ mod tests {
 
     #[test]
     fn literal_narrowing_uses_only_bounded_parts() {
-        assert_eq!(literal_terms(".parse_url("), ["parse", "url", "parse_url"]);
-        assert_eq!(literal_terms("parse_url("), ["url"]);
-        assert!(literal_terms("oHel").is_empty());
-        assert!(literal_terms("a_b").is_empty());
+        assert_eq!(literal_terms(".parse_url(", true), ["parse", "url", "parse_url"]);
+        assert_eq!(literal_terms("parse_url(", true), ["url"]);
+        assert!(literal_terms("oHel", true).is_empty());
+        assert!(literal_terms("a_b", true).is_empty());
         assert_eq!(
-            literal_terms("x.getHTTPResponse()"),
-            ["gethttpresponse", "get", "http", "response"]
+            literal_terms("x.getHTTPResponse()", true),
+            ["get", "http", "response", "gethttpresponse"]
         );
+        // A segment between underscores is not itself a term, its parts are.
+        assert_eq!(
+            literal_terms("foo_getHTTPResponse_bar(", true),
+            ["get", "http", "response", "bar"]
+        );
+        assert!(literal_terms(".___(", true).is_empty(), "underscores alone are no term");
+        // Ignoring case, only whole words are certain.
+        assert_eq!(literal_terms(".parse_url(", false), ["parse_url"]);
+        assert!(literal_terms("foo_getHTTP_bar(", false).is_empty());
+        assert_eq!(literal_terms("x.getHTTPResponse()", false), ["gethttpresponse"]);
+        // Overlong words: their parts only.
+        let long = format!(".{}_tail(", "a".repeat(70));
+        assert_eq!(literal_terms(&long, true), ["tail"]);
+        assert!(literal_terms(&long, false).is_empty());
     }
 
     #[test]
     fn regex_narrowing_from_literal_runs() {
-        assert_eq!(regex_terms(r"def\s+parse_url\(self"), ["url"]);
-        assert_eq!(regex_terms(r"x\.load_config\("), ["load", "config", "load_config"]);
-        assert!(regex_terms(r"foo|bar").is_empty());
-        assert!(regex_terms(r"[").is_empty());
+        assert_eq!(regex_terms(r"def\s+parse_url\(self", true), ["url"]);
+        assert_eq!(
+            regex_terms(r"x\.load_config\(", true),
+            ["load", "config", "load_config"]
+        );
+        assert_eq!(regex_terms(r"x\.load_config\(", false), ["load_config"]);
+        assert!(regex_terms(r"foo|bar", true).is_empty());
+        assert!(regex_terms(r"[", true).is_empty());
     }
 
     #[test]

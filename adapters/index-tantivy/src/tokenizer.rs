@@ -1,7 +1,9 @@
 //! The identifier-aware tokenizer: words are maximal runs of letters,
 //! digits and `_`; each word is indexed lowercased, and when it has several
 //! parts (`parse_url`, `HTTPServer`, `utf8Decode`) each part is indexed too,
-//! so `parse url`, `parseUrl` and `parse_url` all find `parse_url`.
+//! so `parse url`, `parseUrl` and `parse_url` all find `parse_url`. A word
+//! longer than [`MAX_WORD_BYTES`] is indexed by its parts only, so every
+//! part of every word is a term (exact substring search relies on it).
 
 use lettuce_domain::code::{is_word_char, split_identifier};
 use tantivy::tokenizer::{Token, TokenStream, Tokenizer};
@@ -9,7 +11,8 @@ use tantivy::tokenizer::{Token, TokenStream, Tokenizer};
 /// Name the tokenizer is registered under.
 pub const CODE_TOKENIZER: &str = "lettuce_code";
 
-/// Longest word indexed (longer runs are hashes, base64, minified noise).
+/// Longest word or part indexed as a term. Longer words (long test names,
+/// but also hashes and base64) contribute their parts up to this length.
 pub const MAX_WORD_BYTES: usize = 64;
 
 /// See the [module docs](self).
@@ -61,7 +64,7 @@ impl CodeTokenStream<'_> {
         self.position += 1;
     }
 
-    /// The next word's byte range, skipping overlong ones.
+    /// The next word's byte range.
     fn next_word(&mut self) -> Option<(usize, usize)> {
         let bytes = self.text.as_bytes();
         loop {
@@ -99,9 +102,7 @@ impl CodeTokenStream<'_> {
                     self.pos += c.len_utf8();
                 }
             }
-            if self.pos - start <= MAX_WORD_BYTES {
-                return Some((start, self.pos));
-            }
+            return Some((start, self.pos));
         }
     }
 }
@@ -121,14 +122,22 @@ impl TokenStream for CodeTokenStream<'_> {
             if parts.is_empty() {
                 continue; // only underscores
             }
-            if parts.len() > 1 || parts[0].len() != word.len() {
+            let overlong = word.len() > MAX_WORD_BYTES;
+            if parts.len() > 1 || parts[0].len() != word.len() || overlong {
                 // Emitted in order: pop from the back.
-                for p in parts.iter().rev() {
+                for p in parts.iter().rev().filter(|p| p.len() <= MAX_WORD_BYTES) {
                     let off = p.as_ptr() as usize - word.as_ptr() as usize;
                     self.parts.push((start + off, start + off + p.len()));
                 }
             }
-            self.emit(start, end);
+            if overlong {
+                match self.parts.pop() {
+                    Some((s, e)) => self.emit(s, e),
+                    None => continue, // one overlong part: noise
+                }
+            } else {
+                self.emit(start, end);
+            }
             return true;
         }
     }
@@ -196,5 +205,12 @@ mod tests {
         assert_eq!(terms("___ ..."), Vec::<String>::new());
         let long = "a".repeat(MAX_WORD_BYTES + 1);
         assert_eq!(terms(&format!("{long} ok")), ["ok"]);
+        // Overlong words keep their parts (not the whole word).
+        let name = "file_read_should_fall_back_to_blocking_if_runtime_has_no_io_driver";
+        let t = terms(&format!("{name}() {long}_x"));
+        assert_eq!(t.len(), 13 + 1, "{t:?}");
+        assert_eq!(&t[..3], ["file", "read", "should"]);
+        assert_eq!(t.last().map(String::as_str), Some("x"));
+        assert!(!t.contains(&name.to_owned()));
     }
 }

@@ -152,3 +152,75 @@ async fn skip_rules_keep_files_listed_but_not_indexed() {
     let err = index.read_file(&c1, "logo.png").await.unwrap_err();
     assert!(err.to_string().contains("binary"), "{err}");
 }
+
+fn substring(q: &str) -> lettuce_ports::index::SearchQuery {
+    lettuce_ports::index::SearchQuery {
+        query: q.into(),
+        mode: lettuce_ports::index::SearchMode::Substring,
+        case_sensitive: true,
+        path: None,
+        lang: None,
+        max_files: 10,
+        max_lines_per_file: 5,
+    }
+}
+
+#[tokio::test]
+async fn substring_search_finds_a_camel_case_segment_between_underscores() {
+    // Regression: the narrowing required the term `gethttpresponse`, which
+    // the tokenizer never emits for `foo_getHTTPResponse_bar` (only the
+    // whole word and its parts `foo`, `get`, `http`, `response`, `bar`).
+    let (index, _blobs, _cache) = memory_index();
+    let repo = RepoId(Uuid::now_v7());
+    let body = "def call():\n    return foo_getHTTPResponse_bar(1)\n";
+    run(&index, repo, snap("c1", &[("a.py", body)])).await;
+    let hits = index
+        .search(&at(repo, "c1"), &substring("foo_getHTTPResponse_bar("))
+        .await
+        .unwrap();
+    assert_eq!(hits.files.len(), 1, "{hits:?}");
+    assert_eq!(hits.files[0].lines[0].line, 2);
+    // Ignoring case, parts split differently (`GETHTTPRESPONSE` is one
+    // part): only whole words may narrow.
+    let loud = lettuce_ports::index::SearchQuery {
+        case_sensitive: false,
+        ..substring("FOO_GETHTTPRESPONSE_BAR(1)")
+    };
+    assert_eq!(index.search(&at(repo, "c1"), &loud).await.unwrap().files.len(), 1);
+}
+
+#[tokio::test]
+async fn identifiers_longer_than_64_bytes_are_found() {
+    // Regression: words over 64 bytes were not tokenized at all, so
+    // references, text and substring searches missed a 69-byte test name
+    // that find_symbol found.
+    let long = "file_read_should_fall_back_to_blocking_if_runtime_has_no_io_driver";
+    assert!(long.len() > 64);
+    let (index, _blobs, _cache) = memory_index();
+    let repo = RepoId(Uuid::now_v7());
+    let body = format!("def {long}():\n    pass\n\n\ndef main():\n    {long}()\n");
+    run(&index, repo, snap("c1", &[("t.py", body.as_str())])).await;
+    let c1 = at(repo, "c1");
+    assert_eq!(index.symbols(&c1, &sym(long)).await.unwrap().len(), 1);
+    let refs = index
+        .references(
+            &c1,
+            &lettuce_ports::index::ReferenceQuery {
+                name: long.into(),
+                path: None,
+                limit: 10,
+            },
+        )
+        .await
+        .unwrap();
+    let lines: Vec<(u32, bool)> = refs.references.iter().map(|r| (r.line, r.definition)).collect();
+    assert_eq!(lines, [(1, true), (6, false)]);
+    let text = lettuce_ports::index::SearchQuery {
+        mode: lettuce_ports::index::SearchMode::Text,
+        case_sensitive: false,
+        ..substring(long)
+    };
+    assert_eq!(index.search(&c1, &text).await.unwrap().files.len(), 1);
+    let call = format!("    {long}()");
+    assert_eq!(index.search(&c1, &substring(&call)).await.unwrap().files.len(), 1);
+}

@@ -9,7 +9,7 @@ use anyhow::Context;
 use lettuce_domain::RepoId;
 use lettuce_domain::repo::{IndexProgress, RepoStatus};
 use lettuce_engine::{NavRepo, Navigator};
-use lettuce_ports::index::{CodeIndexer, IndexRequest, IndexSummary, ProgressSink};
+use lettuce_ports::index::{CodeIndexer, CodeSearch, IndexRef, IndexRequest, IndexSummary, ProgressSink};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -164,5 +164,20 @@ impl LocalRepo {
     /// A navigator over this directory's index (after [`LocalRepo::index`]).
     pub fn navigator(&self) -> Navigator {
         Navigator::fixed(self.index.clone(), self.tokens.clone(), vec![self.repo.clone()])
+    }
+
+    /// The code index itself and the commit to read (after
+    /// [`LocalRepo::index`]), for tools that query below the navigator —
+    /// the benchmarks time raw index queries with it.
+    pub fn code_search(&self) -> Option<(Arc<dyn CodeSearch>, IndexRef)> {
+        let commit = self.repo.commit.clone()?;
+        let search: Arc<dyn CodeSearch> = self.index.clone();
+        Some((
+            search,
+            IndexRef {
+                repo_id: self.repo.id,
+                commit,
+            },
+        ))
     }
 }
