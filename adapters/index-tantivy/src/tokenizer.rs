@@ -67,43 +67,41 @@ impl CodeTokenStream<'_> {
     /// The next word's byte range.
     fn next_word(&mut self) -> Option<(usize, usize)> {
         let bytes = self.text.as_bytes();
-        loop {
-            // Skip separators.
-            while self.pos < bytes.len() {
-                let b = bytes[self.pos];
-                if b.is_ascii_alphanumeric() || b == b'_' {
+        // Skip separators.
+        while self.pos < bytes.len() {
+            let b = bytes[self.pos];
+            if b.is_ascii_alphanumeric() || b == b'_' {
+                break;
+            }
+            if b < 0x80 {
+                self.pos += 1;
+            } else {
+                let c = self.text[self.pos..].chars().next().unwrap_or(' ');
+                if is_word_char(c) {
                     break;
                 }
-                if b < 0x80 {
-                    self.pos += 1;
-                } else {
-                    let c = self.text[self.pos..].chars().next().unwrap_or(' ');
-                    if is_word_char(c) {
-                        break;
-                    }
-                    self.pos += c.len_utf8();
-                }
+                self.pos += c.len_utf8();
             }
-            if self.pos >= bytes.len() {
-                return None;
-            }
-            let start = self.pos;
-            while self.pos < bytes.len() {
-                let b = bytes[self.pos];
-                if b.is_ascii_alphanumeric() || b == b'_' {
-                    self.pos += 1;
-                } else if b < 0x80 {
-                    break;
-                } else {
-                    let c = self.text[self.pos..].chars().next().unwrap_or(' ');
-                    if !is_word_char(c) {
-                        break;
-                    }
-                    self.pos += c.len_utf8();
-                }
-            }
-            return Some((start, self.pos));
         }
+        if self.pos >= bytes.len() {
+            return None;
+        }
+        let start = self.pos;
+        while self.pos < bytes.len() {
+            let b = bytes[self.pos];
+            if b.is_ascii_alphanumeric() || b == b'_' {
+                self.pos += 1;
+            } else if b < 0x80 {
+                break;
+            } else {
+                let c = self.text[self.pos..].chars().next().unwrap_or(' ');
+                if !is_word_char(c) {
+                    break;
+                }
+                self.pos += c.len_utf8();
+            }
+        }
+        Some((start, self.pos))
     }
 }
 

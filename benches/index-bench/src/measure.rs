@@ -96,7 +96,8 @@ impl Cmd {
         let started = Instant::now();
         let out = c.output().with_context(|| format!("running {}", self.display()))?;
         let wall = started.elapsed();
-        if !out.status.success() && !(self.is_rg() && out.status.code() == Some(1)) {
+        let nothing_matched = self.is_rg() && out.status.code() == Some(1);
+        if !out.status.success() && !nothing_matched {
             bail!(
                 "{} failed ({}): {}",
                 self.display(),
