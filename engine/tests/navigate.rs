@@ -105,7 +105,10 @@ impl Harness {
         let mut config = IndexConfig::new(cache.path().to_path_buf());
         config.threads = 2;
         config.memory_bytes = 64 << 20;
-        let index = Arc::new(TantivyIndex::new(blobs.clone(), config));
+        let index = Arc::new(
+            TantivyIndex::new(blobs.clone(), config)
+                .with_token_counter(Arc::new(lettuce_tokens_bpe::BpeCounter::o200k())),
+        );
         let engine = Engine::builder()
             .store(Arc::new(MemoryStore::new()))
             .queue(Arc::new(MemoryQueue::new()))

@@ -308,6 +308,19 @@ pub struct IndexedFile {
     /// Why the file's contents are not indexed (`binary`, `too_large`,
     /// `vendored`, `generated`, `ignored`); `None` when they are.
     pub skipped: Option<String>,
+    /// The whole file's token count, when the index counted it (an index
+    /// given a [`crate::tokens::TokenCounter`] counts every indexed file
+    /// once per blob, so answers need not re-count big files).
+    pub tokens: Option<FileTokens>,
+}
+
+/// A file's token count in one encoding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileTokens {
+    /// The encoding counted with (`TokenCounter::encoding`).
+    pub encoding: String,
+    /// Tokens of the whole file.
+    pub count: u64,
 }
 
 /// A whole file.

@@ -11,12 +11,13 @@ use crate::schema::{self, Fields, FileRecord};
 use crate::storage::{CommitRecord, FORMAT, ManifestEntry, backend_err};
 use lettuce_domain::code::detect_language;
 use lettuce_ports::git::{FileEntry, RepoSnapshot};
-use lettuce_ports::index::{IndexError, IndexSummary, ProgressSink};
+use lettuce_ports::index::{FileTokens, IndexError, IndexSummary, ProgressSink};
+use lettuce_ports::tokens::TokenCounter;
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tantivy::collector::TopDocs;
 use tantivy::query::{BooleanQuery, TermQuery};
@@ -33,6 +34,23 @@ pub(crate) struct BuildSettings {
     pub threads: usize,
     pub memory_bytes: usize,
     pub parse_timeout: Duration,
+    /// Counts each indexed file's tokens once, when set.
+    pub tokens: Option<Arc<dyn TokenCounter>>,
+}
+
+impl BuildSettings {
+    /// `text`'s token count, or the one reused from an earlier index when
+    /// it is in the current encoding.
+    fn count(&self, text: Option<&str>, reused: Option<FileTokens>) -> Option<FileTokens> {
+        let counter = self.tokens.as_ref()?;
+        match reused {
+            Some(t) if t.encoding == counter.encoding() => Some(t),
+            _ => text.map(|t| FileTokens {
+                encoding: counter.encoding().to_owned(),
+                count: counter.count(t),
+            }),
+        }
+    }
 }
 
 /// How a manifest entry was skipped: by its path (re-checked every run) or
@@ -91,6 +109,7 @@ struct Reused {
     facts: Option<Vec<u8>>,
     lang: Option<String>,
     skipped: Option<SkipReason>,
+    tokens: Option<FileTokens>,
 }
 
 fn lookup_blob(searcher: &Searcher, f: &Fields, blob_id: &str) -> Result<Option<Reused>, IndexError> {
@@ -118,6 +137,7 @@ fn lookup_blob(searcher: &Searcher, f: &Fields, blob_id: &str) -> Result<Option<
             facts: s.bytes(f.facts).map(<[u8]>::to_vec),
             lang: s.str(f.lang).map(str::to_owned),
             skipped,
+            tokens: s.tokens(),
         }));
     }
     Ok(None)
@@ -317,6 +337,7 @@ fn index_file(
             text: None,
             facts: None,
             facts_bytes: None,
+            tokens: None,
         })?;
         return Ok(Done {
             entry,
@@ -333,6 +354,7 @@ fn index_file(
         let same_lang = r.lang.as_deref() == path_lang || path_lang.is_none();
         if same_lang || r.facts.is_none() {
             entry.skipped = r.skipped;
+            let tokens = settings.count(r.text.as_deref(), r.tokens);
             let symbols = add(&FileRecord {
                 path: &file.path,
                 blob_id: &file.blob_id,
@@ -342,6 +364,7 @@ fn index_file(
                 text: r.text.as_deref(),
                 facts: None,
                 facts_bytes: if same_lang { r.facts.as_deref() } else { None },
+                tokens: tokens.as_ref(),
             })?;
             return Ok(Done {
                 entry,
@@ -368,6 +391,7 @@ fn index_file(
             text: None,
             facts: None,
             facts_bytes: None,
+            tokens: None,
         })?;
         return Ok(Done {
             entry,
@@ -395,6 +419,7 @@ fn index_file(
         },
         None => None,
     };
+    let tokens = settings.count(Some(&text), None);
     let symbols = add(&FileRecord {
         path: &file.path,
         blob_id: &file.blob_id,
@@ -404,6 +429,7 @@ fn index_file(
         text: Some(&text),
         facts: facts.as_ref(),
         facts_bytes: None,
+        tokens: tokens.as_ref(),
     })?;
     Ok(Done {
         entry,

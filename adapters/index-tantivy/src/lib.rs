@@ -69,6 +69,7 @@ use lettuce_ports::index::{
     CodeIndexer, CodeSearch, FileContent, FileOutline, IndexError, IndexRef, IndexRequest, IndexSummary, IndexedFile,
     ReferenceQuery, References, SearchQuery, SearchResults, SymbolGraph, SymbolMatch, SymbolQuery,
 };
+use lettuce_ports::tokens::TokenCounter;
 use search::OpenIndex;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
@@ -157,6 +158,7 @@ pub struct TantivyIndex {
     config: IndexConfig,
     rules: rules::SkipRules,
     open: Arc<Mutex<OpenCache>>,
+    tokens: Option<Arc<dyn TokenCounter>>,
 }
 
 impl std::fmt::Debug for TantivyIndex {
@@ -196,7 +198,17 @@ impl TantivyIndex {
             rules: rules::SkipRules::new(config.max_file_bytes, globs),
             config,
             open: Arc::new(Mutex::new(OpenCache::default())),
+            tokens: None,
         }
+    }
+
+    /// Counts every indexed file's tokens with `counter` while indexing
+    /// (once per blob; reused for unchanged files), so that answers account
+    /// for whole files ([`IndexedFile::tokens`]) without re-reading them.
+    /// Pass the counter the engine meters with.
+    pub fn with_token_counter(mut self, counter: Arc<dyn TokenCounter>) -> Self {
+        self.tokens = Some(counter);
+        self
     }
 
     fn cache(&self) -> std::sync::MutexGuard<'_, OpenCache> {
@@ -313,6 +325,7 @@ impl CodeIndexer for TantivyIndex {
             threads: self.config.threads,
             memory_bytes: self.config.memory_bytes,
             parse_timeout: self.config.parse_timeout,
+            tokens: self.tokens.clone(),
         };
         let (snapshot, progress, work, prev) = (
             req.snapshot.clone(),

@@ -6,7 +6,7 @@ use crate::extract::FileFacts;
 use crate::rules::SkipReason;
 use crate::tokenizer::{CODE_TOKENIZER, CodeTokenizer};
 use lettuce_domain::code::Symbol;
-use lettuce_ports::index::{IndexError, IndexedFile};
+use lettuce_ports::index::{FileTokens, IndexError, IndexedFile};
 use tantivy::schema::{
     BytesOptions, Field, IndexRecordOption, NumericOptions, STORED, STRING, Schema, TextFieldIndexing, TextOptions,
     Value,
@@ -29,6 +29,8 @@ pub(crate) struct Fields {
     pub size: Field,
     pub lines: Field,
     pub skipped: Field,
+    pub tokens: Field,
+    pub tokens_enc: Field,
     pub content: Field,
     pub facts: Field,
     pub defs: Field,
@@ -59,6 +61,8 @@ pub(crate) fn schema() -> Schema {
     b.add_u64_field("size", NumericOptions::default().set_stored());
     b.add_u64_field("lines", NumericOptions::default().set_stored());
     b.add_text_field("skipped", STRING | STORED);
+    b.add_u64_field("tokens", NumericOptions::default().set_stored());
+    b.add_text_field("tokens_enc", STORED);
     b.add_text_field("content", code_text(true));
     b.add_bytes_field("facts", BytesOptions::default().set_stored());
     b.add_text_field("defs", code_text(false));
@@ -87,6 +91,8 @@ impl Fields {
             size: f("size")?,
             lines: f("lines")?,
             skipped: f("skipped")?,
+            tokens: f("tokens")?,
+            tokens_enc: f("tokens_enc")?,
             content: f("content")?,
             facts: f("facts")?,
             defs: f("defs")?,
@@ -117,6 +123,8 @@ pub(crate) struct FileRecord<'a> {
     pub facts: Option<&'a FileFacts>,
     /// The facts already serialised (reused from an earlier index).
     pub facts_bytes: Option<&'a [u8]>,
+    /// The whole file's token count, when counted.
+    pub tokens: Option<&'a FileTokens>,
 }
 
 /// Number of lines of `text` (a final line without a newline counts).
@@ -151,6 +159,7 @@ pub(crate) fn documents(f: &Fields, r: &FileRecord<'_>) -> Result<Vec<TantivyDoc
     if let Some(t) = r.text {
         file.add_text(f.content, t);
     }
+    add_tokens(f, &mut file, r);
     let owned;
     let facts: Option<std::borrow::Cow<'_, FileFacts>> = match (r.facts, r.facts_bytes) {
         (Some(facts), _) => Some(std::borrow::Cow::Borrowed(facts)),
@@ -177,6 +186,15 @@ pub(crate) fn documents(f: &Fields, r: &FileRecord<'_>) -> Result<Vec<TantivyDoc
     Ok(docs)
 }
 
+/// File and symbol documents both carry the file's token count: symbol
+/// answers account for their files without reading them.
+fn add_tokens(f: &Fields, d: &mut TantivyDocument, r: &FileRecord<'_>) {
+    if let Some(t) = r.tokens {
+        d.add_u64(f.tokens, t.count);
+        d.add_text(f.tokens_enc, &t.encoding);
+    }
+}
+
 fn symbol_document(f: &Fields, r: &FileRecord<'_>, lines: u32, s: &Symbol) -> Result<TantivyDocument, IndexError> {
     let mut d = TantivyDocument::new();
     d.add_text(f.kind, SYMBOL);
@@ -187,6 +205,7 @@ fn symbol_document(f: &Fields, r: &FileRecord<'_>, lines: u32, s: &Symbol) -> Re
     }
     d.add_u64(f.size, r.size);
     d.add_u64(f.lines, u64::from(lines));
+    add_tokens(f, &mut d, r);
     d.add_text(f.sym_name, &s.name);
     d.add_text(f.sym_lower, s.name.to_lowercase());
     d.add_text(f.sym_parts, &s.name);
@@ -235,7 +254,18 @@ impl Stored<'_> {
             size: self.u64(f.size),
             lines: self.u64(f.lines) as u32,
             skipped: self.str(f.skipped).map(str::to_owned),
+            tokens: self.tokens(),
         }
+    }
+
+    /// The stored token count, if any.
+    pub fn tokens(&self) -> Option<FileTokens> {
+        let f = self.fields;
+        let count = self.doc.get_first(f.tokens).and_then(|v| v.as_u64())?;
+        Some(FileTokens {
+            encoding: self.str(f.tokens_enc)?.to_owned(),
+            count,
+        })
     }
 }
 

@@ -35,7 +35,7 @@ use tantivy::directory::{
 
 /// Version of the index format (schema, extraction, record layout). An
 /// index of another format is treated as missing and rebuilt.
-pub const FORMAT: u32 = 2;
+pub const FORMAT: u32 = 3;
 
 /// One file of a commit's manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -224,3 +224,72 @@ async fn identifiers_longer_than_64_bytes_are_found() {
     let call = format!("    {long}()");
     assert_eq!(index.search(&c1, &substring(&call)).await.unwrap().files.len(), 1);
 }
+
+/// Counts characters: an encoding other than [`WordCounter`]'s.
+#[derive(Debug)]
+struct CharCounter;
+
+impl lettuce_ports::tokens::TokenCounter for CharCounter {
+    fn encoding(&self) -> &'static str {
+        "chars"
+    }
+
+    fn count(&self, text: &str) -> u64 {
+        text.chars().count() as u64
+    }
+}
+
+#[tokio::test]
+async fn counts_each_files_tokens_once_and_reuses_them_by_blob() {
+    use lettuce_ports::index::FileTokens;
+    use lettuce_ports::tokens::{TokenCounter, WordCounter};
+    let blobs: Arc<dyn BlobStore> = Arc::new(lettuce_ports::testing::blob::MemoryBlobStore::new());
+    let cache = tempfile::tempdir().unwrap();
+    let words = TantivyIndex::new(blobs.clone(), config(cache.path())).with_token_counter(Arc::new(WordCounter));
+    let repo = RepoId(Uuid::now_v7());
+    let notes = "one two three four";
+    run(&words, repo, snap("c1", &[("a.py", CLIENT_PY), ("notes.txt", notes)])).await;
+    let tokens_of = |files: &[lettuce_ports::index::IndexedFile], path: &str| {
+        files.iter().find(|f| f.path == path).and_then(|f| f.tokens.clone())
+    };
+    let in_words = |n| {
+        Some(FileTokens {
+            encoding: "words".into(),
+            count: n,
+        })
+    };
+    let files = words.list_files(&at(repo, "c1"), None).await.unwrap();
+    assert_eq!(tokens_of(&files, "a.py"), in_words(WordCounter.count(CLIENT_PY)));
+    assert_eq!(tokens_of(&files, "notes.txt"), in_words(4));
+    // Symbol hits carry their file's count: answers need not read the file.
+    let hits = words.symbols(&at(repo, "c1"), &sym("parse_url")).await.unwrap();
+    assert_eq!(hits[0].file.tokens, in_words(WordCounter.count(CLIENT_PY)));
+
+    // A rename reuses the stored count with the blob.
+    let s = run(&words, repo, snap("c2", &[("b.py", CLIENT_PY), ("notes.txt", notes)])).await;
+    assert_eq!(s.files_processed, 0, "{s:?}");
+    let files = words.list_files(&at(repo, "c2"), None).await.unwrap();
+    assert_eq!(tokens_of(&files, "b.py"), in_words(WordCounter.count(CLIENT_PY)));
+
+    // Another encoding: a reused blob is re-counted, never reported in the
+    // old encoding under the new name; an untouched file keeps its old
+    // encoding's count, which a reader recognises by its name.
+    let chars = TantivyIndex::new(blobs.clone(), config(cache.path())).with_token_counter(Arc::new(CharCounter));
+    run(&chars, repo, snap("c3", &[("c.py", CLIENT_PY), ("notes.txt", notes)])).await;
+    let files = chars.list_files(&at(repo, "c3"), None).await.unwrap();
+    assert_eq!(
+        tokens_of(&files, "c.py"),
+        Some(FileTokens {
+            encoding: "chars".into(),
+            count: CLIENT_PY.chars().count() as u64
+        })
+    );
+    assert_eq!(tokens_of(&files, "notes.txt"), in_words(4));
+
+    // Without a counter nothing is counted.
+    let (plain, _b, _c) = memory_index();
+    let other = RepoId(Uuid::now_v7());
+    run(&plain, other, snap("c1", &[("a.py", CLIENT_PY)])).await;
+    let files = plain.list_files(&at(other, "c1"), None).await.unwrap();
+    assert_eq!(tokens_of(&files, "a.py"), None);
+}

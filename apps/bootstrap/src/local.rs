@@ -99,11 +99,12 @@ impl LocalRepo {
         index_settings.cache_dir = home.join("cache");
         let mut c = crate::Config::local_index_config(&index_settings);
         c.cache_dir = index_settings.cache_dir.clone();
+        let tokens = crate::wire::counter_for(&config.index.token_encoding)?;
         let index = Arc::new(
             lettuce_index_tantivy::TantivyIndex::try_new(blobs, c)
-                .map_err(|e| anyhow::anyhow!("LETTUCE_INDEX_EXCLUDE: {e}"))?,
+                .map_err(|e| anyhow::anyhow!("LETTUCE_INDEX_EXCLUDE: {e}"))?
+                .with_token_counter(tokens.clone()),
         );
-        let tokens = crate::wire::counter_for(&config.index.token_encoding)?;
         let name = root
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())

@@ -132,6 +132,10 @@ pub fn code_index(
     let c = Config::local_index_config(s);
     let index = lettuce_index_tantivy::TantivyIndex::try_new(blobs, c)
         .map_err(|e| anyhow::anyhow!("LETTUCE_INDEX_EXCLUDE: {e}"))?;
+    // Whole-file token counts computed once per blob at index time, in the
+    // encoding the engine meters with.
+    #[cfg(feature = "tokens-bpe")]
+    let index = index.with_token_counter(counter_for(&s.token_encoding)?);
     Ok(Arc::new(index))
 }
 

@@ -36,10 +36,14 @@ async fn build_engine(data_dir: &Path) -> anyhow::Result<Engine> {
         // The example indexes a local path, so private targets are allowed.
         lettuce_git_generic::NetworkPolicy { allow_private: true },
     );
-    let index = Arc::new(lettuce_index_tantivy::TantivyIndex::new(
-        blobs.clone(),
-        lettuce_index_tantivy::IndexConfig::new(data_dir.join("index-cache")),
-    ));
+    let tokens = Arc::new(lettuce_tokens_bpe::BpeCounter::o200k());
+    let index = Arc::new(
+        lettuce_index_tantivy::TantivyIndex::new(
+            blobs.clone(),
+            lettuce_index_tantivy::IndexConfig::new(data_dir.join("index-cache")),
+        )
+        .with_token_counter(tokens.clone()),
+    );
     let engine = Engine::builder()
         .store(Arc::new(store))
         .queue(Arc::new(queue))
@@ -51,7 +55,7 @@ async fn build_engine(data_dir: &Path) -> anyhow::Result<Engine> {
         .mirror(Arc::new(mirror))
         .indexer(index.clone())
         .search(index)
-        .tokens(Arc::new(lettuce_tokens_bpe::BpeCounter::o200k()))
+        .tokens(tokens)
         .settings(EngineSettings::new(
             Secret::new("example-admin-token-0123456789"),
             [42u8; 32],

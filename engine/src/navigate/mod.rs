@@ -546,6 +546,11 @@ impl Navigator {
         if file.skipped.is_some() {
             return 0;
         }
+        if let Some(t) = &file.tokens
+            && t.encoding == self.tokens.encoding()
+        {
+            return t.count;
+        }
         if let Some(n) = self
             .state
             .file_tokens

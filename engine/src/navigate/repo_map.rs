@@ -178,6 +178,7 @@ mod tests {
                 size: 1,
                 lines: 10,
                 skipped: None,
+                tokens: None,
             },
             definitions: defs
                 .iter()
