@@ -178,7 +178,11 @@ pub struct SearchQuery {
     pub path: Option<String>,
     /// Only files of this language label (`python`, `rust`, …).
     pub lang: Option<String>,
-    /// Most files returned.
+    /// Most files returned. When more files match, the result says so
+    /// (`more`); for substring and regex searches the files returned are
+    /// then the first that matched in relevance order (the pattern's words
+    /// most frequent first), sorted by matching lines — an index need not
+    /// scan every candidate to answer.
     pub max_files: usize,
     /// Most matching lines returned per file.
     pub max_lines_per_file: usize,

@@ -24,6 +24,9 @@ use tantivy::{DocAddress, Index, IndexReader, ReloadPolicy, Searcher, TantivyDoc
 pub const MAX_LINE_CHARS: usize = 300;
 /// Most candidate files ranked when a path filter applies after ranking.
 const FILTERED_CANDIDATES: usize = 5_000;
+/// Candidate files a substring or regex search scans before checking
+/// whether it has found enough.
+const SCAN_WINDOW: usize = 64;
 
 /// One commit of one repo, opened for queries.
 pub(crate) struct OpenIndex {
@@ -339,9 +342,44 @@ impl OpenIndex {
         must.extend(narrowing.iter().map(|t| term(f.content, t)));
         let must = self.with_lang(must, q.lang.as_deref());
         let searcher = self.searcher();
-        let addrs = self.doc_set(&searcher, all_of(must).as_ref())?;
-        let found: Result<Vec<Option<FileMatch>>, IndexError> = addrs
-            .par_chunks(64)
+        // Candidates in relevance order (the pattern's words most frequent
+        // first), scanned a window at a time until more than `max_files`
+        // files matched: `more` stays exact, and a common literal does not
+        // make every candidate file be read.
+        let limit = (searcher.num_docs() as usize).max(1);
+        let ranked = searcher
+            .search(all_of(must).as_ref(), &TopDocs::with_limit(limit).order_by_score())
+            .map_err(tantivy_err)?;
+        let addrs: Vec<DocAddress> = ranked.into_iter().map(|(_, a)| a).collect();
+        let mut files: Vec<FileMatch> = Vec::new();
+        for window in addrs.chunks(SCAN_WINDOW) {
+            files.extend(self.scan_window(&searcher, window, &re, filter, max_lines)?);
+            if files.len() > max_files {
+                break;
+            }
+        }
+        files.sort_by(|a, b| {
+            b.line_matches
+                .cmp(&a.line_matches)
+                .then_with(|| a.file.path.cmp(&b.file.path))
+        });
+        let more = files.len() > max_files;
+        files.truncate(max_files);
+        Ok(SearchResults { files, more })
+    }
+
+    /// The matches of `re` in the files of `window`, scanned in parallel.
+    fn scan_window(
+        &self,
+        searcher: &Searcher,
+        window: &[DocAddress],
+        re: &Regex,
+        filter: &Option<PathFilter>,
+        max_lines: usize,
+    ) -> Result<Vec<FileMatch>, IndexError> {
+        let f = &self.fields;
+        let found: Result<Vec<Option<FileMatch>>, IndexError> = window
+            .par_chunks(8)
             .map(|chunk| {
                 let mut out = Vec::new();
                 for &addr in chunk {
@@ -352,7 +390,7 @@ impl OpenIndex {
                         continue;
                     }
                     let Some(text) = s.str(f.content) else { continue };
-                    let (lines, line_matches) = regex_lines(text, &re, max_lines);
+                    let (lines, line_matches) = regex_lines(text, re, max_lines);
                     if line_matches > 0 {
                         out.push(Some(FileMatch {
                             file: s.file(),
@@ -366,15 +404,7 @@ impl OpenIndex {
             })
             .collect::<Result<Vec<_>, IndexError>>()
             .map(|v| v.into_iter().flatten().collect());
-        let mut files: Vec<FileMatch> = found?.into_iter().flatten().collect();
-        files.sort_by(|a, b| {
-            b.line_matches
-                .cmp(&a.line_matches)
-                .then_with(|| a.file.path.cmp(&b.file.path))
-        });
-        let more = files.len() > max_files;
-        files.truncate(max_files);
-        Ok(SearchResults { files, more })
+        Ok(found?.into_iter().flatten().collect())
     }
 
     // ── symbols ─────────────────────────────────────────────────────────

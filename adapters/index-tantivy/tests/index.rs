@@ -293,3 +293,46 @@ async fn counts_each_files_tokens_once_and_reuses_them_by_blob() {
     let files = plain.list_files(&at(other, "c1"), None).await.unwrap();
     assert_eq!(tokens_of(&files, "a.py"), None);
 }
+
+#[tokio::test]
+async fn substring_search_stops_scanning_once_enough_files_matched_and_says_so() {
+    let (index, _blobs, _cache) = memory_index();
+    let repo = RepoId(Uuid::now_v7());
+    // 200 files call close(); the busiest (most occurrences) ranks first;
+    // 3 files mention `close` only as a word, never as a call.
+    let mut owned: Vec<(String, String)> = (0..200)
+        .map(|i| (format!("m{i:03}.py"), format!("def f{i}(h):\n    h.close()\n")))
+        .collect();
+    owned.push((
+        "busy.py".into(),
+        "def g(a, b, c):\n    a.close()\n    b.close()\n    c.close()\n".into(),
+    ));
+    for i in 0..3 {
+        owned.push((format!("doc{i}.py"), "# close the door\n".into()));
+    }
+    let files: Vec<(&str, &str)> = owned.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
+    run(&index, repo, snap("c1", &files)).await;
+    let c1 = at(repo, "c1");
+
+    let r = index.search(&c1, &substring("close()")).await.unwrap();
+    assert_eq!(r.files.len(), 10);
+    assert!(r.more, "more than max_files files match");
+    assert_eq!(r.files[0].file.path, "busy.py", "most matching lines first");
+    assert_eq!(r.files[0].line_matches, 3);
+    assert!(
+        r.files
+            .iter()
+            .all(|f| f.file.path.starts_with('m') || f.file.path == "busy.py")
+    );
+
+    // Fewer matches than max_files: every candidate is scanned, `more` is false.
+    let mut q = substring("close the");
+    q.max_files = 5;
+    let r = index.search(&c1, &q).await.unwrap();
+    assert_eq!(r.files.len(), 3, "{r:?}");
+    assert!(!r.more);
+    // Exactly max_files matches: not `more`.
+    q.max_files = 3;
+    let r = index.search(&c1, &q).await.unwrap();
+    assert_eq!((r.files.len(), r.more), (3, false));
+}
