@@ -383,7 +383,7 @@ impl OpenIndex {
             .map(|chunk| {
                 let mut out = Vec::new();
                 for &addr in chunk {
-                    let doc = self.doc(&searcher, addr)?;
+                    let doc = self.doc(searcher, addr)?;
                     let s = self.stored(&doc);
                     let path = s.str(f.path).unwrap_or_default();
                     if !keep(filter, path) {
