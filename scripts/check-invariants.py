@@ -5,7 +5,10 @@ and `cargo tree`. Exits non-zero listing every violation.
 - domain: no async runtime, HTTP, SQL, or any other workspace crate.
 - ports: no vendor SDK, SQL/ORM, HTTP client/server (with default features).
 - engine: no adapter or inbound crate, transitively; never reads std::env.
-- adapters/*: depend on no other workspace crate than ports and domain.
+- adapters/*: depend on no other workspace crate than ports, domain and the
+  support libraries under libs/.
+- libs/*: support libraries (no port implemented): depend on no workspace
+  crate other than ports and domain.
 - inbound/*: depend on no outbound adapter.
 """
 import json
@@ -48,6 +51,7 @@ def main():
     rel = {name: os.path.relpath(os.path.dirname(p["manifest_path"]), ROOT) for name, p in members.items()}
     adapters = {n for n, d in rel.items() if d.startswith("adapters" + os.sep)}
     inbound = {n for n, d in rel.items() if d.startswith("inbound" + os.sep)}
+    libs = {n for n, d in rel.items() if d.startswith("libs" + os.sep)}
     errors = []
 
     def direct_workspace_deps(name):
@@ -84,10 +88,15 @@ def main():
 
     # adapters
     for a in sorted(adapters):
-        for dep in sorted(direct_workspace_deps(a) - {"lettuce-ports", "lettuce-domain"}):
-            errors.append(f"adapter {a} depends on {dep} (adapters depend only on ports and domain)")
+        for dep in sorted(direct_workspace_deps(a) - {"lettuce-ports", "lettuce-domain"} - libs):
+            errors.append(f"adapter {a} depends on {dep} (adapters depend only on ports, domain and libs/)")
         for dep in sorted(tree(a) & ((adapters - {a}) | inbound | {"lettuce-engine"})):
             errors.append(f"adapter {a} depends (transitively) on {dep}")
+
+    # support libraries
+    for lib in sorted(libs):
+        for dep in sorted(direct_workspace_deps(lib) - {"lettuce-ports", "lettuce-domain"}):
+            errors.append(f"support library {lib} depends on {dep} (libs/ depend only on ports and domain)")
 
     # inbound adapters
     for i in sorted(inbound):

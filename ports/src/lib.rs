@@ -29,6 +29,7 @@
 pub mod auth;
 pub mod blob;
 pub mod clock;
+pub mod config;
 pub mod git;
 pub mod index;
 pub mod license;

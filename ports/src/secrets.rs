@@ -76,3 +76,144 @@ pub fn validate_secret_name(name: &str) -> Result<(), SecretError> {
         })
     }
 }
+
+/// A secret-bearing setting read lazily through a [`SecretStore`] by its
+/// env-var name (`GITHUB_APP_PRIVATE_KEY`, `LETTUCE_OIDC_CLIENT_SECRET`, …).
+///
+/// Adapters hold one of these instead of the value, so every secret comes
+/// from the configured store (env, Vault, AWS, GCP) and a rotation in the
+/// store is picked up without a restart. A value read successfully is reused
+/// for `ttl` (default 5 minutes); after that the next [`SecretHandle::get`]
+/// reads the store again, and a store that is down then fails that call
+/// (the caller maps it to a 503) until it answers again. `Debug` shows the
+/// name and backend, never the value.
+#[derive(Clone)]
+pub struct SecretHandle {
+    name: &'static str,
+    store: std::sync::Arc<dyn SecretStore>,
+    ttl: std::time::Duration,
+    cached: std::sync::Arc<std::sync::Mutex<Option<(Secret, std::time::Instant)>>>,
+}
+
+impl std::fmt::Debug for SecretHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretHandle")
+            .field("name", &self.name)
+            .field("backend", &self.store.backend())
+            .finish()
+    }
+}
+
+impl SecretHandle {
+    /// How long a value read from the store is reused by default.
+    pub const DEFAULT_TTL: std::time::Duration = std::time::Duration::from_secs(300);
+
+    /// A handle on `name` in `store`, reused for [`Self::DEFAULT_TTL`].
+    pub fn new(store: std::sync::Arc<dyn SecretStore>, name: &'static str) -> Self {
+        Self {
+            name,
+            store,
+            ttl: Self::DEFAULT_TTL,
+            cached: Default::default(),
+        }
+    }
+
+    /// The same handle with another reuse period (`Duration::ZERO`: read the
+    /// store at every call).
+    pub fn with_ttl(mut self, ttl: std::time::Duration) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
+    /// The env-var name of the secret.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The backend it is read from (`env`, `vault`, …).
+    pub fn backend(&self) -> &'static str {
+        self.store.backend()
+    }
+
+    /// The value: the one read within the last `ttl`, else a fresh read.
+    pub async fn get(&self) -> Result<Secret, SecretError> {
+        if let Some((value, at)) = self.cached.lock().unwrap_or_else(|p| p.into_inner()).as_ref()
+            && at.elapsed() < self.ttl
+        {
+            return Ok(value.clone());
+        }
+        let value = self.store.get(self.name).await?;
+        *self.cached.lock().unwrap_or_else(|p| p.into_inner()) = Some((value.clone(), std::time::Instant::now()));
+        Ok(value)
+    }
+
+    /// Like [`Self::get`], but `Ok(None)` when the store has no such secret.
+    pub async fn get_optional(&self) -> Result<Option<Secret>, SecretError> {
+        match self.get().await {
+            Ok(v) => Ok(Some(v)),
+            Err(SecretError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Forgets the reused value (after the backend rejected it, say).
+    pub fn invalidate(&self) {
+        *self.cached.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    #[derive(Debug, Default)]
+    struct Counting {
+        reads: AtomicUsize,
+        down: AtomicBool,
+    }
+
+    #[async_trait]
+    impl SecretStore for Counting {
+        fn backend(&self) -> &'static str {
+            "counting"
+        }
+        async fn get(&self, name: &str) -> Result<Secret, SecretError> {
+            if self.down.load(Ordering::SeqCst) {
+                return Err(SecretError::Backend {
+                    backend: "counting",
+                    source: crate::box_msg("down"),
+                    retryable: true,
+                });
+            }
+            let n = self.reads.fetch_add(1, Ordering::SeqCst);
+            if name == "MISSING" {
+                return Err(SecretError::NotFound {
+                    backend: "counting",
+                    name: name.into(),
+                });
+            }
+            Ok(Secret::new(format!("value-{n}")))
+        }
+    }
+
+    #[tokio::test]
+    async fn handle_reuses_within_ttl_and_recovers_after_outage() {
+        let store = Arc::new(Counting::default());
+        let h = SecretHandle::new(store.clone(), "CLIENT_SECRET");
+        assert_eq!(h.get().await.unwrap().expose(), "value-0");
+        assert_eq!(h.get().await.unwrap().expose(), "value-0");
+        assert_eq!(store.reads.load(Ordering::SeqCst), 1);
+        assert!(!format!("{h:?}").contains("value-"));
+
+        let fresh = SecretHandle::new(store.clone(), "CLIENT_SECRET").with_ttl(std::time::Duration::ZERO);
+        store.down.store(true, Ordering::SeqCst);
+        assert!(fresh.get().await.unwrap_err().is_retryable());
+        store.down.store(false, Ordering::SeqCst);
+        assert!(fresh.get().await.is_ok());
+
+        let missing = SecretHandle::new(store, "MISSING");
+        assert!(missing.get_optional().await.unwrap().is_none());
+    }
+}

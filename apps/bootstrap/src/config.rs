@@ -45,54 +45,13 @@ impl EnvMap {
     }
 }
 
-/// One configuration problem: the variable, what is wrong, how to fix it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    /// The variable.
-    pub var: &'static str,
-    /// What is wrong.
-    pub problem: String,
-    /// How to fix it.
-    pub fix: String,
-}
+pub use lettuce_ports::config::{ConfigError, ConfigErrors};
 
-impl ConfigError {
-    /// Builds an error.
-    pub fn new(var: &'static str, problem: impl Into<String>, fix: impl Into<String>) -> Self {
-        Self {
-            var,
-            problem: problem.into(),
-            fix: fix.into(),
-        }
+impl lettuce_ports::config::SettingSource for EnvMap {
+    fn lookup(&self, name: &str) -> Option<String> {
+        self.0.get(name).cloned()
     }
 }
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {} — fix: {}", self.var, self.problem, self.fix)
-    }
-}
-
-/// Every problem found (configuration is checked as a whole).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigErrors(pub Vec<ConfigError>);
-
-impl fmt::Display for ConfigErrors {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "invalid configuration ({} problem{}):",
-            self.0.len(),
-            if self.0.len() == 1 { "" } else { "s" }
-        )?;
-        for e in &self.0 {
-            writeln!(f, "  - {e}")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for ConfigErrors {}
 
 /// Where metadata (and the job queue) live.
 #[derive(Debug, Clone, PartialEq, Eq)]

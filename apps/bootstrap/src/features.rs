@@ -78,11 +78,5 @@ pub fn enabled_features() -> Vec<&'static str> {
 
 /// The error for a configuration that needs an adapter this build lacks.
 pub(crate) fn missing_feature(feature: &str, var: &'static str, value: &str) -> crate::ConfigError {
-    crate::ConfigError::new(
-        var,
-        format!("{var}={value}: feature `{feature}` is not enabled in this build"),
-        format!(
-            "rebuild with `cargo build --release --features {feature}` (or the `self-hosted`/`saas` group), or change {var}"
-        ),
-    )
+    lettuce_ports::config::missing_feature(feature, var, value)
 }

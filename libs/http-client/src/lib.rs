@@ -1,0 +1,114 @@
+//! # lettuce-http-client
+//!
+//! The outbound HTTP client of every Lettuce adapter that speaks HTTP (code
+//! hosts, identity providers, secret managers, the telemetry receiver). It is
+//! a support library, not an adapter: it implements no port and depends on
+//! no workspace crate, so adapters may share it without depending on each
+//! other (see `docs/ARCHITECTURE.md`).
+//!
+//! One place decides what every outbound call carries: a `User-Agent`, the
+//! connect and total timeouts the caller asks for, and a `tracing` span per
+//! request (method, host, status) that observability exporters pick up.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let client = lettuce_http_client::build(
+//!     lettuce_http_client::ClientOptions::new("lettuce-git-github"),
+//! )?;
+//! let resp = client.get("https://api.github.com/meta").send().await?;
+//! # let _ = resp; Ok(()) }
+//! ```
+#![deny(missing_docs)]
+
+use std::time::Duration;
+
+pub use reqwest;
+pub use reqwest_middleware::{ClientWithMiddleware as HttpClient, Error as HttpError, RequestBuilder};
+
+/// How to build a client.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ClientOptions {
+    /// Who is calling: sent as `User-Agent: lettuce/<version> (<component>)`.
+    pub component: &'static str,
+    /// Connect timeout (default 10 s).
+    pub connect_timeout: Duration,
+    /// Whole-request timeout (default 30 s).
+    pub timeout: Duration,
+    /// Follow redirects (default: no — an adapter that expects one says so,
+    /// so a redirect to another host can never carry a token along).
+    pub follow_redirects: bool,
+}
+
+impl ClientOptions {
+    /// Defaults for `component`: 10 s connect, 30 s total, no redirects.
+    pub fn new(component: &'static str) -> Self {
+        Self {
+            component,
+            connect_timeout: Duration::from_secs(10),
+            timeout: Duration::from_secs(30),
+            follow_redirects: false,
+        }
+    }
+
+    /// Sets the whole-request timeout.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Sets the connect timeout.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Follows up to 5 redirects.
+    pub fn follow_redirects(mut self) -> Self {
+        self.follow_redirects = true;
+        self
+    }
+}
+
+/// The `User-Agent` Lettuce sends for `component`.
+pub fn user_agent(component: &str) -> String {
+    format!("lettuce/{} ({component})", env!("CARGO_PKG_VERSION"))
+}
+
+/// A reqwest builder with the options applied (for callers that need to add
+/// their own settings, such as a custom root certificate, before [`wrap`]).
+pub fn builder(options: &ClientOptions) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .user_agent(user_agent(options.component))
+        .connect_timeout(options.connect_timeout)
+        .timeout(options.timeout)
+        .redirect(if options.follow_redirects {
+            reqwest::redirect::Policy::limited(5)
+        } else {
+            reqwest::redirect::Policy::none()
+        })
+}
+
+/// Adds the tracing middleware to a built reqwest client.
+pub fn wrap(client: reqwest::Client) -> HttpClient {
+    reqwest_middleware::ClientBuilder::new(client)
+        .with(reqwest_tracing::TracingMiddleware::default())
+        .build()
+}
+
+/// A client with the options applied and the tracing middleware.
+pub fn build(options: ClientOptions) -> Result<HttpClient, reqwest::Error> {
+    Ok(wrap(builder(&options).build()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_agent_names_component() {
+        assert!(user_agent("git-github").starts_with("lettuce/"));
+        assert!(user_agent("git-github").ends_with("(git-github)"));
+        assert!(build(ClientOptions::new("test")).is_ok());
+    }
+}
