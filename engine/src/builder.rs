@@ -60,8 +60,19 @@ pub struct Ports {
 pub struct EngineSettings {
     /// `CODEWAZE_ADMIN_TOKEN`: bearer token for `/api/admin/*`.
     pub admin_token: Secret,
-    /// 32-byte key that seals clone credentials at rest (AES-256-GCM).
+    /// When set, the admin token is read through this handle (from the
+    /// secret store, reused for the handle's period) instead of the fixed
+    /// `admin_token`, so a rotation in the store takes effect without a
+    /// restart. A store outage then fails admin-token requests with
+    /// `secret_store_unavailable` (503) once the reused value is stale;
+    /// session tokens and API keys never need it.
+    pub admin_token_handle: Option<lettuce_ports::secrets::SecretHandle>,
+    /// 32-byte key that seals clone credentials at rest (AES-256-GCM),
+    /// `LETTUCE_DATA_KEY`. Every sealed value records its id.
     pub data_key: [u8; 32],
+    /// Earlier data keys (`LETTUCE_DATA_KEY_PREVIOUS`) still accepted for
+    /// opening sealed values during a rotation; never used to seal.
+    pub previous_data_keys: Vec<[u8; 32]>,
     /// Lifetime of session tokens.
     pub session_ttl: Duration,
     /// Lifetime of invites.
@@ -79,7 +90,9 @@ impl EngineSettings {
     pub fn new(admin_token: Secret, data_key: [u8; 32]) -> Self {
         Self {
             admin_token,
+            admin_token_handle: None,
             data_key,
+            previous_data_keys: Vec::new(),
             session_ttl: Duration::from_secs(7 * 24 * 3600),
             invite_ttl: lettuce_domain::invite::DEFAULT_INVITE_TTL,
             web_url: None,
@@ -93,7 +106,9 @@ impl std::fmt::Debug for EngineSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EngineSettings")
             .field("admin_token", &self.admin_token)
-            .field("data_key", &"***")
+            .field("admin_token_handle", &self.admin_token_handle)
+            .field("data_key", &crate::crypto::key_id(&self.data_key))
+            .field("previous_data_keys", &self.previous_data_keys.iter().map(crate::crypto::key_id).collect::<Vec<_>>())
             .field("session_ttl", &self.session_ttl)
             .field("invite_ttl", &self.invite_ttl)
             .field("web_url", &self.web_url)
@@ -124,6 +139,8 @@ pub(crate) struct Inner {
     pub clock: Arc<dyn Clock>,
     pub telemetry: Option<Arc<dyn TelemetrySink>>,
     pub settings: EngineSettings,
+    /// The data keys (current + previous) derived from the settings.
+    pub keys: crate::crypto::DataKeys,
     pub dummy_hash: tokio::sync::OnceCell<String>,
 }
 
@@ -316,6 +333,7 @@ impl EngineBuilder {
                 license: p.license.unwrap_or_else(|| Arc::new(Ungated)),
                 clock: p.clock.unwrap_or_else(|| Arc::new(SystemClock)),
                 telemetry: p.telemetry,
+                keys: crate::crypto::DataKeys::new(settings.data_key, &settings.previous_data_keys),
                 settings,
                 dummy_hash: tokio::sync::OnceCell::new(),
             }),

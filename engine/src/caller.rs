@@ -70,7 +70,38 @@ impl Caller {
     }
 }
 
+/// Whether `token` has the shape of a JWT (three base64url parts, a JSON
+/// header): session and IdP tokens, which are never the admin token.
+fn looks_like_jwt(token: &str) -> bool {
+    token.starts_with("eyJ") && token.split('.').count() == 3
+}
+
 impl Engine {
+    /// Whether `token` is the admin token. With a store-backed admin token,
+    /// API keys and JWTs are never compared (so they need no secret read),
+    /// and a store outage is `secret_store_unavailable`.
+    async fn is_admin_token(&self, token: &str) -> Result<bool, EngineError> {
+        let settings = &self.inner.settings;
+        let Some(handle) = &settings.admin_token_handle else {
+            return Ok(constant_time_eq(token, settings.admin_token.expose()));
+        };
+        if token.starts_with(API_KEY_PREFIX) || looks_like_jwt(token) {
+            return Ok(false);
+        }
+        match handle.get().await {
+            Ok(current) => Ok(constant_time_eq(token, current.expose())),
+            Err(lettuce_ports::secrets::SecretError::NotFound { .. }) => {
+                tracing::warn!(
+                    secret = handle.name(),
+                    backend = handle.backend(),
+                    "the admin token was removed from the secret store: admin-token requests are refused until it is back"
+                );
+                Ok(false)
+            }
+            Err(e) => Err(EngineError::secret_unavailable(handle.name(), &e)),
+        }
+    }
+
     /// Authenticates a bearer token: the admin token, an API key (`lk_…`), a
     /// Lettuce session token, or a token from the configured IdP.
     pub async fn authenticate(&self, bearer: &Secret) -> Result<Caller, EngineError> {
@@ -78,7 +109,7 @@ impl Engine {
         if token.is_empty() {
             return Err(EngineError::Unauthenticated("missing bearer token".into()));
         }
-        if constant_time_eq(token, self.inner.settings.admin_token.expose()) {
+        if self.is_admin_token(token).await? {
             return Ok(Caller::Admin);
         }
         if token.starts_with(API_KEY_PREFIX) {

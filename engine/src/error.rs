@@ -92,6 +92,11 @@ pub enum EngineError {
     /// A dependency failed; retrying may help.
     #[error("{0}")]
     Unavailable(String),
+    /// The secret store did not answer a read this request needed (a secret
+    /// whose reuse period had passed). Other requests keep working; this
+    /// one recovers by itself once the store answers again.
+    #[error("{0}")]
+    SecretStoreUnavailable(String),
     /// Unexpected failure.
     #[error("{0}")]
     Internal(String),
@@ -112,6 +117,7 @@ impl EngineError {
             EngineError::License { code, .. } | EngineError::LicenseKeyRejected { code, .. } => code,
             EngineError::Navigation { code, .. } => code,
             EngineError::Unavailable(_) => "service_unavailable",
+            EngineError::SecretStoreUnavailable(_) => "secret_store_unavailable",
             EngineError::Internal(_) => "internal",
         }
     }
@@ -128,7 +134,7 @@ impl EngineError {
             EngineError::Conflict { .. } => ErrorKind::Conflict,
             EngineError::RepoUrlForbidden(_) => ErrorKind::Unprocessable,
             EngineError::Navigation { kind, .. } => *kind,
-            EngineError::Unavailable(_) => ErrorKind::Unavailable,
+            EngineError::Unavailable(_) | EngineError::SecretStoreUnavailable(_) => ErrorKind::Unavailable,
             EngineError::Internal(_) => ErrorKind::Internal,
         }
     }
@@ -188,8 +194,23 @@ impl From<BlobError> for EngineError {
 
 impl From<SecretError> for EngineError {
     fn from(e: SecretError) -> Self {
-        let r = e.is_retryable();
-        backend("the secret store", &e, r)
+        if e.is_retryable() {
+            tracing::error!(error = %e, "the secret store failed");
+            return EngineError::SecretStoreUnavailable(
+                "the secret store is temporarily unavailable, so a secret this request needs cannot be read; try again shortly".into(),
+            );
+        }
+        backend("the secret store", &e, false)
+    }
+}
+
+impl EngineError {
+    /// The error for a request that needs `name` while its store is down.
+    pub(crate) fn secret_unavailable(name: &str, e: &SecretError) -> Self {
+        tracing::error!(secret = name, error = %e, "cannot read a secret this request needs");
+        EngineError::SecretStoreUnavailable(format!(
+            "the secret store is unavailable, so {name} cannot be read; try again shortly (Lettuce recovers by itself once the store answers)"
+        ))
     }
 }
 

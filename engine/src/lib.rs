@@ -34,6 +34,7 @@ mod builder;
 mod caller;
 mod crypto;
 mod error;
+mod keys;
 mod license;
 mod navigate;
 mod ready;
@@ -47,7 +48,9 @@ pub use accounts::{
 };
 pub use builder::{Engine, EngineBuilder, EngineSettings, Ports};
 pub use caller::{AuthMethod, Caller, UserCtx};
+pub use crypto::key_id;
 pub use error::{EngineError, ErrorKind};
+pub use keys::{RotationProgress, RotationReport};
 pub use navigate::{
     Answer, FileRequest, FileSlice, MAX_TOKENS_CAP, MIN_TOKENS, NavRepo, NavState, Navigator, OutlineAnswer,
     ReadSymbolRequest, ReferencesAnswer, ReferencesRequest, RepoCommit, RepoFileMatch, RepoMapAnswer, RepoMapRequest,

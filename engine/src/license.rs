@@ -2,7 +2,6 @@
 
 use crate::builder::Engine;
 use crate::caller::Caller;
-use crate::crypto::{open, seal};
 use crate::error::EngineError;
 use chrono::{DateTime, Utc};
 use lettuce_domain::Secret;
@@ -62,7 +61,7 @@ impl Engine {
             return Ok(());
         };
         let shared = SharedLicense {
-            sealed_key: seal(&self.inner.settings.data_key, key.expose().as_bytes()).map_err(EngineError::Internal)?,
+            sealed_key: self.inner.keys.seal(key.expose().as_bytes()).map_err(EngineError::Internal)?,
             license_id: claims.sub.clone(),
             exp: claims.exp,
             uploaded_at: self.inner.clock.now(),
@@ -99,11 +98,12 @@ impl Engine {
         if current.claims.as_ref().is_some_and(|c| c.exp >= shared.exp) {
             return;
         }
-        let key = match open(&e.settings.data_key, &shared.sealed_key) {
+        let key = match e.keys.open(&shared.sealed_key) {
             Ok(bytes) => Secret::new(String::from_utf8_lossy(&bytes)),
-            Err(_) => {
+            Err(err) => {
                 tracing::warn!(
                     license = %shared.license_id,
+                    error = %err,
                     "a license key uploaded through another process cannot be decrypted here: set the same LETTUCE_DATA_KEY on every process (or set LETTUCE_LICENSE_KEY)"
                 );
                 return;

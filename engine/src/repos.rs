@@ -2,7 +2,6 @@
 
 use crate::builder::Engine;
 use crate::caller::Caller;
-use crate::crypto::{open, seal};
 use crate::error::EngineError;
 use crate::worker::{DELETE_REPO_JOB, INDEX_REPO_JOB};
 use lettuce_domain::license::LicensedAction;
@@ -61,10 +60,9 @@ impl Engine {
         let sealed_credentials = url
             .credentials()
             .map(|c| {
-                seal(
-                    &self.inner.settings.data_key,
-                    format!("{}\n{}", c.username, c.password.expose()).as_bytes(),
-                )
+                self.inner
+                    .keys
+                    .seal(format!("{}\n{}", c.username, c.password.expose()).as_bytes())
             })
             .transpose()
             .map_err(EngineError::Internal)?;
@@ -194,7 +192,7 @@ impl Engine {
         url: &RepoUrl,
     ) -> Result<Option<UrlCredentials>, EngineError> {
         if let Some(sealed) = &repo.sealed_credentials {
-            let raw = open(&self.inner.settings.data_key, sealed).map_err(EngineError::Internal)?;
+            let raw = self.inner.keys.open(sealed).map_err(EngineError::Internal)?;
             let text =
                 String::from_utf8(raw).map_err(|_| EngineError::Internal("stored credentials are not UTF-8".into()))?;
             let (user, pass) = text.split_once('\n').unwrap_or(("x-access-token", text.as_str()));

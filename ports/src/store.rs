@@ -230,6 +230,83 @@ pub trait MetadataStore: Send + Sync + std::fmt::Debug + 'static {
     /// processes — concurrent callers all get the same value — which is how
     /// a value is generated once per install (the instance id).
     async fn init_setting(&self, key: &str, value: &str) -> Result<String, StoreError>;
+
+    // ── sealed values (data-key rotation) ─────────────────────────────────
+
+    /// How many sealed values the store holds, over every table with sealed
+    /// data (for a progress bar; may be stale by the time it is used).
+    async fn count_sealed(&self) -> Result<u64, StoreError>;
+
+    /// Sealed values (credentials encrypted with the data key) across
+    /// **every** table that holds any, ordered by [`SealedRef`] (column, then
+    /// row), starting strictly after `after`, at most `limit`. Rows without a
+    /// sealed value are skipped. A store that adds a sealed column must list
+    /// it here (the store adapter keeps one registry of sealed columns), or
+    /// data-key rotation would miss it.
+    async fn list_sealed(&self, after: Option<&SealedRef>, limit: usize) -> Result<Vec<SealedValue>, StoreError>;
+
+    /// Replaces the sealed value at `at` with `new` **only if** it is still
+    /// `old` (compare-and-swap). `Ok(false)` when it changed meanwhile or is
+    /// gone (the caller re-reads it later); nothing else is modified.
+    async fn reseal(&self, at: &SealedRef, old: &str, new: &str) -> Result<bool, StoreError>;
+}
+
+/// Where a sealed value is stored: a registered sealed column
+/// (`repos.sealed_credentials`, `instance_settings[license.uploaded].sealed_key`, …)
+/// and the key of its row in that table. Orders by column, then row.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SealedRef {
+    /// The registered sealed column.
+    pub column: String,
+    /// The row's key, as text (an id, a settings key).
+    pub row: String,
+}
+
+impl std::fmt::Display for SealedRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} of {}", self.column, self.row)
+    }
+}
+
+/// A sealed value (ciphertext: safe to log) and where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedValue {
+    /// Where.
+    pub at: SealedRef,
+    /// The sealed text (`v2.<key id>.<…>`, or legacy `v1.<…>`).
+    pub sealed: String,
+}
+
+/// Sealed columns known to every store: the registry both the in-memory store
+/// and the SQL store implement. Append a new sealed column here **and** in
+/// the store adapters.
+pub mod sealed_columns {
+    /// `repos.sealed_credentials`: clone credentials pasted in a repo URL
+    /// (row: the repo id).
+    pub const REPO_CREDENTIALS: &str = "repos.sealed_credentials";
+    /// The `sealed_key` field of the JSON instance setting `license.uploaded`
+    /// (row: the settings key): a license key uploaded through the admin API.
+    pub const LICENSE_UPLOAD: &str = "instance_settings.sealed_key";
+    /// Instance settings whose JSON value carries a sealed `sealed_key` field.
+    pub const SEALED_SETTING_KEYS: &[&str] = &["license.uploaded"];
+
+    /// The sealed `sealed_key` field of a JSON setting value, if any.
+    pub fn setting_field(json: &str) -> Option<String> {
+        let v: serde_json::Value = serde_json::from_str(json).ok()?;
+        v.get("sealed_key")?.as_str().map(str::to_owned)
+    }
+
+    /// `json` with its `sealed_key` field set to `new`, if the field is
+    /// currently `old` (the compare half of a compare-and-swap).
+    pub fn replace_setting_field(json: &str, old: &str, new: &str) -> Option<String> {
+        let mut v: serde_json::Value = serde_json::from_str(json).ok()?;
+        let field = v.get_mut("sealed_key")?;
+        if field.as_str() != Some(old) {
+            return None;
+        }
+        *field = serde_json::Value::String(new.to_owned());
+        serde_json::to_string(&v).ok()
+    }
 }
 
 /// Failures of a [`MetadataStore`].

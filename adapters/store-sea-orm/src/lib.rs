@@ -49,6 +49,7 @@ mod convert;
 mod entity;
 mod error;
 pub mod migration;
+mod sealed;
 mod settings;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -817,6 +818,22 @@ impl MetadataStore for SeaOrmStore {
 
     async fn init_setting(&self, key: &str, value: &str) -> Result<String, StoreError> {
         retrying(|| self.insert_setting_if_absent(key, value)).await
+    }
+
+    async fn count_sealed(&self) -> Result<u64, StoreError> {
+        self.sealed_count().await
+    }
+
+    async fn list_sealed(
+        &self,
+        after: Option<&lettuce_ports::store::SealedRef>,
+        limit: usize,
+    ) -> Result<Vec<lettuce_ports::store::SealedValue>, StoreError> {
+        self.sealed_page(after, limit).await
+    }
+
+    async fn reseal(&self, at: &lettuce_ports::store::SealedRef, old: &str, new: &str) -> Result<bool, StoreError> {
+        retrying(|| self.reseal_one(at, old, new)).await
     }
 }
 

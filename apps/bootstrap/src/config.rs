@@ -239,8 +239,8 @@ pub struct Config {
     pub queue_path: PathBuf,
     /// `LETTUCE_BLOB_STORE` / `LETTUCE_BLOB_DIR`.
     pub blobs: BlobBackend,
-    /// `LETTUCE_SECRET_STORE`.
-    pub secret_store: String,
+    /// `LETTUCE_SECRET_STORE` and the chosen store's own variables.
+    pub secrets: crate::secret_store::SecretsConfig,
     /// `LETTUCE_AUTH_PROVIDER`.
     pub auth_provider: String,
     /// `LETTUCE_ALLOW_PRIVATE_GIT_HOSTS`.
@@ -286,7 +286,7 @@ impl fmt::Debug for Config {
             .field("data_dir", &self.data_dir)
             .field("store", &self.store)
             .field("blobs", &self.blobs)
-            .field("secret_store", &self.secret_store)
+            .field("secrets", &self.secrets)
             .field("auth_provider", &self.auth_provider)
             .finish_non_exhaustive()
     }
@@ -404,12 +404,67 @@ fn parse_url(env: &EnvMap, var: &'static str, errs: &mut Vec<ConfigError>) -> Op
     }
 }
 
+/// `DATABASE_URL` (from the environment, or from the secret store at
+/// start-up) as a store backend; problems are appended to `errs`.
+fn parse_database_url(url: Option<&str>, data_dir: &std::path::Path, errs: &mut Vec<ConfigError>) -> StoreBackend {
+    match url {
+        None => StoreBackend::Sqlite(data_dir.join("lettuce.db")),
+        Some(url) if url.starts_with("sqlite:") => {
+            let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+            let path = path.split('?').next().unwrap_or(path);
+            if path.is_empty() || path == ":memory:" {
+                errs.push(ConfigError::new(
+                    "DATABASE_URL",
+                    "an in-memory SQLite database would lose all data and cannot be shared with the worker",
+                    "use sqlite://PATH or unset DATABASE_URL for <data dir>/lettuce.db",
+                ));
+            }
+            StoreBackend::Sqlite(PathBuf::from(path))
+        }
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            if !cfg!(feature = "store-postgres") {
+                errs.push(missing_feature("store-postgres", "DATABASE_URL", "postgres://…"));
+            }
+            if !cfg!(feature = "queue-postgres") {
+                errs.push(missing_feature("queue-postgres", "DATABASE_URL", "postgres://…"));
+            }
+            if url::Url::parse(url)
+                .map(|u| u.host_str().is_none_or(str::is_empty))
+                .unwrap_or(true)
+            {
+                errs.push(ConfigError::new(
+                    "DATABASE_URL",
+                    "the PostgreSQL URL has no host or cannot be parsed",
+                    "use postgres://USER:PASSWORD@HOST:5432/DATABASE (percent-encode special characters in the password)",
+                ));
+            }
+            StoreBackend::Postgres(lettuce_domain::Secret::new(url))
+        }
+        Some(url) => {
+            let scheme = url.split(':').next().unwrap_or("");
+            errs.push(ConfigError::new(
+                "DATABASE_URL",
+                format!("unsupported database scheme `{scheme}`"),
+                "use postgres://user:pass@host/db, or sqlite://PATH (default: <data dir>/lettuce.db)",
+            ));
+            StoreBackend::Sqlite(data_dir.join("lettuce.db"))
+        }
+    }
+}
+
 /// The S3 blob backend from `CODEWAZE_S3_*` (and the standard AWS variables).
 fn s3_backend(env: &EnvMap, var: &'static str, errs: &mut Vec<ConfigError>) -> BlobBackend {
     #[cfg(feature = "blob-s3")]
     {
         let _ = var;
-        match lettuce_blob_object_store::S3Config::from_env_map(&env.0) {
+        // With a secret store other than `env`, the secret key may live in
+        // the store: it is read there at start-up (wire::resolve).
+        let mut vars = env.0.clone();
+        let from_store = !matches!(env.get("LETTUCE_SECRET_STORE").map(str::to_ascii_lowercase).as_deref(), None | Some("env"));
+        if from_store && env.get("CODEWAZE_S3_ACCESS_KEY_ID").is_some() && env.get("CODEWAZE_S3_SECRET_ACCESS_KEY").is_none() {
+            vars.insert("CODEWAZE_S3_SECRET_ACCESS_KEY".into(), "(read from the secret store at start-up)".into());
+        }
+        match lettuce_blob_object_store::S3Config::from_env_map(&vars) {
             Ok(c) => BlobBackend::S3(Box::new(c)),
             Err(message) => {
                 // The adapter's message names the variable and the fix.
@@ -449,49 +504,7 @@ impl Config {
 
         let data_dir = PathBuf::from(env.get("CODEWAZE_DATA_DIR").unwrap_or("./.lettuce"));
 
-        let store = match env.get("DATABASE_URL") {
-            None => StoreBackend::Sqlite(data_dir.join("lettuce.db")),
-            Some(url) if url.starts_with("sqlite:") => {
-                let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
-                let path = path.split('?').next().unwrap_or(path);
-                if path.is_empty() || path == ":memory:" {
-                    errs.push(ConfigError::new(
-                        "DATABASE_URL",
-                        "an in-memory SQLite database would lose all data and cannot be shared with the worker",
-                        "use sqlite://PATH or unset DATABASE_URL for <data dir>/lettuce.db",
-                    ));
-                }
-                StoreBackend::Sqlite(PathBuf::from(path))
-            }
-            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-                if !cfg!(feature = "store-postgres") {
-                    errs.push(missing_feature("store-postgres", "DATABASE_URL", "postgres://…"));
-                }
-                if !cfg!(feature = "queue-postgres") {
-                    errs.push(missing_feature("queue-postgres", "DATABASE_URL", "postgres://…"));
-                }
-                if url::Url::parse(url)
-                    .map(|u| u.host_str().is_none_or(str::is_empty))
-                    .unwrap_or(true)
-                {
-                    errs.push(ConfigError::new(
-                        "DATABASE_URL",
-                        "the PostgreSQL URL has no host or cannot be parsed",
-                        "use postgres://USER:PASSWORD@HOST:5432/DATABASE (percent-encode special characters in the password)",
-                    ));
-                }
-                StoreBackend::Postgres(lettuce_domain::Secret::new(url))
-            }
-            Some(url) => {
-                let scheme = url.split(':').next().unwrap_or("");
-                errs.push(ConfigError::new(
-                    "DATABASE_URL",
-                    format!("unsupported database scheme `{scheme}`"),
-                    "use postgres://user:pass@host/db, or sqlite://PATH (default: <data dir>/lettuce.db)",
-                ));
-                StoreBackend::Sqlite(data_dir.join("lettuce.db"))
-            }
-        };
+        let store = parse_database_url(env.get("DATABASE_URL"), &data_dir, &mut errs);
         if !cfg!(feature = "store-sqlite") && matches!(store, StoreBackend::Sqlite(_)) {
             errs.push(missing_feature("store-sqlite", "DATABASE_URL", "sqlite (default)"));
         }
@@ -530,21 +543,7 @@ impl Config {
             }
         };
 
-        let secret_store = env.get("LETTUCE_SECRET_STORE").unwrap_or("env").to_ascii_lowercase();
-        match secret_store.as_str() {
-            "env" if cfg!(feature = "secrets-env") => {}
-            "env" => errs.push(missing_feature("secrets-env", "LETTUCE_SECRET_STORE", "env")),
-            "vault" | "aws" | "gcp" => errs.push(missing_feature(
-                &format!("secrets-{secret_store}"),
-                "LETTUCE_SECRET_STORE",
-                &secret_store,
-            )),
-            other => errs.push(ConfigError::new(
-                "LETTUCE_SECRET_STORE",
-                format!("unknown secret store `{other}`"),
-                "use env (default), vault, aws or gcp",
-            )),
-        }
+        let secrets = crate::secret_store::read(env, &mut errs);
 
         let auth_provider = env.get("LETTUCE_AUTH_PROVIDER").unwrap_or("local").to_ascii_lowercase();
         match auth_provider.as_str() {
@@ -622,7 +621,7 @@ impl Config {
             store,
             queue_path,
             blobs,
-            secret_store,
+            secrets,
             auth_provider,
             allow_private_git_hosts,
             git_timeout,
@@ -669,13 +668,15 @@ impl Config {
             #[cfg(feature = "blob-s3")]
             BlobBackend::S3(c) => c.location(),
         };
-        vec![
+        let mut rows = vec![
             ("LETTUCE_BIND", self.bind.to_string()),
             ("CODEWAZE_DATA_DIR", self.data_dir.display().to_string()),
             ("DATABASE_URL", store),
             ("(job queue)", queue),
             ("LETTUCE_BLOB_STORE", blobs),
-            ("LETTUCE_SECRET_STORE", self.secret_store.clone()),
+        ];
+        rows.extend(self.secrets.describe());
+        rows.extend(vec![
             ("LETTUCE_AUTH_PROVIDER", self.auth_provider.clone()),
             (
                 "LETTUCE_ALLOW_PRIVATE_GIT_HOSTS",
@@ -734,7 +735,27 @@ impl Config {
                 },
             ),
             ("LETTUCE_TELEMETRY_URL", display_url(&self.telemetry.url)),
-        ]
+        ]);
+        rows
+    }
+
+    /// The same configuration with `DATABASE_URL` read from the secret store
+    /// (the whole URL, password included, may live there).
+    pub(crate) fn with_database_url(mut self, url: &lettuce_domain::Secret) -> Result<Config, ConfigErrors> {
+        let mut errs = Vec::new();
+        let store = parse_database_url(Some(url.expose().trim()), &self.data_dir, &mut errs);
+        if !cfg!(feature = "store-sqlite") && matches!(store, StoreBackend::Sqlite(_)) {
+            errs.push(missing_feature("store-sqlite", "DATABASE_URL", "sqlite"));
+        }
+        if !errs.is_empty() {
+            return Err(ConfigErrors(errs));
+        }
+        self.queue_path = match &store {
+            StoreBackend::Sqlite(p) => p.with_file_name("queue.db"),
+            StoreBackend::Postgres(_) => self.data_dir.join("queue.db"),
+        };
+        self.store = store;
+        Ok(self)
     }
 }
 

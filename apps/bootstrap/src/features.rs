@@ -52,6 +52,15 @@ pub fn enabled_features() -> Vec<&'static str> {
     if cfg!(feature = "secrets-env") {
         v.push("secrets-env");
     }
+    if cfg!(feature = "secrets-vault") {
+        v.push("secrets-vault");
+    }
+    if cfg!(feature = "secrets-aws") {
+        v.push("secrets-aws");
+    }
+    if cfg!(feature = "secrets-gcp") {
+        v.push("secrets-gcp");
+    }
     if cfg!(feature = "auth-local") {
         v.push("auth-local");
     }

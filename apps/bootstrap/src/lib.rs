@@ -19,6 +19,7 @@ mod config;
 mod features;
 #[cfg(all(feature = "index-tantivy", feature = "source-local", feature = "blob-fs"))]
 pub mod local;
+mod secret_store;
 mod secrets;
 mod wire;
 
@@ -27,7 +28,8 @@ pub use config::{
     TelemetryConfig,
 };
 pub use features::{ADAPTER_FEATURES, enabled_features};
-pub use secrets::SecretSource;
+pub use secret_store::{SecretBackend, SecretsConfig};
+pub use secrets::{SECRET_VARIABLES, SecretSource, SecretVar, secret_report};
 #[cfg(feature = "index-tantivy")]
 pub use wire::code_index;
 pub use wire::{Runtime, migrate, token_counter, wire};

@@ -1,11 +1,10 @@
 //! Config → adapters → engine. The only place that names adapter crates.
 
 use crate::config::{BlobBackend, Config, StoreBackend};
-use crate::secrets::{SecretSource, decode_data_key, instance_secret};
+use crate::secrets::{SecretSource, Secrets, decode_data_key};
 use anyhow::Context;
 use lettuce_engine::{Engine, EngineSettings, WorkerSettings};
 use lettuce_ports::blob::BlobStore;
-use lettuce_ports::secrets::SecretStore;
 use std::sync::Arc;
 
 /// A wired instance: the engine plus what the binary reports at start-up.
@@ -25,14 +24,33 @@ pub struct Runtime {
     pub license_key_source: Option<String>,
 }
 
-fn secret_store(config: &Config) -> anyhow::Result<Arc<dyn SecretStore>> {
-    match config.secret_store.as_str() {
-        #[cfg(feature = "secrets-env")]
-        "env" => Ok(Arc::new(lettuce_secrets_env::EnvSecretStore::from_map(
-            config.env.clone().into_map(),
-        ))),
-        other => anyhow::bail!("LETTUCE_SECRET_STORE={other}: feature `secrets-{other}` is not enabled in this build"),
+/// Opens the secret store and applies the settings that may live in it and
+/// are needed before the engine exists: `DATABASE_URL` (the whole URL) and
+/// `CODEWAZE_S3_SECRET_ACCESS_KEY`. Every command that opens the metadata
+/// store goes through here, so `migrate` sees the same database as `serve`.
+pub(crate) async fn resolve(config: &Config) -> anyhow::Result<(Config, Secrets)> {
+    let secrets = Secrets::open(config).await?;
+    let mut config = config.clone();
+    if secrets.backend() != "env"
+        && let Some((url, source @ SecretSource::Store { .. })) = secrets.resolve("DATABASE_URL").await?
+    {
+        config = config
+            .with_database_url(&url)
+            .map_err(|e| anyhow::anyhow!("DATABASE_URL read from {source}: {e}"))?;
     }
+    #[cfg(feature = "blob-s3")]
+    if let BlobBackend::S3(c) = &mut config.blobs
+        && c.access_key_id.is_some()
+    {
+        match secrets.resolve("CODEWAZE_S3_SECRET_ACCESS_KEY").await? {
+            Some((key, _)) => c.secret_access_key = Some(key),
+            None => anyhow::bail!(
+                "CODEWAZE_S3_ACCESS_KEY_ID is set but CODEWAZE_S3_SECRET_ACCESS_KEY is in neither {} nor the environment: set it there, or unset both to use the AWS credential chain",
+                config.secrets.location()
+            ),
+        }
+    }
+    Ok((config, secrets))
 }
 
 /// The license oracle: `Ungated` unless `LETTUCE_SELF_HOSTED`; never fails
@@ -40,17 +58,13 @@ fn secret_store(config: &Config) -> anyhow::Result<Arc<dyn SecretStore>> {
 #[cfg(feature = "license-ed25519")]
 async fn license_oracle(
     config: &Config,
-    secrets: &dyn SecretStore,
+    secrets: &Secrets,
 ) -> anyhow::Result<(Arc<dyn lettuce_ports::license::LicenseOracle>, Option<String>)> {
     use lettuce_license_ed25519 as lic;
     if !config.self_hosted {
         return Ok((Arc::new(lettuce_ports::license::Ungated), None));
     }
-    let key = match secrets.get("LETTUCE_LICENSE_KEY").await {
-        Ok(k) => Some(k),
-        Err(lettuce_ports::secrets::SecretError::NotFound { .. }) => None,
-        Err(e) => return Err(anyhow::Error::new(e).context("reading LETTUCE_LICENSE_KEY from the secret store")),
-    };
+    let key = secrets.resolve("LETTUCE_LICENSE_KEY").await?.map(|(k, _)| k);
     let (public_keys, source) = lic::resolve_public_keys(
         config.license_public_key.as_deref(),
         std::path::Path::new(lic::DEFAULT_PUBLIC_KEY_PATH),
@@ -73,7 +87,7 @@ async fn license_oracle(
 #[cfg(not(feature = "license-ed25519"))]
 async fn license_oracle(
     config: &Config,
-    _secrets: &dyn SecretStore,
+    _secrets: &Secrets,
 ) -> anyhow::Result<(Arc<dyn lettuce_ports::license::LicenseOracle>, Option<String>)> {
     anyhow::ensure!(
         !config.self_hosted,
@@ -186,9 +200,10 @@ pub(crate) fn counter_for(_encoding: &str) -> anyhow::Result<Arc<dyn lettuce_por
 /// (idempotent). Also run by [`wire`] at start-up.
 pub async fn migrate(config: &Config) -> anyhow::Result<()> {
     prepare_dirs(config)?;
-    let store = open_store(config).await?;
+    let (config, _) = resolve(config).await?;
+    let store = open_store(&config).await?;
     store.migrate().await.context("applying metadata-store migrations")?;
-    open_queue(config).await?;
+    open_queue(&config).await?;
     Ok(())
 }
 
@@ -259,20 +274,28 @@ fn prepare_dirs(config: &Config) -> anyhow::Result<()> {
 /// resolves instance secrets, and picks adapters.
 pub async fn wire(config: &Config) -> anyhow::Result<Runtime> {
     prepare_dirs(config)?;
-    let secrets = secret_store(config)?;
-    let (admin_token, admin_token_source) = instance_secret(
-        secrets.as_ref(),
-        "CODEWAZE_ADMIN_TOKEN",
-        &config.data_dir,
-        "admin-token",
-    )
-    .await?;
-    let (jwt_key, jwt_key_source) =
-        instance_secret(secrets.as_ref(), "JWT_SIGNING_KEY", &config.data_dir, "jwt-signing-key").await?;
-    let (data_key, data_key_source) =
-        instance_secret(secrets.as_ref(), "LETTUCE_DATA_KEY", &config.data_dir, "data-key").await?;
-    let data_key = decode_data_key(&data_key)?;
-    let (license, license_key_source) = license_oracle(config, secrets.as_ref()).await?;
+    let (config, secrets) = resolve(config).await?;
+    let config = &config;
+    let (admin_token, admin_token_source) = secrets.instance("CODEWAZE_ADMIN_TOKEN", &config.data_dir).await?;
+    let (jwt_key, jwt_key_source) = secrets.instance("JWT_SIGNING_KEY", &config.data_dir).await?;
+    let (data_key, data_key_source) = secrets.instance("LETTUCE_DATA_KEY", &config.data_dir).await?;
+    let data_key =
+        decode_data_key(&data_key, "LETTUCE_DATA_KEY").with_context(|| format!("LETTUCE_DATA_KEY from {data_key_source}"))?;
+    let previous_data_keys = match secrets.resolve("LETTUCE_DATA_KEY_PREVIOUS").await? {
+        None => Vec::new(),
+        Some((v, source)) => vec![
+            decode_data_key(&v, "LETTUCE_DATA_KEY_PREVIOUS")
+                .with_context(|| format!("LETTUCE_DATA_KEY_PREVIOUS from {source}"))?,
+        ],
+    };
+    for (name, source) in [
+        ("CODEWAZE_ADMIN_TOKEN", &admin_token_source),
+        ("JWT_SIGNING_KEY", &jwt_key_source),
+        ("LETTUCE_DATA_KEY", &data_key_source),
+    ] {
+        tracing::info!(secret = name, source = source.kind(), "instance secret resolved");
+    }
+    let (license, license_key_source) = license_oracle(config, &secrets).await?;
 
     let store = open_store(config).await?;
     store.migrate().await.context("applying metadata-store migrations")?;
@@ -292,6 +315,12 @@ pub async fn wire(config: &Config) -> anyhow::Result<Runtime> {
     let tokens = token_counter(config)?;
 
     let mut settings = EngineSettings::new(admin_token, data_key);
+    settings.previous_data_keys = previous_data_keys;
+    if matches!(admin_token_source, SecretSource::Store { .. }) {
+        // Read through the store (reused for LETTUCE_SECRET_CACHE_SECS): a
+        // rotation there takes effect without a restart.
+        settings.admin_token_handle = Some(secrets.handle("CODEWAZE_ADMIN_TOKEN"));
+    }
     settings.session_ttl = config.session_ttl;
     settings.web_url = Some(config.web_url.clone());
     settings.index_max_attempts = config.index_max_attempts;
@@ -309,7 +338,7 @@ pub async fn wire(config: &Config) -> anyhow::Result<Runtime> {
         .store(Arc::new(store))
         .queue(queue)
         .blobs(blobs)
-        .secrets(secrets)
+        .secrets(secrets.store.clone())
         .session_verifier(auth.clone())
         .sessions(auth.clone())
         .passwords(auth)

@@ -41,6 +41,19 @@ enum Command {
         #[command(subcommand)]
         command: TelemetryCommand,
     },
+    /// Manage the data key that seals stored credentials (see docs/secrets.md).
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Re-seal every stored credential under the current LETTUCE_DATA_KEY,
+    /// opening old ones with LETTUCE_DATA_KEY_PREVIOUS. Idempotent and
+    /// resumable; shows a progress bar and ends with a summary.
+    Rotate,
 }
 
 #[derive(Debug, clap::Args)]
@@ -145,8 +158,11 @@ fn main() -> ExitCode {
             }
             Command::Config {
                 command: ConfigCommand::Check,
-            } => config_check(&config),
+            } => config_check(&config).await,
             Command::Telemetry { command } => telemetry::run(&config, command).await,
+            Command::Keys {
+                command: KeysCommand::Rotate,
+            } => keys::rotate(&config).await,
             Command::Mcp(_) => mcp_as_user(config, &env).await,
             Command::Index(_) => unreachable!("handled before the server configuration"),
         }
@@ -221,7 +237,9 @@ fn init_tracing(format: LogFormat) {
     let filter = EnvFilter::try_from_env("LETTUCE_LOG")
         .or_else(|_| EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| {
-            EnvFilter::new("info,sqlx=warn,sea_orm=warn,sea_orm_migration=warn,tower_http=info,rmcp=warn")
+            EnvFilter::new(
+                "info,sqlx=warn,sea_orm=warn,sea_orm_migration=warn,tower_http=info,rmcp=warn,vaultrs=off,rustify=warn,aws_config=warn,aws_smithy_runtime=warn",
+            )
         });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -232,8 +250,12 @@ fn init_tracing(format: LogFormat) {
     }
 }
 
-fn config_check(config: &Config) -> anyhow::Result<()> {
+/// Prints the configuration, then every secret-bearing variable with where
+/// it comes from (read through the configured store; values redacted).
+/// Fails when the secret store cannot be read.
+async fn config_check(config: &Config) -> anyhow::Result<()> {
     use std::io::Write;
+    let secrets = lettuce_bootstrap::secret_report(config).await?;
     let mut out = std::io::stdout().lock();
     let mut lines = vec!["configuration is valid".to_owned()];
     for (var, value) in config.describe() {
@@ -244,10 +266,10 @@ fn config_check(config: &Config) -> anyhow::Result<()> {
         "(adapters in this build)",
         lettuce_bootstrap::enabled_features().join(", ")
     ));
-    lines.push(format!(
-        "  {:<34} ***",
-        "CODEWAZE_ADMIN_TOKEN / JWT_SIGNING_KEY / LETTUCE_DATA_KEY"
-    ));
+    lines.push(format!("secrets (source; values redacted), from {}:", config.secrets.location()));
+    for (var, shown) in secrets {
+        lines.push(format!("  {var:<34} {shown}"));
+    }
     for warning in &config.warnings {
         lines.push(format!("warning: {warning}"));
     }
@@ -343,6 +365,7 @@ async fn serve(config: Config, args: ServeArgs) -> anyhow::Result<()> {
     result
 }
 
+mod keys;
 mod local;
 mod telemetry;
 
@@ -353,7 +376,13 @@ fn print_banner(config: &Config, rt: &lettuce_bootstrap::Runtime, addr: SocketAd
     let url = format!("http://{addr}");
     let token_cmd = match &rt.admin_token_source {
         lettuce_bootstrap::SecretSource::File(p) => format!("$(cat {})", p.display()),
-        lettuce_bootstrap::SecretSource::Store(name) => format!("${name}"),
+        lettuce_bootstrap::SecretSource::Store { backend: "env", .. } | lettuce_bootstrap::SecretSource::Env(_) => {
+            "$CODEWAZE_ADMIN_TOKEN".to_owned()
+        }
+        lettuce_bootstrap::SecretSource::Store { backend, .. } => {
+            format!("<CODEWAZE_ADMIN_TOKEN from the {backend} secret store>")
+        }
+        _ => "<CODEWAZE_ADMIN_TOKEN>".to_owned(),
     };
     eprintln!();
     eprintln!("  Lettuce {} is listening on {url}", env!("CARGO_PKG_VERSION"));

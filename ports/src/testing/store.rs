@@ -1,8 +1,8 @@
 //! In-memory [`MetadataStore`] and its contract suite.
 
 use crate::store::{
-    MetadataStore, NewAccount, NewUser, Redemption, RepoUpdate, StoreError, USAGE_COUNTER_MAX, UsageBucket,
-    UsageCounters, usage_hour,
+    MetadataStore, NewAccount, NewUser, Redemption, RepoUpdate, SealedRef, SealedValue, StoreError,
+    USAGE_COUNTER_MAX, UsageBucket, UsageCounters, sealed_columns, usage_hour,
 };
 use crate::testing::{lock, now_secs};
 use async_trait::async_trait;
@@ -454,6 +454,80 @@ impl MetadataStore for MemoryStore {
             .entry(key.to_owned())
             .or_insert_with(|| value.to_owned())
             .clone())
+    }
+
+    async fn count_sealed(&self) -> Result<u64, StoreError> {
+        Ok(lock(&self.inner).sealed().len() as u64)
+    }
+
+    async fn list_sealed(&self, after: Option<&SealedRef>, limit: usize) -> Result<Vec<SealedValue>, StoreError> {
+        let mut all = lock(&self.inner).sealed();
+        all.sort_by(|a, b| a.at.cmp(&b.at));
+        Ok(all
+            .into_iter()
+            .filter(|v| after.is_none_or(|a| &v.at > a))
+            .take(limit)
+            .collect())
+    }
+
+    async fn reseal(&self, at: &SealedRef, old: &str, new: &str) -> Result<bool, StoreError> {
+        let mut inner = lock(&self.inner);
+        match at.column.as_str() {
+            sealed_columns::REPO_CREDENTIALS => {
+                let Some(repo) = inner.repos.iter_mut().find(|r| r.id.to_string() == at.row) else {
+                    return Ok(false);
+                };
+                if repo.sealed_credentials.as_deref() != Some(old) {
+                    return Ok(false);
+                }
+                repo.sealed_credentials = Some(new.to_owned());
+                Ok(true)
+            }
+            sealed_columns::LICENSE_UPLOAD if sealed_columns::SEALED_SETTING_KEYS.contains(&at.row.as_str()) => {
+                let Some(json) = inner.settings.get_mut(&at.row) else {
+                    return Ok(false);
+                };
+                match sealed_columns::replace_setting_field(json, old, new) {
+                    Some(updated) => {
+                        *json = updated;
+                        Ok(true)
+                    }
+                    None => Ok(false),
+                }
+            }
+            _ => Ok(false),
+        }
+    }
+}
+
+impl Inner {
+    /// Every sealed value, in registry order (unsorted within).
+    fn sealed(&self) -> Vec<SealedValue> {
+        let mut out: Vec<SealedValue> = self
+            .repos
+            .iter()
+            .filter_map(|r| {
+                r.sealed_credentials.as_ref().map(|s| SealedValue {
+                    at: SealedRef {
+                        column: sealed_columns::REPO_CREDENTIALS.to_owned(),
+                        row: r.id.to_string(),
+                    },
+                    sealed: s.clone(),
+                })
+            })
+            .collect();
+        for key in sealed_columns::SEALED_SETTING_KEYS {
+            if let Some(sealed) = self.settings.get(*key).and_then(|j| sealed_columns::setting_field(j)) {
+                out.push(SealedValue {
+                    at: SealedRef {
+                        column: sealed_columns::LICENSE_UPLOAD.to_owned(),
+                        row: (*key).to_owned(),
+                    },
+                    sealed,
+                });
+            }
+        }
+        out
     }
 }
 
@@ -1263,6 +1337,92 @@ pub async fn metadata_store_contract(store: &dyn MetadataStore) {
 
     usage_contract(store, a1, a3).await;
     settings_contract(store, &n.tag).await;
+    sealed_contract(store, &n, a1, at(9)).await;
+}
+
+/// The sealed-values part of the contract: every sealed column is listed in
+/// order, paged, and `reseal` is a compare-and-swap.
+async fn sealed_contract(store: &dyn MetadataStore, n: &Names, account: AccountId, t: DateTime<Utc>) {
+    let b = store.backend();
+    let before = ok(b, store.count_sealed().await, "count_sealed");
+    let mut r1 = n.repo(account, Some("sealed-1"), t);
+    r1.sealed_credentials = Some(format!("v2.contract.{}-one", n.tag));
+    let mut r2 = n.repo(account, Some("sealed-2"), t);
+    r2.sealed_credentials = Some(format!("v2.contract.{}-two", n.tag));
+    let r3 = n.repo(account, Some("sealed-none"), t);
+    for r in [&r1, &r2, &r3] {
+        ok(b, store.create_repo(r).await, "create_repo");
+    }
+    // A sealed instance setting (JSON with a `sealed_key` field), when this
+    // store has none yet (the key is instance-wide).
+    let setting = sealed_columns::SEALED_SETTING_KEYS[0];
+    let license_json = format!(r#"{{"sealed_key":"v2.contract.{}-lic","license_id":"lic-1","exp":1}}"#, n.tag);
+    let with_setting = ok(b, store.init_setting(setting, &license_json).await, "init_setting") == license_json;
+    let after = ok(b, store.count_sealed().await, "count_sealed");
+    assert!(
+        after >= before + 2 + u64::from(with_setting),
+        "[{b}] count_sealed must count every sealed value ({before} before, {after} after adding 2-3)"
+    );
+
+    let mut seen: Vec<SealedValue> = Vec::new();
+    let mut cursor: Option<SealedRef> = None;
+    loop {
+        let page = ok(b, store.list_sealed(cursor.as_ref(), 2).await, "list_sealed");
+        assert!(page.len() <= 2, "[{b}] list_sealed must honour the limit");
+        let Some(last) = page.last() else { break };
+        cursor = Some(last.at.clone());
+        seen.extend(page);
+        assert!(seen.len() < 100_000, "[{b}] list_sealed does not advance past its cursor");
+    }
+    for w in seen.windows(2) {
+        assert!(w[0].at < w[1].at, "[{b}] list_sealed must be strictly ordered by (column, row): {:?} then {:?}", w[0].at, w[1].at);
+    }
+    let find = |row: &str| seen.iter().filter(|v| v.at.row == row).cloned().collect::<Vec<_>>();
+    let one = find(&r1.id.to_string());
+    assert_eq!(one.len(), 1, "[{b}] a sealed repo credential is listed exactly once");
+    assert_eq!(one[0].at.column, sealed_columns::REPO_CREDENTIALS);
+    assert_eq!(Some(one[0].sealed.clone()), r1.sealed_credentials);
+    assert_eq!(find(&r2.id.to_string()).len(), 1, "[{b}] every sealed repo is listed");
+    assert!(find(&r3.id.to_string()).is_empty(), "[{b}] rows without a sealed value are not listed");
+    if with_setting {
+        let lic = find(setting);
+        assert_eq!(lic.len(), 1, "[{b}] the sealed field of {setting} is listed");
+        assert_eq!(lic[0].at.column, sealed_columns::LICENSE_UPLOAD);
+        assert_eq!(lic[0].sealed, format!("v2.contract.{}-lic", n.tag));
+    }
+
+    let old = r1.sealed_credentials.clone().unwrap();
+    let new = format!("v2.contract.{}-one-resealed", n.tag);
+    assert!(
+        !ok(b, store.reseal(&one[0].at, "v2.not-the-current-value", &new).await, "reseal"),
+        "[{b}] reseal with a stale `old` must refuse"
+    );
+    assert_eq!(ok(b, store.get_repo(account, r1.id).await, "get_repo").sealed_credentials, Some(old.clone()));
+    assert!(ok(b, store.reseal(&one[0].at, &old, &new).await, "reseal"), "[{b}] reseal with the current value must succeed");
+    assert_eq!(
+        ok(b, store.get_repo(account, r1.id).await, "get_repo").sealed_credentials,
+        Some(new.clone()),
+        "[{b}] reseal must store the new value"
+    );
+    assert!(!ok(b, store.reseal(&one[0].at, &old, "v2.x").await, "reseal"), "[{b}] reseal is a compare-and-swap");
+    let gone = SealedRef {
+        column: sealed_columns::REPO_CREDENTIALS.to_owned(),
+        row: RepoId(Uuid::new_v4()).to_string(),
+    };
+    assert!(!ok(b, store.reseal(&gone, &old, "v2.x").await, "reseal"), "[{b}] reseal of a missing row is false");
+    let untouched = ok(b, store.get_repo(account, r2.id).await, "get_repo");
+    assert_eq!(untouched.sealed_credentials, r2.sealed_credentials, "[{b}] reseal touches one row");
+    if with_setting {
+        let at = SealedRef {
+            column: sealed_columns::LICENSE_UPLOAD.to_owned(),
+            row: setting.to_owned(),
+        };
+        let lic_new = format!("v2.contract.{}-lic-resealed", n.tag);
+        assert!(ok(b, store.reseal(&at, &format!("v2.contract.{}-lic", n.tag), &lic_new).await, "reseal"));
+        let json = ok(b, store.get_setting(setting).await, "get_setting").unwrap_or_default();
+        assert_eq!(sealed_columns::setting_field(&json), Some(lic_new), "[{b}] reseal of a setting field");
+        assert!(json.contains("lic-1"), "[{b}] reseal keeps the setting's other fields: {json}");
+    }
 }
 
 /// The instance-settings part of the contract (keys unique to this run).
