@@ -2,6 +2,7 @@
 # Proves with `cargo tree -e normal` what each build group pulls in:
 #   embedded (default): no Postgres driver, no AWS/GCP/Vault crates
 #   self-hosted:        no AWS/GCP/Vault crates
+#   secrets-vault|aws|gcp: each pulls its own SDK and none of the other two
 # and that every adapter feature on its own resolves.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,6 +32,21 @@ forbid "embedded (default)" "$CLOUD" "${embedded[@]}"
 
 mapfile -t selfhosted < <(deps lettuce --no-default-features --features self-hosted)
 forbid "self-hosted" "$CLOUD" "${selfhosted[@]}"
+
+# Each secret manager's SDK appears only with its own feature.
+require() { # label, regex, deps...
+  local label=$1 re=$2; shift 2
+  if printf '%s\n' "$@" | grep -Eq "$re"; then echo "ok   [$label] pulls /$re/"; else echo "FAIL [$label] lacks /$re/"; fail=1; fi
+}
+VAULT='^(vaultrs|rustify)$'
+AWS='^(aws-sdk-[a-z0-9-]+|aws-config|aws-smithy-[a-z0-9-]+|aws-types|aws-credential-types|aws-sigv4)$'
+GCP='^(google-cloud-[a-z0-9-]+)$'
+mapfile -t vault < <(deps lettuce --no-default-features --features embedded,secrets-vault)
+require "secrets-vault" "$VAULT" "${vault[@]}"; forbid "secrets-vault" "$AWS" "${vault[@]}"; forbid "secrets-vault" "$GCP" "${vault[@]}"
+mapfile -t aws < <(deps lettuce --no-default-features --features embedded,secrets-aws)
+require "secrets-aws" "$AWS" "${aws[@]}"; forbid "secrets-aws" "$VAULT" "${aws[@]}"; forbid "secrets-aws" "$GCP" "${aws[@]}"
+mapfile -t gcp < <(deps lettuce --no-default-features --features embedded,secrets-gcp)
+require "secrets-gcp" "$GCP" "${gcp[@]}"; forbid "secrets-gcp" "$VAULT" "${gcp[@]}"; forbid "secrets-gcp" "$AWS" "${gcp[@]}"
 
 # Every adapter feature resolves on its own (catches typos in feature wiring).
 features=$(cargo metadata --format-version 1 --no-deps | python3 -c '

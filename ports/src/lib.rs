@@ -10,7 +10,7 @@
 //! | [`store::MetadataStore`] | accounts, users, invites, API keys, repos, usage, instance settings | `store-sea-orm` (SQLite) |
 //! | [`queue::JobQueue`] | durable background jobs with leases | `queue-sqlite` |
 //! | [`blob::BlobStore`] | index artifacts | `blob-object-store` (fs) |
-//! | [`secrets::SecretStore`] | secret values by env-var name | `secrets-env` |
+//! | [`secrets::SecretStore`] | secret values by env-var name | `secrets-env`, `secrets-vault`, `secrets-aws`, `secrets-gcp` |
 //! | [`auth::AuthVerifier`], [`auth::SessionIssuer`], [`auth::PasswordHasher`] | tokens and passwords | `auth-local` |
 //! | [`git::GitMirror`], [`git::GitProvider`] | cloning and code hosts | `git-generic` |
 //! | [`index::CodeIndexer`], [`index::CodeSearch`] | building and querying code indexes | `index-tantivy` |
