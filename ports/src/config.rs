@@ -365,7 +365,10 @@ mod tests {
     #[test]
     fn missing_feature_names_feature_and_var() {
         let e = missing_feature("secrets-vault", "LETTUCE_SECRET_STORE", "vault");
-        assert!(e.to_string().contains("feature `secrets-vault` is not enabled in this build"));
+        assert!(
+            e.to_string()
+                .contains("feature `secrets-vault` is not enabled in this build")
+        );
         assert_eq!(e.var, "LETTUCE_SECRET_STORE");
     }
 }
