@@ -108,7 +108,14 @@ impl std::fmt::Debug for EngineSettings {
             .field("admin_token", &self.admin_token)
             .field("admin_token_handle", &self.admin_token_handle)
             .field("data_key", &crate::crypto::key_id(&self.data_key))
-            .field("previous_data_keys", &self.previous_data_keys.iter().map(crate::crypto::key_id).collect::<Vec<_>>())
+            .field(
+                "previous_data_keys",
+                &self
+                    .previous_data_keys
+                    .iter()
+                    .map(crate::crypto::key_id)
+                    .collect::<Vec<_>>(),
+            )
             .field("session_ttl", &self.session_ttl)
             .field("invite_ttl", &self.invite_ttl)
             .field("web_url", &self.web_url)

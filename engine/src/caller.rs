@@ -85,7 +85,10 @@ impl Engine {
         let Some(handle) = &settings.admin_token_handle else {
             return Ok(constant_time_eq(token, settings.admin_token.expose()));
         };
-        if token.starts_with(API_KEY_PREFIX) || looks_like_jwt(token) {
+        if token.starts_with(API_KEY_PREFIX)
+            || token.starts_with(crate::session::ADMIN_SESSION_PREFIX)
+            || looks_like_jwt(token)
+        {
             return Ok(false);
         }
         match handle.get().await {
@@ -102,8 +105,9 @@ impl Engine {
         }
     }
 
-    /// Authenticates a bearer token: the admin token, an API key (`lk_…`), a
-    /// Lettuce session token, or a token from the configured IdP.
+    /// Authenticates a bearer token: the admin token, an operator session
+    /// minted from it (`las_…`, see [`Engine::admin_session`]), an API key
+    /// (`lk_…`), a Lettuce session token, or a token from the configured IdP.
     pub async fn authenticate(&self, bearer: &Secret) -> Result<Caller, EngineError> {
         let token = bearer.expose().trim();
         if token.is_empty() {
@@ -114,6 +118,9 @@ impl Engine {
         }
         if token.starts_with(API_KEY_PREFIX) {
             return self.authenticate_api_key(token).await;
+        }
+        if token.starts_with(crate::session::ADMIN_SESSION_PREFIX) {
+            return self.verify_admin_session(token);
         }
         match self.inner.session_verifier.verify(token).await {
             Ok(v) if v.issuer == LOCAL_ISSUER => {

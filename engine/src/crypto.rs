@@ -189,11 +189,17 @@ mod tests {
         let sealed = old.seal(b"secret-credential").unwrap();
         let new_only = DataKeys::new([2u8; 32], &[]);
         let e = new_only.open(&sealed).unwrap_err();
-        assert!(e.contains(&key_id(&[1u8; 32])) && e.contains("LETTUCE_DATA_KEY_PREVIOUS"), "{e}");
+        assert!(
+            e.contains(&key_id(&[1u8; 32])) && e.contains("LETTUCE_DATA_KEY_PREVIOUS"),
+            "{e}"
+        );
         assert!(e.contains("not set"), "{e}");
         let rotating = DataKeys::new([2u8; 32], &[[1u8; 32]]);
         assert_eq!(rotating.open(&sealed).unwrap(), b"secret-credential");
-        assert_eq!(DataKeys::sealed_key_id(&rotating.seal(b"x").unwrap()), Some(rotating.current_id()));
+        assert_eq!(
+            DataKeys::sealed_key_id(&rotating.seal(b"x").unwrap()),
+            Some(rotating.current_id())
+        );
     }
 
     #[test]
@@ -202,7 +208,10 @@ mod tests {
         assert_eq!(DataKeys::new([1u8; 32], &[]).open(&v1).unwrap(), b"legacy");
         assert_eq!(DataKeys::new([2u8; 32], &[[1u8; 32]]).open(&v1).unwrap(), b"legacy");
         let e = DataKeys::new([2u8; 32], &[]).open(&v1).unwrap_err();
-        assert!(e.contains("LETTUCE_DATA_KEY") && e.contains("LETTUCE_DATA_KEY_PREVIOUS"), "{e}");
+        assert!(
+            e.contains("LETTUCE_DATA_KEY") && e.contains("LETTUCE_DATA_KEY_PREVIOUS"),
+            "{e}"
+        );
         assert_eq!(DataKeys::sealed_key_id(&v1), None);
     }
 

@@ -39,6 +39,7 @@ mod license;
 mod navigate;
 mod ready;
 mod repos;
+mod session;
 mod telemetry;
 mod usage;
 mod worker;
@@ -58,6 +59,7 @@ pub use navigate::{
 };
 pub use ready::{ReadyCheck, ReadyReport};
 pub use repos::AddRepoRequest;
+pub use session::{ADMIN_SESSION_PREFIX, ADMIN_SESSION_TTL};
 pub use telemetry::{
     FailureRecord, ReceiptRecord, TELEMETRY_JOB, TelemetryPreview, TelemetryRun, TelemetrySettings, TelemetryStatus,
 };

@@ -61,7 +61,11 @@ impl Engine {
             return Ok(());
         };
         let shared = SharedLicense {
-            sealed_key: self.inner.keys.seal(key.expose().as_bytes()).map_err(EngineError::Internal)?,
+            sealed_key: self
+                .inner
+                .keys
+                .seal(key.expose().as_bytes())
+                .map_err(EngineError::Internal)?,
             license_id: claims.sub.clone(),
             exp: claims.exp,
             uploaded_at: self.inner.clock.now(),

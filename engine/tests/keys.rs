@@ -80,10 +80,21 @@ fn seal_v1(key: &[u8; 32], plaintext: &[u8]) -> String {
     format!("v1.{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(out))
 }
 
-async fn add_repo(engine: &Engine, shared: &Shared, url_with_creds: &str, plain_url: &str) -> lettuce_domain::repo::Repo {
-    shared.mirror.add_remote(plain_url, "main", vec![("a.txt".into(), b"a".to_vec())]);
+async fn add_repo(
+    engine: &Engine,
+    shared: &Shared,
+    url_with_creds: &str,
+    plain_url: &str,
+) -> lettuce_domain::repo::Repo {
+    shared
+        .mirror
+        .add_remote(plain_url, "main", vec![("a.txt".into(), b"a".to_vec())]);
     let admin = engine.authenticate(&Secret::new(ADMIN)).await.unwrap();
-    let code = engine.create_admin_invite(&admin, Default::default()).await.unwrap().code;
+    let code = engine
+        .create_admin_invite(&admin, Default::default())
+        .await
+        .unwrap()
+        .code;
     let signup = engine
         .signup(lettuce_engine::SignupRequest {
             invite_code: code,
@@ -117,7 +128,10 @@ async fn rotation_reseals_everything_under_the_new_key_and_is_idempotent() {
     )
     .await;
     let sealed = repo.sealed_credentials.clone().unwrap();
-    assert!(sealed.starts_with(&format!("v2.{}.", key_id(&OLD))), "key id recorded: {sealed}");
+    assert!(
+        sealed.starts_with(&format!("v2.{}.", key_id(&OLD))),
+        "key id recorded: {sealed}"
+    );
     // A legacy v1 value from before key ids.
     let mut legacy = repo.clone();
     legacy.id = lettuce_domain::RepoId(uuid::Uuid::now_v7());
@@ -129,7 +143,11 @@ async fn rotation_reseals_everything_under_the_new_key_and_is_idempotent() {
     let rotating = shared.engine(NEW, &[OLD]);
     let mut seen = Vec::new();
     let report = rotating.rotate_data_key(|p| seen.push(p)).await.unwrap();
-    assert_eq!((report.resealed, report.already_current, report.failed.len()), (2, 0, 0), "{report:?}");
+    assert_eq!(
+        (report.resealed, report.already_current, report.failed.len()),
+        (2, 0, 0),
+        "{report:?}"
+    );
     assert_eq!(report.key_id, key_id(&NEW));
     assert_eq!(seen.last().map(|p| (p.done, p.total)), Some((2, 2)));
     for v in sealed_values(&shared.store).await {
@@ -165,7 +183,10 @@ async fn a_missing_key_is_a_clear_error_naming_the_variables() {
     let report = forgot.rotate_data_key(|_| {}).await.unwrap();
     assert_eq!(report.failed.len(), 1, "{report:?}");
     let why = &report.failed[0].1;
-    assert!(why.contains(&key_id(&OLD)) && why.contains("LETTUCE_DATA_KEY_PREVIOUS"), "{why}");
+    assert!(
+        why.contains(&key_id(&OLD)) && why.contains("LETTUCE_DATA_KEY_PREVIOUS"),
+        "{why}"
+    );
     assert!(!why.contains("ghp_UNREADABLE"));
     // The value is left as it was: set the previous key and run again.
     let fixed = shared.engine(NEW, &[OLD]).rotate_data_key(|_| {}).await.unwrap();
@@ -183,7 +204,10 @@ async fn a_missing_key_is_a_clear_error_naming_the_variables() {
     .await;
     Worker::new(shared2.engine(NEW, &[])).run_until_idle().await.unwrap();
     let failed = shared2.store.get_repo_unscoped(repo.id).await.unwrap();
-    assert!(shared2.mirror.sync_requests().is_empty(), "no clone with undecryptable credentials");
+    assert!(
+        shared2.mirror.sync_requests().is_empty(),
+        "no clone with undecryptable credentials"
+    );
     let _ = failed;
 }
 
@@ -219,7 +243,11 @@ async fn an_interrupted_rotation_resumes_after_its_cursor() {
     assert_eq!((rest.resealed, rest.already_current, rest.resumed_after), (1, 2, None));
     // A cursor of another key is ignored.
     let stale = serde_json::json!({"key_id": "0000000000000000", "column": all[2].at.column, "row": all[2].at.row});
-    shared.store.put_setting("keys.rotate.cursor", &stale.to_string()).await.unwrap();
+    shared
+        .store
+        .put_setting("keys.rotate.cursor", &stale.to_string())
+        .await
+        .unwrap();
     let full = rotating.rotate_data_key(|_| {}).await.unwrap();
     assert_eq!((full.already_current, full.resumed_after), (3, None));
 }

@@ -64,7 +64,10 @@ async fn outage_fails_only_requests_that_need_a_fresh_secret_and_recovers() {
     e.account(&user).await.unwrap();
     // The admin token needs a fresh read: 503 secret_store_unavailable.
     let err = e.authenticate(&Secret::new(ADMIN)).await.unwrap_err();
-    assert_eq!((err.code(), err.kind()), ("secret_store_unavailable", ErrorKind::Unavailable));
+    assert_eq!(
+        (err.code(), err.kind()),
+        ("secret_store_unavailable", ErrorKind::Unavailable)
+    );
     assert!(err.to_string().contains("CODEWAZE_ADMIN_TOKEN"), "{err}");
     assert!(!err.to_string().contains(ADMIN));
 

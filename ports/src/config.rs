@@ -15,6 +15,7 @@
 //! use lettuce_ports::config::{Settings, ConfigErrors};
 //! use std::collections::HashMap;
 //!
+//! #[derive(Debug)]
 //! struct DemoConfig { host: String, port: u16, verbose: bool }
 //!
 //! fn demo(s: &mut Settings<'_>) -> Option<DemoConfig> {

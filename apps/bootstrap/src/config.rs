@@ -460,9 +460,18 @@ fn s3_backend(env: &EnvMap, var: &'static str, errs: &mut Vec<ConfigError>) -> B
         // With a secret store other than `env`, the secret key may live in
         // the store: it is read there at start-up (wire::resolve).
         let mut vars = env.0.clone();
-        let from_store = !matches!(env.get("LETTUCE_SECRET_STORE").map(str::to_ascii_lowercase).as_deref(), None | Some("env"));
-        if from_store && env.get("CODEWAZE_S3_ACCESS_KEY_ID").is_some() && env.get("CODEWAZE_S3_SECRET_ACCESS_KEY").is_none() {
-            vars.insert("CODEWAZE_S3_SECRET_ACCESS_KEY".into(), "(read from the secret store at start-up)".into());
+        let from_store = !matches!(
+            env.get("LETTUCE_SECRET_STORE").map(str::to_ascii_lowercase).as_deref(),
+            None | Some("env")
+        );
+        if from_store
+            && env.get("CODEWAZE_S3_ACCESS_KEY_ID").is_some()
+            && env.get("CODEWAZE_S3_SECRET_ACCESS_KEY").is_none()
+        {
+            vars.insert(
+                "CODEWAZE_S3_SECRET_ACCESS_KEY".into(),
+                "(read from the secret store at start-up)".into(),
+            );
         }
         match lettuce_blob_object_store::S3Config::from_env_map(&vars) {
             Ok(c) => BlobBackend::S3(Box::new(c)),

@@ -103,10 +103,7 @@ impl SecretsConfig {
                 c.region.as_deref().unwrap_or("the default region")
             ),
             #[cfg(feature = "secrets-gcp")]
-            SecretBackend::Gcp(c) => format!(
-                "GCP Secret Manager of project {} (LETTUCE_SECRET_STORE=gcp)",
-                c.project
-            ),
+            SecretBackend::Gcp(c) => format!("GCP Secret Manager of project {} (LETTUCE_SECRET_STORE=gcp)", c.project),
         }
     }
 }
@@ -160,15 +157,24 @@ mod tests {
     fn store_choice_and_its_variables() {
         assert!(errs(&[]).is_empty());
         assert_eq!(errs(&[("LETTUCE_SECRET_STORE", "keychain")]), ["LETTUCE_SECRET_STORE"]);
-        assert_eq!(errs(&[("LETTUCE_SECRET_CACHE_SECS", "-1")]), ["LETTUCE_SECRET_CACHE_SECS"]);
+        assert_eq!(
+            errs(&[("LETTUCE_SECRET_CACHE_SECS", "-1")]),
+            ["LETTUCE_SECRET_CACHE_SECS"]
+        );
         let mut e = Vec::new();
         read(&EnvMap::from_pairs([("LETTUCE_SECRET_STORE", "vault")]), &mut e);
         let text: Vec<String> = e.iter().map(ToString::to_string).collect();
         if cfg!(feature = "secrets-vault") {
             // The adapter names every missing variable.
-            assert_eq!(e.iter().map(|e| e.var).collect::<Vec<_>>(), ["VAULT_ADDR", "VAULT_TOKEN"]);
+            assert_eq!(
+                e.iter().map(|e| e.var).collect::<Vec<_>>(),
+                ["VAULT_ADDR", "VAULT_TOKEN"]
+            );
         } else {
-            assert!(text[0].contains("feature `secrets-vault` is not enabled in this build"), "{text:?}");
+            assert!(
+                text[0].contains("feature `secrets-vault` is not enabled in this build"),
+                "{text:?}"
+            );
         }
         let mut e = Vec::new();
         read(&EnvMap::from_pairs([("LETTUCE_SECRET_STORE", "gcp")]), &mut e);

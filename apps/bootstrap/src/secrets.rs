@@ -61,7 +61,11 @@ pub const SECRET_VARIABLES: &[SecretVar] = &[
         "DATABASE_URL",
         "metadata store URL (may carry the database password); the whole URL may live in the store",
     ),
-    generated("CODEWAZE_ADMIN_TOKEN", "admin bearer token for /api/admin/*", "admin-token"),
+    generated(
+        "CODEWAZE_ADMIN_TOKEN",
+        "admin bearer token for /api/admin/*",
+        "admin-token",
+    ),
     generated("JWT_SIGNING_KEY", "signs Lettuce session tokens", "jwt-signing-key"),
     generated("LETTUCE_DATA_KEY", "seals stored credentials (AES-256-GCM)", "data-key"),
     var(
@@ -334,12 +338,18 @@ mod tests {
         let store = MemorySecretStore::new().with("JWT_SIGNING_KEY", "store-signing-key-1234");
         let s = secrets(
             store,
-            &[("JWT_SIGNING_KEY", "env-signing-key-5678"), ("LETTUCE_LICENSE_KEY", "env-license")],
+            &[
+                ("JWT_SIGNING_KEY", "env-signing-key-5678"),
+                ("LETTUCE_LICENSE_KEY", "env-license"),
+            ],
         );
         let (v, src) = s.resolve("JWT_SIGNING_KEY").await.unwrap().unwrap();
         assert_eq!((v.expose(), src.kind()), ("store-signing-key-1234", "memory"));
         let (v, src) = s.resolve("LETTUCE_LICENSE_KEY").await.unwrap().unwrap();
-        assert_eq!((v.expose(), src), ("env-license", SecretSource::Env("LETTUCE_LICENSE_KEY")));
+        assert_eq!(
+            (v.expose(), src),
+            ("env-license", SecretSource::Env("LETTUCE_LICENSE_KEY"))
+        );
         assert!(s.resolve("GITHUB_APP_PRIVATE_KEY").await.unwrap().is_none());
 
         let down = MemorySecretStore::new();
@@ -348,16 +358,28 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let e = s.instance("CODEWAZE_ADMIN_TOKEN", dir.path()).await.unwrap_err();
         let text = format!("{e:#}");
-        assert!(text.contains("CODEWAZE_ADMIN_TOKEN") && text.contains("memory"), "{text}");
-        assert!(!dir.path().join("admin-token").exists(), "no silent default when the store is down");
+        assert!(
+            text.contains("CODEWAZE_ADMIN_TOKEN") && text.contains("memory"),
+            "{text}"
+        );
+        assert!(
+            !dir.path().join("admin-token").exists(),
+            "no silent default when the store is down"
+        );
     }
 
     #[test]
     fn every_secret_variable_is_documented() {
-        let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/configuration.md")).unwrap();
-        let secrets_doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/secrets.md")).unwrap();
+        let docs =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/configuration.md")).unwrap();
+        let secrets_doc =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/secrets.md")).unwrap();
         for v in SECRET_VARIABLES {
-            assert!(docs.contains(v.name), "docs/configuration.md does not mention {}", v.name);
+            assert!(
+                docs.contains(v.name),
+                "docs/configuration.md does not mention {}",
+                v.name
+            );
             assert!(secrets_doc.contains(v.name), "docs/secrets.md does not list {}", v.name);
         }
     }
@@ -365,9 +387,15 @@ mod tests {
     #[test]
     fn data_key_formats() {
         let hex = "00".repeat(32);
-        assert_eq!(decode_data_key(&Secret::new(hex), "LETTUCE_DATA_KEY").unwrap(), [0u8; 32]);
+        assert_eq!(
+            decode_data_key(&Secret::new(hex), "LETTUCE_DATA_KEY").unwrap(),
+            [0u8; 32]
+        );
         let b64 = STANDARD.encode([7u8; 32]);
-        assert_eq!(decode_data_key(&Secret::new(b64), "LETTUCE_DATA_KEY").unwrap(), [7u8; 32]);
+        assert_eq!(
+            decode_data_key(&Secret::new(b64), "LETTUCE_DATA_KEY").unwrap(),
+            [7u8; 32]
+        );
         let e = decode_data_key(&Secret::new("short"), "LETTUCE_DATA_KEY_PREVIOUS").unwrap_err();
         assert!(e.to_string().starts_with("LETTUCE_DATA_KEY_PREVIOUS"), "{e}");
     }

@@ -279,8 +279,8 @@ pub async fn wire(config: &Config) -> anyhow::Result<Runtime> {
     let (admin_token, admin_token_source) = secrets.instance("CODEWAZE_ADMIN_TOKEN", &config.data_dir).await?;
     let (jwt_key, jwt_key_source) = secrets.instance("JWT_SIGNING_KEY", &config.data_dir).await?;
     let (data_key, data_key_source) = secrets.instance("LETTUCE_DATA_KEY", &config.data_dir).await?;
-    let data_key =
-        decode_data_key(&data_key, "LETTUCE_DATA_KEY").with_context(|| format!("LETTUCE_DATA_KEY from {data_key_source}"))?;
+    let data_key = decode_data_key(&data_key, "LETTUCE_DATA_KEY")
+        .with_context(|| format!("LETTUCE_DATA_KEY from {data_key_source}"))?;
     let previous_data_keys = match secrets.resolve("LETTUCE_DATA_KEY_PREVIOUS").await? {
         None => Vec::new(),
         Some((v, source)) => vec![

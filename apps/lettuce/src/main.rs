@@ -266,7 +266,10 @@ async fn config_check(config: &Config) -> anyhow::Result<()> {
         "(adapters in this build)",
         lettuce_bootstrap::enabled_features().join(", ")
     ));
-    lines.push(format!("secrets (source; values redacted), from {}:", config.secrets.location()));
+    lines.push(format!(
+        "secrets (source; values redacted), from {}:",
+        config.secrets.location()
+    ));
     for (var, shown) in secrets {
         lines.push(format!("  {var:<34} {shown}"));
     }

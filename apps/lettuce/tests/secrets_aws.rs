@@ -46,15 +46,26 @@ async fn call(endpoint: &str, op: &str, body: Value) -> (u16, Value) {
         .await
         .expect("moto answers");
     let status = r.status().as_u16();
-    (status, serde_json::from_str(&r.text().await.unwrap_or_default()).unwrap_or(Value::Null))
+    (
+        status,
+        serde_json::from_str(&r.text().await.unwrap_or_default()).unwrap_or(Value::Null),
+    )
 }
 
 /// Creates or updates a secret.
 async fn put(endpoint: &str, name: &str, value: &str) {
     let (status, v) = call(endpoint, "CreateSecret", json!({"Name": name, "SecretString": value})).await;
     if status != 200 {
-        assert!(v.to_string().contains("ResourceExistsException"), "CreateSecret {name}: {status} {v}");
-        let (status, v) = call(endpoint, "PutSecretValue", json!({"SecretId": name, "SecretString": value})).await;
+        assert!(
+            v.to_string().contains("ResourceExistsException"),
+            "CreateSecret {name}: {status} {v}"
+        );
+        let (status, v) = call(
+            endpoint,
+            "PutSecretValue",
+            json!({"SecretId": name, "SecretString": value}),
+        )
+        .await;
         assert_eq!(status, 200, "PutSecretValue {name}: {v}");
     }
 }
@@ -85,13 +96,20 @@ async fn server_runs_with_instance_secrets_only_in_aws_secrets_manager() {
         &[env.as_slice(), &[("CODEWAZE_DATA_DIR", data.to_str().unwrap())]].concat(),
     );
     let out = String::from_utf8_lossy(&check.stdout).into_owned();
-    assert!(check.status.success(), "{out}\n{}", String::from_utf8_lossy(&check.stderr));
+    assert!(
+        check.status.success(),
+        "{out}\n{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
     for var in ["CODEWAZE_ADMIN_TOKEN", "JWT_SIGNING_KEY", "LETTUCE_DATA_KEY"] {
         let line = out.lines().find(|l| l.trim_start().starts_with(var)).unwrap();
         assert!(line.contains("*** (aws)"), "{line}");
     }
     // Not in the region's store, not in the environment.
-    let line = out.lines().find(|l| l.trim_start().starts_with("DATABASE_URL")).unwrap();
+    let line = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("DATABASE_URL"))
+        .unwrap();
     assert!(line.contains("not set"), "{line}");
 
     let mut server = Server::start(&data, &env).await;

@@ -109,7 +109,8 @@ impl Bao {
     /// and Lettuce's secrets.
     async fn provision(&self, database_url: &str) {
         use reqwest::Method;
-        self.call(Method::POST, "sys/auth/approle", json!({"type": "approle"})).await;
+        self.call(Method::POST, "sys/auth/approle", json!({"type": "approle"}))
+            .await;
         self.call(
             Method::PUT,
             "sys/policies/acl/lettuce",
@@ -122,8 +123,12 @@ impl Bao {
             json!({"token_policies": ["lettuce"], "token_ttl": "1h"}),
         )
         .await;
-        self.call(Method::POST, "auth/approle/role/lettuce/role-id", json!({"role_id": ROLE_ID}))
-            .await;
+        self.call(
+            Method::POST,
+            "auth/approle/role/lettuce/role-id",
+            json!({"role_id": ROLE_ID}),
+        )
+        .await;
         self.call(
             Method::POST,
             "auth/approle/role/lettuce/custom-secret-id",
@@ -154,7 +159,11 @@ impl Drop for Bao {
 
 fn assert_no_secret(what: &str, text: &str, secrets: &[&str]) {
     for s in secrets {
-        assert!(!text.contains(s), "{what} contains a secret value ({}…):\n{text}", &s[..6]);
+        assert!(
+            !text.contains(s),
+            "{what} contains a secret value ({}…):\n{text}",
+            &s[..6]
+        );
     }
 }
 
@@ -192,7 +201,12 @@ async fn server_runs_from_vault_only_survives_an_outage_and_never_logs_a_secret(
         String::from_utf8_lossy(&check.stderr)
     );
     assert!(check.status.success(), "{check_out}");
-    for var in ["CODEWAZE_ADMIN_TOKEN", "JWT_SIGNING_KEY", "LETTUCE_DATA_KEY", "DATABASE_URL"] {
+    for var in [
+        "CODEWAZE_ADMIN_TOKEN",
+        "JWT_SIGNING_KEY",
+        "LETTUCE_DATA_KEY",
+        "DATABASE_URL",
+    ] {
         let line = check_out
             .lines()
             .find(|l| l.trim_start().starts_with(var))
@@ -228,7 +242,9 @@ async fn server_runs_from_vault_only_survives_an_outage_and_never_logs_a_secret(
         )
         .await;
     assert!(repo.status.is_success() || repo.status.as_u16() == 422, "{}", repo.text);
-    api.get("/v1/account", Some("not-the-admin-token")).await.expect_error(401, "unauthenticated");
+    api.get("/v1/account", Some("not-the-admin-token"))
+        .await
+        .expect_error(401, "unauthenticated");
 
     // Vault goes down. Requests that need no fresh secret keep working…
     vault.stop();
@@ -253,7 +269,11 @@ async fn server_runs_from_vault_only_survives_an_outage_and_never_logs_a_secret(
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert!(recovered, "admin requests did not recover after Vault came back\n{}", server.logs());
+    assert!(
+        recovered,
+        "admin requests did not recover after Vault came back\n{}",
+        server.logs()
+    );
 
     let stopped = server.terminate(Duration::from_secs(20)).await;
     assert!(stopped.is_some(), "server did not stop");
@@ -293,5 +313,8 @@ async fn vault_down_at_start_up_is_an_error_naming_the_store_and_the_secret() {
     let out = run_lettuce(dir.path(), &["serve"], &[("LETTUCE_SECRET_STORE", "vault")]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("VAULT_ADDR") && stderr.contains("VAULT_TOKEN"), "{stderr}");
+    assert!(
+        stderr.contains("VAULT_ADDR") && stderr.contains("VAULT_TOKEN"),
+        "{stderr}"
+    );
 }

@@ -194,7 +194,10 @@ pub fn bearer(parts: &Parts) -> Result<Option<Secret>, ApiError> {
     Ok(Some(Secret::new(token.trim())))
 }
 
-/// The authenticated caller (admin token, user token or API key).
+/// The authenticated caller (admin token, user token or API key) — from
+/// `Authorization: Bearer`, else from the browser session cookie
+/// (`lettuce_session`, see [`crate::session`]). A cookie-authenticated
+/// state-changing request must carry the `X-CSRF-Token` header.
 #[derive(Debug)]
 pub struct Auth(pub Caller);
 
@@ -202,14 +205,20 @@ impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let token = bearer(parts)?.ok_or_else(|| {
-            ApiError::new(
+        if let Some(token) = bearer(parts)? {
+            return Ok(Auth(state.engine.authenticate(&token).await?));
+        }
+        match crate::session::BrowserSession::from_parts(parts, state).await? {
+            Some(session) => {
+                session.require_csrf_header(&state.engine, parts)?;
+                Ok(Auth(session.caller))
+            }
+            None => Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthenticated",
                 "missing `Authorization: Bearer <token>` header (a session token, an API key or the admin token)",
-            )
-        })?;
-        Ok(Auth(state.engine.authenticate(&token).await?))
+            )),
+        }
     }
 }
 

@@ -23,13 +23,15 @@ mod error;
 mod extract;
 mod openapi;
 mod routes;
+pub mod session;
 
 use axum::Router;
 use lettuce_engine::Engine;
 use std::future::Future;
 use std::sync::Arc;
 
-pub use error::ApiError;
+pub use error::{ApiError, ErrorBody, ErrorDetail};
+pub use extract::Auth;
 pub use openapi::ApiDoc;
 
 /// Shared state of every handler.
@@ -39,12 +41,15 @@ pub struct AppState {
     pub engine: Engine,
     /// Version reported by `/healthz`.
     pub version: Arc<str>,
+    /// How browser session cookies are written.
+    pub session: session::SessionSettings,
 }
 
 impl AppState {
     /// State for `engine`, reporting this crate's version.
     pub fn new(engine: Engine) -> Self {
         Self {
+            session: session::SessionSettings::for_engine(&engine),
             engine,
             version: Arc::from(env!("CARGO_PKG_VERSION")),
         }

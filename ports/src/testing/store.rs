@@ -1,8 +1,8 @@
 //! In-memory [`MetadataStore`] and its contract suite.
 
 use crate::store::{
-    MetadataStore, NewAccount, NewUser, Redemption, RepoUpdate, SealedRef, SealedValue, StoreError,
-    USAGE_COUNTER_MAX, UsageBucket, UsageCounters, sealed_columns, usage_hour,
+    MetadataStore, NewAccount, NewUser, Redemption, RepoUpdate, SealedRef, SealedValue, StoreError, USAGE_COUNTER_MAX,
+    UsageBucket, UsageCounters, sealed_columns, usage_hour,
 };
 use crate::testing::{lock, now_secs};
 use async_trait::async_trait;
@@ -1356,7 +1356,10 @@ async fn sealed_contract(store: &dyn MetadataStore, n: &Names, account: AccountI
     // A sealed instance setting (JSON with a `sealed_key` field), when this
     // store has none yet (the key is instance-wide).
     let setting = sealed_columns::SEALED_SETTING_KEYS[0];
-    let license_json = format!(r#"{{"sealed_key":"v2.contract.{}-lic","license_id":"lic-1","exp":1}}"#, n.tag);
+    let license_json = format!(
+        r#"{{"sealed_key":"v2.contract.{}-lic","license_id":"lic-1","exp":1}}"#,
+        n.tag
+    );
     let with_setting = ok(b, store.init_setting(setting, &license_json).await, "init_setting") == license_json;
     let after = ok(b, store.count_sealed().await, "count_sealed");
     assert!(
@@ -1372,10 +1375,18 @@ async fn sealed_contract(store: &dyn MetadataStore, n: &Names, account: AccountI
         let Some(last) = page.last() else { break };
         cursor = Some(last.at.clone());
         seen.extend(page);
-        assert!(seen.len() < 100_000, "[{b}] list_sealed does not advance past its cursor");
+        assert!(
+            seen.len() < 100_000,
+            "[{b}] list_sealed does not advance past its cursor"
+        );
     }
     for w in seen.windows(2) {
-        assert!(w[0].at < w[1].at, "[{b}] list_sealed must be strictly ordered by (column, row): {:?} then {:?}", w[0].at, w[1].at);
+        assert!(
+            w[0].at < w[1].at,
+            "[{b}] list_sealed must be strictly ordered by (column, row): {:?} then {:?}",
+            w[0].at,
+            w[1].at
+        );
     }
     let find = |row: &str| seen.iter().filter(|v| v.at.row == row).cloned().collect::<Vec<_>>();
     let one = find(&r1.id.to_string());
@@ -1383,7 +1394,10 @@ async fn sealed_contract(store: &dyn MetadataStore, n: &Names, account: AccountI
     assert_eq!(one[0].at.column, sealed_columns::REPO_CREDENTIALS);
     assert_eq!(Some(one[0].sealed.clone()), r1.sealed_credentials);
     assert_eq!(find(&r2.id.to_string()).len(), 1, "[{b}] every sealed repo is listed");
-    assert!(find(&r3.id.to_string()).is_empty(), "[{b}] rows without a sealed value are not listed");
+    assert!(
+        find(&r3.id.to_string()).is_empty(),
+        "[{b}] rows without a sealed value are not listed"
+    );
     if with_setting {
         let lic = find(setting);
         assert_eq!(lic.len(), 1, "[{b}] the sealed field of {setting} is listed");
@@ -1394,34 +1408,64 @@ async fn sealed_contract(store: &dyn MetadataStore, n: &Names, account: AccountI
     let old = r1.sealed_credentials.clone().unwrap();
     let new = format!("v2.contract.{}-one-resealed", n.tag);
     assert!(
-        !ok(b, store.reseal(&one[0].at, "v2.not-the-current-value", &new).await, "reseal"),
+        !ok(
+            b,
+            store.reseal(&one[0].at, "v2.not-the-current-value", &new).await,
+            "reseal"
+        ),
         "[{b}] reseal with a stale `old` must refuse"
     );
-    assert_eq!(ok(b, store.get_repo(account, r1.id).await, "get_repo").sealed_credentials, Some(old.clone()));
-    assert!(ok(b, store.reseal(&one[0].at, &old, &new).await, "reseal"), "[{b}] reseal with the current value must succeed");
+    assert_eq!(
+        ok(b, store.get_repo(account, r1.id).await, "get_repo").sealed_credentials,
+        Some(old.clone())
+    );
+    assert!(
+        ok(b, store.reseal(&one[0].at, &old, &new).await, "reseal"),
+        "[{b}] reseal with the current value must succeed"
+    );
     assert_eq!(
         ok(b, store.get_repo(account, r1.id).await, "get_repo").sealed_credentials,
         Some(new.clone()),
         "[{b}] reseal must store the new value"
     );
-    assert!(!ok(b, store.reseal(&one[0].at, &old, "v2.x").await, "reseal"), "[{b}] reseal is a compare-and-swap");
+    assert!(
+        !ok(b, store.reseal(&one[0].at, &old, "v2.x").await, "reseal"),
+        "[{b}] reseal is a compare-and-swap"
+    );
     let gone = SealedRef {
         column: sealed_columns::REPO_CREDENTIALS.to_owned(),
         row: RepoId(Uuid::new_v4()).to_string(),
     };
-    assert!(!ok(b, store.reseal(&gone, &old, "v2.x").await, "reseal"), "[{b}] reseal of a missing row is false");
+    assert!(
+        !ok(b, store.reseal(&gone, &old, "v2.x").await, "reseal"),
+        "[{b}] reseal of a missing row is false"
+    );
     let untouched = ok(b, store.get_repo(account, r2.id).await, "get_repo");
-    assert_eq!(untouched.sealed_credentials, r2.sealed_credentials, "[{b}] reseal touches one row");
+    assert_eq!(
+        untouched.sealed_credentials, r2.sealed_credentials,
+        "[{b}] reseal touches one row"
+    );
     if with_setting {
         let at = SealedRef {
             column: sealed_columns::LICENSE_UPLOAD.to_owned(),
             row: setting.to_owned(),
         };
         let lic_new = format!("v2.contract.{}-lic-resealed", n.tag);
-        assert!(ok(b, store.reseal(&at, &format!("v2.contract.{}-lic", n.tag), &lic_new).await, "reseal"));
+        assert!(ok(
+            b,
+            store.reseal(&at, &format!("v2.contract.{}-lic", n.tag), &lic_new).await,
+            "reseal"
+        ));
         let json = ok(b, store.get_setting(setting).await, "get_setting").unwrap_or_default();
-        assert_eq!(sealed_columns::setting_field(&json), Some(lic_new), "[{b}] reseal of a setting field");
-        assert!(json.contains("lic-1"), "[{b}] reseal keeps the setting's other fields: {json}");
+        assert_eq!(
+            sealed_columns::setting_field(&json),
+            Some(lic_new),
+            "[{b}] reseal of a setting field"
+        );
+        assert!(
+            json.contains("lic-1"),
+            "[{b}] reseal keeps the setting's other fields: {json}"
+        );
     }
 }
 

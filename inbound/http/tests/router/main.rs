@@ -11,6 +11,7 @@
 //! * `secrets` — passwords, invite codes, API keys, tokens and URL credentials
 //!   appear only where they must;
 //! * `telemetry` — the admin telemetry state and opt-out toggle;
+//! * `session` — the session cookie, CSRF tokens and operator sessions;
 //! * `openapi` — the document matches the router.
 
 mod errors;
@@ -19,6 +20,7 @@ mod isolation;
 mod license;
 mod openapi;
 mod secrets;
+mod session;
 mod support;
 mod telemetry;
 mod unavailable;
