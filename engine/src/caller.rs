@@ -78,8 +78,11 @@ fn looks_like_jwt(token: &str) -> bool {
 
 impl Engine {
     /// Whether `token` is the admin token. With a store-backed admin token,
-    /// API keys and JWTs are never compared (so they need no secret read),
-    /// and a store outage is `secret_store_unavailable`.
+    /// API keys, operator sessions and JWTs are never compared (so they need
+    /// no secret read). During a store outage only a token equal to the last
+    /// admin token known (which needs a fresh read to be confirmed) gets
+    /// `secret_store_unavailable`; any other token goes on to the other
+    /// methods, so user requests never depend on the store.
     async fn is_admin_token(&self, token: &str) -> Result<bool, EngineError> {
         let settings = &self.inner.settings;
         let Some(handle) = &settings.admin_token_handle else {
@@ -101,7 +104,14 @@ impl Engine {
                 );
                 Ok(false)
             }
-            Err(e) => Err(EngineError::secret_unavailable(handle.name(), &e)),
+            Err(e) => {
+                let known = handle.last_known().unwrap_or_else(|| settings.admin_token.clone());
+                if constant_time_eq(token, known.expose()) {
+                    Err(EngineError::secret_unavailable(handle.name(), &e))
+                } else {
+                    Ok(false)
+                }
+            }
         }
     }
 

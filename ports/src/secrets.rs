@@ -156,6 +156,18 @@ impl SecretHandle {
         }
     }
 
+    /// The value last read, however old (`None` before the first read).
+    /// For decisions that must not wait on the store — e.g. "could this
+    /// token be the secret at all?" during an outage — never as a substitute
+    /// for [`Self::get`].
+    pub fn last_known(&self) -> Option<Secret> {
+        self.cached
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|(v, _)| v.clone())
+    }
+
     /// Forgets the reused value (after the backend rejected it, say).
     pub fn invalidate(&self) {
         *self.cached.lock().unwrap_or_else(|p| p.into_inner()) = None;

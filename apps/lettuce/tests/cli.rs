@@ -132,21 +132,22 @@ fn invalid_bind_fails_config_check_and_serve_with_exit_code_2() {
 
 #[test]
 fn unbuilt_adapters_are_named_as_missing_features() {
-    // The test binary is built with `self-hosted` (see the dev-dependencies),
+    // The test binary is built with `self-hosted`, `secrets-vault` and
+    // `secrets-aws` (see the dev-dependencies),
     // so pick adapters no build group includes yet.
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     let data_s = data.to_str().expect("utf-8");
     let env = [
         ("CODEWAZE_DATA_DIR", data_s),
-        ("LETTUCE_SECRET_STORE", "vault"),
+        ("LETTUCE_SECRET_STORE", "gcp"),
         ("LETTUCE_AUTH_PROVIDER", "oidc"),
     ];
     for args in [&["config", "check"][..], &["serve"][..], &["migrate"][..]] {
         let (stdout, stderr) = assert_code(&run_lettuce(dir.path(), args, &env), 2);
         let all = format!("{stdout}{stderr}");
         for want in [
-            "secrets-vault",
+            "secrets-gcp",
             "LETTUCE_SECRET_STORE",
             "auth-oidc",
             "LETTUCE_AUTH_PROVIDER",

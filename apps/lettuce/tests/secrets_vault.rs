@@ -209,6 +209,7 @@ async fn server_runs_from_vault_only_survives_an_outage_and_never_logs_a_secret(
     ] {
         let line = check_out
             .lines()
+            .rev()
             .find(|l| l.trim_start().starts_with(var))
             .unwrap_or_else(|| panic!("no {var} line:\n{check_out}"));
         assert!(line.contains("*** (vault)"), "{var}: {line}");
