@@ -52,4 +52,20 @@ pub fn box_msg(msg: impl Into<String>) -> BoxError {
     msg.into().into()
 }
 
+/// `e` followed by its sources, joined with `: ` (a cause already contained
+/// in the text so far is not repeated). For adapter error messages.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        src = s.source();
+    }
+    out
+}
+
 pub use lettuce_domain as domain;

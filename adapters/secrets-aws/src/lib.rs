@@ -291,30 +291,16 @@ where
             )
         }
         SdkError::TimeoutError(_) => (true, "timed out".to_owned()),
-        SdkError::DispatchFailure(d) => (true, format!("request failed: {}", chain(&e, d.is_io()))),
-        SdkError::ResponseError(_) => (true, format!("unreadable response: {}", chain(&e, false))),
-        SdkError::ConstructionFailure(_) => (false, format!("request not built: {}", chain(&e, false))),
-        _ => (false, chain(&e, false)),
+        SdkError::DispatchFailure(_) => (true, format!("request failed: {}", lettuce_ports::error_chain(&e))),
+        SdkError::ResponseError(_) => (true, format!("unreadable response: {}", lettuce_ports::error_chain(&e))),
+        SdkError::ConstructionFailure(_) => (false, format!("request not built: {}", lettuce_ports::error_chain(&e))),
+        _ => (false, lettuce_ports::error_chain(&e)),
     };
     SecretError::Backend {
         backend: BACKEND,
         source: lettuce_ports::box_msg(format!("GetSecretValue {name}: {detail}")),
         retryable,
     }
-}
-
-fn chain(e: &dyn std::error::Error, _io: bool) -> String {
-    let mut out = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        src = s.source();
-    }
-    out
 }
 
 #[cfg(test)]

@@ -259,23 +259,9 @@ fn map_error(e: &google_cloud_secretmanager_v1::Error, name: &str, resource: &st
         || e.http_status_code().is_some_and(|c| c == 429 || c >= 500);
     SecretError::Backend {
         backend: BACKEND,
-        source: lettuce_ports::box_msg(format!("{resource}: {}", chain(e))),
+        source: lettuce_ports::box_msg(format!("{resource}: {}", lettuce_ports::error_chain(e))),
         retryable,
     }
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        src = s.source();
-    }
-    out
 }
 
 #[cfg(test)]

@@ -569,28 +569,16 @@ fn map_error(e: ClientError, what: &str) -> SecretError {
         ClientError::RestClientError {
             source: rustify::errors::ClientError::ServerResponseError { code, .. },
         } => (*code == 429 || *code >= 500, format!("HTTP {code}")),
-        ClientError::RestClientError { source } => (true, format!("request failed: {}", error_chain(source))),
-        other => (false, error_chain(other)),
+        ClientError::RestClientError { source } => {
+            (true, format!("request failed: {}", lettuce_ports::error_chain(source)))
+        }
+        other => (false, lettuce_ports::error_chain(other)),
     };
     SecretError::Backend {
         backend: BACKEND,
         source: lettuce_ports::box_msg(format!("{what}: {detail}")),
         retryable,
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        src = s.source();
-    }
-    out
 }
 
 /// The HTTP status Vault answered with, if it answered.
