@@ -177,16 +177,17 @@ async fn server_runs_from_vault_only_survives_an_outage_and_never_logs_a_secret(
     let db_path = dir.path().join("from-vault.db");
     let database_url = format!("sqlite://{}", db_path.display());
     vault.provision(&database_url).await;
+    let vault_addr = vault.addr();
     let env = [
         ("LETTUCE_SECRET_STORE", "vault"),
-        ("VAULT_ADDR", &vault.addr()),
+        ("VAULT_ADDR", vault_addr.as_str()),
         ("VAULT_ROLE_ID", ROLE_ID),
         ("VAULT_SECRET_ID", SECRET_ID),
         ("LETTUCE_SECRET_CACHE_SECS", "1"),
         // Every log line, debug included, is captured and searched below.
         ("LETTUCE_LOG", "debug,hyper=info,h2=info,tantivy=info"),
     ];
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_ref())).collect();
+    let env: Vec<(&str, &str)> = env.to_vec();
     let secrets = [ADMIN, JWT, DATA_KEY, SECRET_ID, CLONE_TOKEN];
 
     // config check: every secret with its source, values redacted.
