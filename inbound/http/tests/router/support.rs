@@ -16,7 +16,9 @@ use lettuce_ports::license::LicenseStatus;
 use lettuce_ports::queue::{
     ClaimedJob, EnqueueOutcome, FailOutcome, JobQueue, JobRecord, JobState, Lease, NewJob, QueueError,
 };
-use lettuce_ports::store::{MetadataStore, Redemption, RepoUpdate, StoreError, UsageBucket, UsageCounters};
+use lettuce_ports::store::{
+    MetadataStore, Redemption, RepoUpdate, SealedRef, SealedValue, StoreError, UsageBucket, UsageCounters,
+};
 use lettuce_ports::testing::auth::FakeAuth;
 use lettuce_ports::testing::blob::MemoryBlobStore;
 use lettuce_ports::testing::clock::ManualClock;
@@ -163,6 +165,9 @@ flaky_store! {
     fn get_setting(&self, key: &str) -> Option<String>;
     fn put_setting(&self, key: &str, value: &str) -> ();
     fn init_setting(&self, key: &str, value: &str) -> String;
+    fn count_sealed(&self) -> u64;
+    fn list_sealed(&self, after: Option<&SealedRef>, limit: usize) -> Vec<SealedValue>;
+    fn reseal(&self, at: &SealedRef, old: &str, new: &str) -> bool;
 }
 
 // ── a job queue whose enqueue can be switched off ─────────────────────────
