@@ -13,6 +13,7 @@ use lettuce_ports::secrets::SecretStore;
 use lettuce_ports::store::MetadataStore;
 use lettuce_ports::telemetry::TelemetrySink;
 use lettuce_ports::tokens::{TokenCounter, WordCounter};
+use lettuce_ports::trace::{NoPropagation, TracePropagation};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -53,6 +54,9 @@ pub struct Ports {
     pub clock: Option<Arc<dyn Clock>>,
     /// Where heartbeats go; optional (without one, telemetry is off).
     pub telemetry: Option<Arc<dyn TelemetrySink>>,
+    /// Trace-context propagation (default: [`NoPropagation`]): carries the
+    /// enqueuing request's trace into the job that runs later.
+    pub propagation: Option<Arc<dyn TracePropagation>>,
 }
 
 /// Engine behaviour that is not a port.
@@ -145,6 +149,7 @@ pub(crate) struct Inner {
     pub license: Arc<dyn LicenseOracle>,
     pub clock: Arc<dyn Clock>,
     pub telemetry: Option<Arc<dyn TelemetrySink>>,
+    pub propagation: Arc<dyn TracePropagation>,
     pub settings: EngineSettings,
     /// The data keys (current + previous) derived from the settings.
     pub keys: crate::crypto::DataKeys,
@@ -201,6 +206,12 @@ impl Engine {
     pub fn license(&self) -> &Arc<dyn LicenseOracle> {
         &self.inner.license
     }
+
+    /// Trace-context propagation (inbound adapters continue a caller's
+    /// `traceparent` with it).
+    pub fn propagation(&self) -> &Arc<dyn TracePropagation> {
+        &self.inner.propagation
+    }
 }
 
 macro_rules! setter {
@@ -253,6 +264,12 @@ impl EngineBuilder {
         telemetry,
         dyn TelemetrySink,
         "Sets where telemetry heartbeats go."
+    );
+    setter!(
+        propagation,
+        propagation,
+        dyn TracePropagation,
+        "Sets trace-context propagation (OpenTelemetry)."
     );
 
     /// Adds a code-host provider (checked in the order added).
@@ -340,6 +357,7 @@ impl EngineBuilder {
                 license: p.license.unwrap_or_else(|| Arc::new(Ungated)),
                 clock: p.clock.unwrap_or_else(|| Arc::new(SystemClock)),
                 telemetry: p.telemetry,
+                propagation: p.propagation.unwrap_or_else(|| Arc::new(NoPropagation)),
                 keys: crate::crypto::DataKeys::new(settings.data_key, &settings.previous_data_keys),
                 settings,
                 dummy_hash: tokio::sync::OnceCell::new(),

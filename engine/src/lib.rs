@@ -37,6 +37,7 @@ mod error;
 mod keys;
 mod license;
 mod navigate;
+mod observe;
 mod ready;
 mod repos;
 mod session;
@@ -57,6 +58,7 @@ pub use navigate::{
     ReadSymbolRequest, ReferencesAnswer, ReferencesRequest, RepoCommit, RepoFileMatch, RepoMapAnswer, RepoMapRequest,
     RepoReference, RepoSymbol, SearchAnswer, SearchRequest, SymbolCode, SymbolRequest, budgets,
 };
+pub use observe::TRACE_FIELD;
 pub use ready::{ReadyCheck, ReadyReport};
 pub use repos::AddRepoRequest;
 pub use session::{ADMIN_SESSION_PREFIX, ADMIN_SESSION_TTL};

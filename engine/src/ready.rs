@@ -5,7 +5,7 @@ use crate::builder::Engine;
 /// One readiness check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadyCheck {
-    /// `metadata_store`, `blob_store`.
+    /// `metadata_store`, `blob_store`, `job_queue`.
     pub name: &'static str,
     /// `None` when healthy, else what failed.
     pub error: Option<String>,
@@ -26,13 +26,14 @@ impl ReadyReport {
 }
 
 impl Engine {
-    /// Pings the metadata store and the blob store (concurrently, each
-    /// bounded to 5 s).
+    /// Pings the metadata store, the blob store and the job queue
+    /// (concurrently, each bounded to 5 s).
     pub async fn readiness(&self) -> ReadyReport {
         let limit = std::time::Duration::from_secs(5);
         let store = tokio::time::timeout(limit, self.inner.store.ping());
         let blobs = tokio::time::timeout(limit, self.inner.blobs.ping());
-        let (s, b) = tokio::join!(store, blobs);
+        let queue = tokio::time::timeout(limit, self.inner.queue.stats());
+        let (s, b, q) = tokio::join!(store, blobs, queue);
         let to_err = |r: Result<Result<(), String>, _>| match r {
             Ok(Ok(())) => None,
             Ok(Err(e)) => Some(e),
@@ -47,6 +48,10 @@ impl Engine {
                 ReadyCheck {
                     name: "blob_store",
                     error: to_err(b.map(|r| r.map_err(|e| e.to_string()))),
+                },
+                ReadyCheck {
+                    name: "job_queue",
+                    error: to_err(q.map(|r| r.map(|_| ()).map_err(|e| e.to_string()))),
                 },
             ],
         }

@@ -125,7 +125,7 @@ impl Engine {
         let job = NewJob::new(INDEX_REPO_JOB, json!({ "repo_id": repo }))
             .dedup(format!("repo:{repo}"))
             .max_attempts(self.inner.settings.index_max_attempts);
-        self.inner.queue.enqueue(job).await?;
+        self.enqueue(job).await?;
         Ok(())
     }
 
@@ -158,7 +158,7 @@ impl Engine {
         let job = NewJob::new(DELETE_REPO_JOB, json!({ "repo_id": id }))
             .max_attempts(10)
             .run_at(run_at);
-        self.inner.queue.enqueue(job).await?;
+        self.enqueue(job).await?;
         self.inner.store.delete_repo(u.account_id, id).await?;
         tracing::info!(repo = %id, "repo deleted");
         Ok(())

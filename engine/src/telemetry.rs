@@ -244,7 +244,7 @@ impl Engine {
         .clamped())
     }
 
-    async fn status_now(&self) -> Result<TelemetryStatus, EngineError> {
+    pub(crate) async fn status_now(&self) -> Result<TelemetryStatus, EngineError> {
         let e = &self.inner;
         let instance_id = self.instance_id().await?;
         let decision = self.telemetry_decision().await?;

@@ -165,7 +165,32 @@ impl Worker {
     }
 
     async fn handle(&self, job: ClaimedJob, cancel: CancellationToken) {
-        let span = tracing::info_span!("job", otel.name = %format!("job.{}", job.kind), job.id = %job.lease.job_id, job.attempt = job.lease.attempt);
+        let repo = job
+            .payload
+            .get("repo_id")
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_owned();
+        let span = tracing::info_span!(
+            "job",
+            otel.name = %format!("job.{}", job.kind),
+            otel.kind = "consumer",
+            job.kind = %job.kind,
+            job.id = %job.lease.job_id,
+            job.attempt = job.lease.attempt,
+            repo.id = %repo,
+            outcome = tracing::field::Empty,
+        );
+        self.engine.continue_trace(&span, &job.payload);
+        let kind = job.kind.clone();
+        metrics::counter!("lettuce_jobs_claimed_total", "kind" => kind.clone()).increment(1);
+        let timer = crate::observe::Timer::start();
+        let record = |outcome: &'static str| {
+            tracing::Span::current().record("outcome", outcome);
+            metrics::counter!(format!("lettuce_jobs_{outcome}_total"), "kind" => kind.clone()).increment(1);
+            metrics::histogram!("lettuce_job_duration_seconds", "kind" => kind.clone(), "outcome" => outcome)
+                .record(timer.seconds());
+        };
         async {
             let lease = job.lease.clone();
             let work = self.process(&job);
@@ -181,6 +206,7 @@ impl Worker {
                         () = &mut heartbeat => None,
                         _ = tokio::time::sleep(self.settings.shutdown_grace) => {
                             tracing::warn!("shutdown grace elapsed; releasing the job so it runs again");
+                            record("released");
                             if let Err(e) = self.engine.inner.queue.release(&lease).await {
                                 tracing::warn!(error = %e, "releasing the job failed; it runs again when its lease expires");
                             }
@@ -191,20 +217,26 @@ impl Worker {
             };
             let Some(outcome) = outcome else {
                 tracing::warn!("lease lost (another worker took over); dropping this run");
+                record("lost");
                 return;
             };
             let queue = &self.engine.inner.queue;
             let result = match outcome {
-                Ok(Outcome::Done) => queue.complete(&lease).await,
+                Ok(Outcome::Done) => {
+                    record("completed");
+                    queue.complete(&lease).await
+                }
                 Ok(Outcome::Retry(msg)) | Err(RetryableError(msg)) => {
                     let delay = retry_delay(lease.attempt, rand::random::<f64>());
                     let retry_at = self.engine.inner.clock.now() + chrono::Duration::from_std(delay).unwrap_or_default();
                     match queue.fail(&lease, &msg, retry_at).await {
                         Ok(FailOutcome::Retrying(at)) => {
+                            record("retried");
                             tracing::warn!(error = %msg, retry_at = %at, "job failed; will retry");
                             Ok(())
                         }
                         Ok(FailOutcome::Discarded) => {
+                            record("dead_lettered");
                             tracing::error!(error = %msg, "job failed on its last attempt; moved to the dead-letter list");
                             self.on_discarded(&job, &msg).await;
                             Ok(())
@@ -347,6 +379,7 @@ impl Worker {
             Ok(u) => u,
             Err(err) => return self.fail_repo(repo_id, err.to_string()).await,
         };
+        let host = crate::observe::host_label(&url);
         let creds = match self.engine.clone_credentials(&repo, &url).await {
             Ok(c) => c,
             Err(err) => return self.fail_repo(repo_id, err.to_string()).await,
@@ -356,9 +389,25 @@ impl Worker {
             url: url.with_credentials(creds),
             branch: repo.branch.clone(),
         };
-        let synced = match e.mirror.sync(&req).await {
-            Ok(s) => s,
-            Err(err) => return self.git_failure(repo_id, job, err).await,
+        let fetch_span = tracing::info_span!(
+            "git.fetch",
+            otel.kind = "client",
+            server.address = %host,
+            git.branch = ?repo.branch,
+            git.commit = tracing::field::Empty,
+        );
+        let timer = crate::observe::Timer::start();
+        let synced = e.mirror.sync(&req).instrument(fetch_span.clone()).await;
+        metrics::histogram!("lettuce_git_fetch_duration_seconds", "host" => host.clone()).record(timer.seconds());
+        let synced = match synced {
+            Ok(s) => {
+                fetch_span.record("git.commit", s.commit.as_str());
+                s
+            }
+            Err(err) => {
+                metrics::counter!("lettuce_git_fetch_failures_total", "host" => host).increment(1);
+                return self.git_failure(repo_id, job, err).await;
+            }
         };
         tracing::info!(repo = %repo_id, commit = %synced.commit, branch = %synced.branch, "fetched");
         let snapshot = match e.mirror.snapshot(&req.key, &synced.commit).await {
@@ -367,6 +416,14 @@ impl Worker {
         };
         let progress = Arc::new(Progress::default());
         let flusher = self.spawn_progress_flusher(repo_id, progress.clone());
+        let index_span = tracing::info_span!(
+            "index.run",
+            indexer = e.indexer.name(),
+            index.files_parsed = tracing::field::Empty,
+            index.files_reused = tracing::field::Empty,
+            index.bytes = tracing::field::Empty,
+        );
+        let timer = crate::observe::Timer::start();
         let result = e
             .indexer
             .index(IndexRequest {
@@ -376,8 +433,19 @@ impl Worker {
                 previous_commit: repo.indexed_commit.clone(),
                 progress: progress.clone(),
             })
+            .instrument(index_span.clone())
             .await;
         flusher.abort();
+        let outcome = if result.is_ok() { "ok" } else { "error" };
+        metrics::histogram!("lettuce_index_duration_seconds", "outcome" => outcome).record(timer.seconds());
+        if let Ok(summary) = &result {
+            index_span.record("index.files_parsed", summary.files_processed);
+            index_span.record("index.files_reused", summary.files_reused);
+            index_span.record("index.bytes", summary.bytes_processed);
+            metrics::counter!("lettuce_index_files_total", "result" => "parsed").increment(summary.files_processed);
+            metrics::counter!("lettuce_index_files_total", "result" => "reused").increment(summary.files_reused);
+            metrics::counter!("lettuce_index_bytes_total").increment(summary.bytes_processed);
+        }
         match result {
             Ok(summary) => {
                 let done = RepoUpdate {

@@ -38,6 +38,7 @@ pub mod secrets;
 pub mod store;
 pub mod telemetry;
 pub mod tokens;
+pub mod trace;
 
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -267,6 +267,67 @@ pub trait JobQueue: Send + Sync + std::fmt::Debug + 'static {
     /// Waits until a job may be due (a wake-up from an enqueue in this or,
     /// where the backend supports it, another process) or `max` elapsed.
     async fn wait_for_work(&self, max: Duration);
+
+    /// Jobs per kind and state that are not finished (available, running,
+    /// discarded), with the oldest due available job per kind: what metrics
+    /// and readiness read. One cheap aggregate query; also the queue's
+    /// readiness probe.
+    async fn stats(&self) -> Result<QueueStats, QueueError>;
+}
+
+/// Unfinished jobs of one kind, see [`JobQueue::stats`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KindStats {
+    /// Job kind.
+    pub kind: String,
+    /// Available (waiting or scheduled) jobs.
+    pub available: u64,
+    /// Jobs under a lease.
+    pub running: u64,
+    /// Jobs on the dead-letter list (discarded after their last attempt).
+    pub discarded: u64,
+    /// `run_at` of the oldest available job that is already due (None when
+    /// nothing is due): how long the queue has kept work waiting.
+    pub oldest_due: Option<DateTime<Utc>>,
+}
+
+/// Unfinished jobs per kind, sorted by kind.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    /// One entry per kind with at least one unfinished job.
+    pub kinds: Vec<KindStats>,
+}
+
+impl QueueStats {
+    /// Builds stats from `(kind, state, count, oldest due run_at)` rows as a
+    /// `GROUP BY kind, state` query returns them; unknown states are ignored.
+    pub fn from_rows(rows: impl IntoIterator<Item = (String, String, u64, Option<DateTime<Utc>>)>) -> Self {
+        let mut by_kind: std::collections::BTreeMap<String, KindStats> = std::collections::BTreeMap::new();
+        for (kind, state, count, oldest) in rows {
+            if !matches!(state.as_str(), "available" | "running" | "discarded") {
+                continue;
+            }
+            let entry = by_kind.entry(kind.clone()).or_insert_with(|| KindStats {
+                kind,
+                ..KindStats::default()
+            });
+            match state.as_str() {
+                "available" => {
+                    entry.available += count;
+                    entry.oldest_due = match (entry.oldest_due, oldest) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
+                }
+                "running" => entry.running += count,
+                "discarded" => entry.discarded += count,
+                _ => {}
+            }
+        }
+        Self {
+            kinds: by_kind.into_values().collect(),
+        }
+    }
 }
 
 /// Failures of a [`JobQueue`].

@@ -16,9 +16,10 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use tantivy::collector::{DocSetCollector, TopDocs};
+use tantivy::postings::Postings;
 use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption};
-use tantivy::{DocAddress, Index, IndexReader, ReloadPolicy, Searcher, TantivyDocument, Term};
+use tantivy::{DocAddress, DocSet, Index, IndexReader, ReloadPolicy, Searcher, TantivyDocument, Term};
 
 /// Longest line text returned, in characters.
 pub const MAX_LINE_CHARS: usize = 300;
@@ -235,11 +236,41 @@ impl OpenIndex {
             SearchMode::Text | SearchMode::Substring => {
                 let pattern = regex::escape(query);
                 let narrowing = literal_terms(query, q.case_sensitive);
-                self.scan(&pattern, q.case_sensitive, narrowing, q, &filter, max_files, max_lines)
+                // Words at the edges may be parts of longer words in a match
+                // (`close()` in `foreclose()`): they cannot narrow, but files
+                // that contain them are the likeliest to match, so they order
+                // the scan.
+                let mut hints = narrowing.clone();
+                for w in query.split(|c: char| !is_word_char(c)).filter(|w| !w.is_empty()) {
+                    let w = lower(w);
+                    if w.len() <= MAX_WORD_BYTES && !hints.contains(&w) {
+                        hints.push(w);
+                    }
+                }
+                self.scan(
+                    &pattern,
+                    q.case_sensitive,
+                    narrowing,
+                    &hints,
+                    q,
+                    &filter,
+                    max_files,
+                    max_lines,
+                )
             }
             SearchMode::Regex => {
                 let narrowing = regex_terms(query, q.case_sensitive);
-                self.scan(query, q.case_sensitive, narrowing, q, &filter, max_files, max_lines)
+                let hints = narrowing.clone();
+                self.scan(
+                    query,
+                    q.case_sensitive,
+                    narrowing,
+                    &hints,
+                    q,
+                    &filter,
+                    max_files,
+                    max_lines,
+                )
             }
         }
     }
@@ -322,6 +353,7 @@ impl OpenIndex {
         pattern: &str,
         case_sensitive: bool,
         narrowing: Vec<String>,
+        hints: &[String],
         q: &SearchQuery,
         filter: &Option<PathFilter>,
         max_files: usize,
@@ -342,15 +374,16 @@ impl OpenIndex {
         must.extend(narrowing.iter().map(|t| term(f.content, t)));
         let must = self.with_lang(must, q.lang.as_deref());
         let searcher = self.searcher();
-        // Candidates in relevance order (the pattern's words most frequent
-        // first), scanned a window at a time until more than `max_files`
+        // Candidates with the pattern's words most frequent first (raw term
+        // frequency, not BM25: length normalisation would rank a short file
+        // with one occurrence above a longer one with many), ties in index
+        // order, scanned a window at a time until more than `max_files`
         // files matched: `more` stays exact, and a common literal does not
         // make every candidate file be read.
-        let limit = (searcher.num_docs() as usize).max(1);
-        let ranked = searcher
-            .search(all_of(must).as_ref(), &TopDocs::with_limit(limit).order_by_score())
+        let candidates = searcher
+            .search(all_of(must).as_ref(), &DocSetCollector)
             .map_err(tantivy_err)?;
-        let addrs: Vec<DocAddress> = ranked.into_iter().map(|(_, a)| a).collect();
+        let addrs = self.by_term_frequency(&searcher, candidates, hints)?;
         let mut files: Vec<FileMatch> = Vec::new();
         for window in addrs.chunks(SCAN_WINDOW) {
             files.extend(self.scan_window(&searcher, window, &re, filter, max_lines)?);
@@ -366,6 +399,41 @@ impl OpenIndex {
         let more = files.len() > max_files;
         files.truncate(max_files);
         Ok(SearchResults { files, more })
+    }
+
+    /// `candidates` ordered by the summed frequency of `words` in the content
+    /// field (highest first), then by address: deterministic whatever the
+    /// segment layout.
+    fn by_term_frequency(
+        &self,
+        searcher: &Searcher,
+        candidates: HashSet<DocAddress>,
+        words: &[String],
+    ) -> Result<Vec<DocAddress>, IndexError> {
+        let mut freq: std::collections::HashMap<DocAddress, u64> = candidates.iter().map(|a| (*a, 0)).collect();
+        for (ord, segment) in searcher.segment_readers().iter().enumerate() {
+            let inverted = segment.inverted_index(self.fields.content).map_err(tantivy_err)?;
+            for word in words {
+                let t = Term::from_field_text(self.fields.content, word);
+                let Some(mut postings) = inverted
+                    .read_postings(&t, IndexRecordOption::WithFreqs)
+                    .map_err(|e| tantivy_err(e.into()))?
+                else {
+                    continue;
+                };
+                let mut doc = postings.doc();
+                while doc != tantivy::TERMINATED {
+                    let addr = DocAddress::new(ord as u32, doc);
+                    if let Some(n) = freq.get_mut(&addr) {
+                        *n += u64::from(postings.term_freq());
+                    }
+                    doc = postings.advance();
+                }
+            }
+        }
+        let mut ranked: Vec<(DocAddress, u64)> = freq.into_iter().collect();
+        ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        Ok(ranked.into_iter().map(|(a, _)| a).collect())
     }
 
     /// The matches of `re` in the files of `window`, scanned in parallel.

@@ -95,7 +95,7 @@ use chrono::{DateTime, Utc};
 use lettuce_domain::JobId;
 use lettuce_ports::BoxError;
 use lettuce_ports::queue::{
-    ClaimedJob, EnqueueOutcome, FailOutcome, JobQueue, JobRecord, JobState, Lease, NewJob, QueueError,
+    ClaimedJob, EnqueueOutcome, FailOutcome, JobQueue, JobRecord, JobState, Lease, NewJob, QueueError, QueueStats,
     periodic_dedup_key, validate_new_job, validate_periodic_name,
 };
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow};
@@ -1147,6 +1147,26 @@ impl JobQueue for PostgresQueue {
             Some(row) => record_from_row(&row),
             None => Err(QueueError::NotFound(id)),
         }
+    }
+
+    async fn stats(&self) -> Result<QueueStats, QueueError> {
+        let rows = sqlx::query(
+            "SELECT kind, state, COUNT(*) AS n, MIN(run_at) FILTER (WHERE state = 'available' AND run_at <= now()) AS oldest \
+             FROM lettuce_jobs WHERE state IN ('available', 'running', 'discarded') GROUP BY kind, state",
+        )
+        .fetch_all(&self.inner.pool)
+        .await
+        .map_err(db)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            out.push((
+                row.try_get::<String, _>("kind").map_err(db)?,
+                row.try_get::<String, _>("state").map_err(db)?,
+                u64::try_from(row.try_get::<i64, _>("n").map_err(db)?).unwrap_or(0),
+                row.try_get::<Option<DateTime<Utc>>, _>("oldest").map_err(db)?,
+            ));
+        }
+        Ok(QueueStats::from_rows(out))
     }
 
     async fn list(&self, state: JobState, limit: usize) -> Result<Vec<JobRecord>, QueueError> {

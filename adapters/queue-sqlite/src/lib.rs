@@ -81,7 +81,7 @@ use chrono::{DateTime, Utc};
 use lettuce_domain::JobId;
 use lettuce_ports::BoxError;
 use lettuce_ports::queue::{
-    ClaimedJob, EnqueueOutcome, FailOutcome, JobQueue, JobRecord, JobState, Lease, NewJob, QueueError,
+    ClaimedJob, EnqueueOutcome, FailOutcome, JobQueue, JobRecord, JobState, Lease, NewJob, QueueError, QueueStats,
     periodic_dedup_key, validate_new_job, validate_periodic_name,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
@@ -985,6 +985,28 @@ impl JobQueue for SqliteQueue {
             Some(row) => record_from_row(&row),
             None => Err(QueueError::NotFound(id)),
         }
+    }
+
+    async fn stats(&self) -> Result<QueueStats, QueueError> {
+        let rows = sqlx::query(
+            "SELECT kind, state, COUNT(*) AS n, MIN(CASE WHEN state = 'available' AND run_at <= ?1 THEN run_at END) AS oldest \
+             FROM jobs WHERE state IN ('available', 'running', 'discarded') GROUP BY kind, state",
+        )
+        .bind(now_ms())
+        .fetch_all(&self.inner.reader)
+        .await
+        .map_err(db)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let oldest: Option<i64> = row.try_get("oldest").map_err(db)?;
+            out.push((
+                row.try_get::<String, _>("kind").map_err(db)?,
+                row.try_get::<String, _>("state").map_err(db)?,
+                u64::try_from(row.try_get::<i64, _>("n").map_err(db)?).unwrap_or(0),
+                oldest.map(from_ms).transpose()?,
+            ));
+        }
+        Ok(QueueStats::from_rows(out))
     }
 
     async fn list(&self, state: JobState, limit: usize) -> Result<Vec<JobRecord>, QueueError> {

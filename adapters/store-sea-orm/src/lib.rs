@@ -53,10 +53,12 @@ mod sealed;
 mod settings;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod traced;
 mod usage;
 
 pub use migration::Migrator;
 
+use crate::traced::Traced;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use convert::{to_i64, user_active};
@@ -331,6 +333,11 @@ impl SeaOrmStore {
         &self.db
     }
 
+    /// The pool with every statement traced (`db.query` spans).
+    fn conn(&self) -> Traced<'_, DatabaseConnection> {
+        Traced::new(&self.db)
+    }
+
     /// Maps a sea-orm error the way this store does (unique violations →
     /// `Conflict`, missing parents → `NotFound`, lock contention and
     /// connection failures → retryable `Backend`).
@@ -392,17 +399,21 @@ impl SeaOrmStore {
 
     async fn redeem_once(&self, r: &Redemption) -> Result<(Account, User), StoreError> {
         let txn = self.begin_write().await?;
-        let result = self.redeem_in(&txn, r).await;
+        let result = self.redeem_in(&Traced::new(&txn), r).await;
         self.finish(txn, result).await
     }
 
     async fn update_repo_once(&self, id: RepoId, u: &RepoUpdate) -> Result<Repo, StoreError> {
         let txn = self.begin_write().await?;
-        let result = self.update_repo_in(&txn, id, u).await;
+        let result = self.update_repo_in(&Traced::new(&txn), id, u).await;
         self.finish(txn, result).await
     }
 
-    async fn redeem_in(&self, txn: &DatabaseTransaction, r: &Redemption) -> Result<(Account, User), StoreError> {
+    async fn redeem_in(
+        &self,
+        txn: &Traced<'_, DatabaseTransaction>,
+        r: &Redemption,
+    ) -> Result<(Account, User), StoreError> {
         let map_invite = self.mapper("invite");
         let invite_row = invite::Entity::find_by_id(r.invite_id.0)
             .one(txn)
@@ -499,7 +510,12 @@ impl SeaOrmStore {
         convert::repo_from(self.backend, row)
     }
 
-    async fn update_repo_in(&self, txn: &DatabaseTransaction, id: RepoId, u: &RepoUpdate) -> Result<Repo, StoreError> {
+    async fn update_repo_in(
+        &self,
+        txn: &Traced<'_, DatabaseTransaction>,
+        id: RepoId,
+        u: &RepoUpdate,
+    ) -> Result<Repo, StoreError> {
         let mut changes: Vec<(repo::Column, sea_orm::Value)> = Vec::new();
         if let Some(status) = u.status {
             changes.push((repo::Column::Status, status.as_str().into()));
@@ -567,19 +583,19 @@ impl MetadataStore for SeaOrmStore {
     // ── accounts and users ────────────────────────────────────────────────
 
     async fn get_account(&self, id: AccountId) -> Result<Account, StoreError> {
-        self.account_in(&self.db, id.0).await
+        self.account_in(&self.conn(), id.0).await
     }
 
     async fn count_accounts(&self) -> Result<u64, StoreError> {
         account::Entity::find()
-            .count(&self.db)
+            .count(&self.conn())
             .await
             .map_err(self.mapper("account"))
     }
 
     async fn get_user(&self, id: UserId) -> Result<User, StoreError> {
         let row = user::Entity::find_by_id(id.0)
-            .one(&self.db)
+            .one(&self.conn())
             .await
             .map_err(self.mapper("user"))?
             .ok_or(StoreError::NotFound { entity: "user" })?;
@@ -589,7 +605,7 @@ impl MetadataStore for SeaOrmStore {
     async fn find_user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
         let row = user::Entity::find()
             .filter(user::Column::Email.eq(email))
-            .one(&self.db)
+            .one(&self.conn())
             .await
             .map_err(self.mapper("user"))?;
         row.map(|r| convert::user_from(self.backend, r)).transpose()
@@ -599,7 +615,7 @@ impl MetadataStore for SeaOrmStore {
         let row = user::Entity::find()
             .filter(user::Column::IdentityIssuer.eq(identity.issuer.as_str()))
             .filter(user::Column::IdentitySubject.eq(identity.subject.as_str()))
-            .one(&self.db)
+            .one(&self.conn())
             .await
             .map_err(self.mapper("user"))?;
         row.map(|r| convert::user_from(self.backend, r)).transpose()
@@ -610,7 +626,7 @@ impl MetadataStore for SeaOrmStore {
             .filter(user::Column::AccountId.eq(account.0))
             .order_by_asc(user::Column::CreatedAt)
             .order_by_asc(user::Column::Id)
-            .all(&self.db)
+            .all(&self.conn())
             .await
             .map_err(self.mapper("user"))?
             .into_iter()
@@ -619,14 +635,17 @@ impl MetadataStore for SeaOrmStore {
     }
 
     async fn count_users(&self) -> Result<u64, StoreError> {
-        user::Entity::find().count(&self.db).await.map_err(self.mapper("user"))
+        user::Entity::find()
+            .count(&self.conn())
+            .await
+            .map_err(self.mapper("user"))
     }
 
     // ── invites ───────────────────────────────────────────────────────────
 
     async fn create_invite(&self, invite: &Invite) -> Result<(), StoreError> {
         invite::Entity::insert(convert::invite_active(invite))
-            .exec_without_returning(&self.db)
+            .exec_without_returning(&self.conn())
             .await
             .map_err(|e| self.err("invite", "account", e))?;
         Ok(())
@@ -635,7 +654,7 @@ impl MetadataStore for SeaOrmStore {
     async fn find_invite(&self, code_hash: &str) -> Result<Option<Invite>, StoreError> {
         let row = invite::Entity::find()
             .filter(invite::Column::CodeHash.eq(code_hash))
-            .one(&self.db)
+            .one(&self.conn())
             .await
             .map_err(self.mapper("invite"))?;
         Ok(row.map(convert::invite_from))
@@ -646,7 +665,7 @@ impl MetadataStore for SeaOrmStore {
             .filter(invite::Column::AccountId.eq(account.0))
             .order_by_desc(invite::Column::CreatedAt)
             .order_by_desc(invite::Column::Id)
-            .all(&self.db)
+            .all(&self.conn())
             .await
             .map_err(self.mapper("invite"))?;
         Ok(rows.into_iter().map(convert::invite_from).collect())
@@ -660,7 +679,7 @@ impl MetadataStore for SeaOrmStore {
 
     async fn create_api_key(&self, key: &ApiKey) -> Result<(), StoreError> {
         api_key::Entity::insert(convert::api_key_active(key))
-            .exec_without_returning(&self.db)
+            .exec_without_returning(&self.conn())
             .await
             .map_err(|e| self.err("api_key", "user", e))?;
         Ok(())
@@ -671,7 +690,7 @@ impl MetadataStore for SeaOrmStore {
             .filter(api_key::Column::UserId.eq(user.0))
             .order_by_desc(api_key::Column::CreatedAt)
             .order_by_desc(api_key::Column::Id)
-            .all(&self.db)
+            .all(&self.conn())
             .await
             .map_err(self.mapper("api_key"))?;
         Ok(rows.into_iter().map(convert::api_key_from).collect())
@@ -680,7 +699,7 @@ impl MetadataStore for SeaOrmStore {
     async fn find_api_key(&self, key_hash: &str) -> Result<Option<ApiKey>, StoreError> {
         let row = api_key::Entity::find()
             .filter(api_key::Column::KeyHash.eq(key_hash))
-            .one(&self.db)
+            .one(&self.conn())
             .await
             .map_err(self.mapper("api_key"))?;
         Ok(row.map(convert::api_key_from))
@@ -693,7 +712,7 @@ impl MetadataStore for SeaOrmStore {
             .filter(api_key::Column::Id.eq(id.0))
             .filter(api_key::Column::UserId.eq(user.0))
             .filter(api_key::Column::RevokedAt.is_null())
-            .exec(&self.db)
+            .exec(&self.conn())
             .await
             .map_err(self.mapper("api_key"))?;
         if res.rows_affected > 0 {
@@ -702,7 +721,7 @@ impl MetadataStore for SeaOrmStore {
         let exists = api_key::Entity::find()
             .filter(api_key::Column::Id.eq(id.0))
             .filter(api_key::Column::UserId.eq(user.0))
-            .count(&self.db)
+            .count(&self.conn())
             .await
             .map_err(self.mapper("api_key"))?;
         if exists > 0 {
@@ -716,7 +735,7 @@ impl MetadataStore for SeaOrmStore {
         let res = api_key::Entity::update_many()
             .col_expr(api_key::Column::LastUsedAt, Expr::value(Some(at)))
             .filter(api_key::Column::Id.eq(id.0))
-            .exec(&self.db)
+            .exec(&self.conn())
             .await
             .map_err(self.mapper("api_key"))?;
         if res.rows_affected == 0 {
@@ -729,7 +748,7 @@ impl MetadataStore for SeaOrmStore {
 
     async fn create_repo(&self, repo: &Repo) -> Result<(), StoreError> {
         repo::Entity::insert(convert::repo_active(repo))
-            .exec_without_returning(&self.db)
+            .exec_without_returning(&self.conn())
             .await
             .map_err(|e| self.err("repo", "account", e))?;
         Ok(())
@@ -738,7 +757,7 @@ impl MetadataStore for SeaOrmStore {
     async fn get_repo(&self, account: AccountId, id: RepoId) -> Result<Repo, StoreError> {
         let row = repo::Entity::find_by_id(id.0)
             .filter(repo::Column::AccountId.eq(account.0))
-            .one(&self.db)
+            .one(&self.conn())
             .await
             .map_err(self.mapper("repo"))?
             .ok_or(StoreError::NotFound { entity: "repo" })?;
@@ -746,7 +765,7 @@ impl MetadataStore for SeaOrmStore {
     }
 
     async fn get_repo_unscoped(&self, id: RepoId) -> Result<Repo, StoreError> {
-        self.repo_in(&self.db, id).await
+        self.repo_in(&self.conn(), id).await
     }
 
     async fn list_repos(&self, account: AccountId) -> Result<Vec<Repo>, StoreError> {
@@ -754,7 +773,7 @@ impl MetadataStore for SeaOrmStore {
             .filter(repo::Column::AccountId.eq(account.0))
             .order_by_asc(repo::Column::CreatedAt)
             .order_by_asc(repo::Column::Id)
-            .all(&self.db)
+            .all(&self.conn())
             .await
             .map_err(self.mapper("repo"))?
             .into_iter()
@@ -767,14 +786,14 @@ impl MetadataStore for SeaOrmStore {
         if let Some(account) = account {
             query = query.filter(repo::Column::AccountId.eq(account.0));
         }
-        query.count(&self.db).await.map_err(self.mapper("repo"))
+        query.count(&self.conn()).await.map_err(self.mapper("repo"))
     }
 
     async fn delete_repo(&self, account: AccountId, id: RepoId) -> Result<(), StoreError> {
         let res = repo::Entity::delete_many()
             .filter(repo::Column::Id.eq(id.0))
             .filter(repo::Column::AccountId.eq(account.0))
-            .exec(&self.db)
+            .exec(&self.conn())
             .await
             .map_err(self.mapper("repo"))?;
         if res.rows_affected == 0 {

@@ -26,7 +26,7 @@ impl SeaOrmStore {
             total += match *column {
                 sealed_columns::REPO_CREDENTIALS => repo::Entity::find()
                     .filter(repo::Column::SealedCredentials.is_not_null())
-                    .count(&self.db)
+                    .count(&self.conn())
                     .await
                     .map_err(|e| self.err("repo", "repo", e))?,
                 sealed_columns::LICENSE_UPLOAD => self.sealed_settings(None).await?.len() as u64,
@@ -70,7 +70,7 @@ impl SeaOrmStore {
                         .order_by_asc(repo::Column::Id)
                         .limit(want as u64)
                         .into_tuple()
-                        .all(&self.db)
+                        .all(&self.conn())
                         .await
                         .map_err(|e| self.err("repo", "repo", e))?;
                     out.extend(rows.into_iter().filter_map(|(id, sealed)| {
@@ -121,7 +121,7 @@ impl SeaOrmStore {
                     .col_expr(repo::Column::SealedCredentials, Expr::value(new.to_owned()))
                     .filter(repo::Column::Id.eq(id))
                     .filter(repo::Column::SealedCredentials.eq(old.to_owned()))
-                    .exec(&self.db)
+                    .exec(&self.conn())
                     .await
                     .map_err(|e| self.err("repo", "repo", e))?;
                 Ok(res.rows_affected == 1)
@@ -137,7 +137,7 @@ impl SeaOrmStore {
                     .col_expr(instance_setting::Column::Value, Expr::value(updated))
                     .filter(instance_setting::Column::Key.eq(at.row.clone()))
                     .filter(instance_setting::Column::Value.eq(json))
-                    .exec(&self.db)
+                    .exec(&self.conn())
                     .await
                     .map_err(|e| self.err("setting", "setting", e))?;
                 Ok(res.rows_affected == 1)

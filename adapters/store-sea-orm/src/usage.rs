@@ -54,7 +54,7 @@ impl SeaOrmStore {
             .to_owned();
         usage_hourly::Entity::insert(row)
             .on_conflict(on_conflict)
-            .exec_without_returning(&self.db)
+            .exec_without_returning(&self.conn())
             .await
             .map_err(|e| self.err("usage", "account", e))?;
         Ok(())
@@ -80,7 +80,7 @@ impl SeaOrmStore {
         let rows = query
             .order_by_asc(C::Hour)
             .order_by_asc(C::AccountId)
-            .all(&self.db)
+            .all(&self.conn())
             .await
             .map_err(|e| self.err("usage", "usage", e))?;
         Ok(rows

@@ -253,6 +253,8 @@ pub struct Config {
     pub mcp_url: String,
     /// `LETTUCE_LOG_FORMAT`.
     pub log_format: LogFormat,
+    /// `OTEL_*` trace export and `LETTUCE_METRICS_BIND`.
+    pub observability: crate::observability::ObservabilityConfig,
     /// `LETTUCE_WORKER_CONCURRENCY`.
     pub worker_concurrency: usize,
     /// `LETTUCE_JOB_LEASE_SECS`.
@@ -553,6 +555,7 @@ impl Config {
         };
 
         let secrets = crate::secret_store::read(env, &mut errs);
+        let observability = crate::observability::read(env, &mut errs);
 
         let auth_provider = env.get("LETTUCE_AUTH_PROVIDER").unwrap_or("local").to_ascii_lowercase();
         match auth_provider.as_str() {
@@ -637,6 +640,7 @@ impl Config {
             web_url,
             mcp_url,
             log_format,
+            observability,
             worker_concurrency,
             job_lease,
             shutdown_grace,
@@ -698,6 +702,9 @@ impl Config {
                 "LETTUCE_LOG_FORMAT",
                 format!("{:?}", self.log_format).to_ascii_lowercase(),
             ),
+        ]);
+        rows.extend(self.observability.describe());
+        rows.extend(vec![
             ("LETTUCE_WORKER_CONCURRENCY", self.worker_concurrency.to_string()),
             ("LETTUCE_JOB_LEASE_SECS", self.job_lease.as_secs().to_string()),
             ("LETTUCE_SHUTDOWN_GRACE_SECS", self.shutdown_grace.as_secs().to_string()),

@@ -23,6 +23,7 @@ pub const ADAPTER_FEATURES: &[&str] = &[
     "source-local",
     "license-ed25519",
     "telemetry-http",
+    "otel",
 ];
 
 /// The adapter features compiled into this build.
@@ -81,6 +82,9 @@ pub fn enabled_features() -> Vec<&'static str> {
     }
     if cfg!(feature = "telemetry-http") {
         v.push("telemetry-http");
+    }
+    if cfg!(feature = "otel") {
+        v.push("otel");
     }
     v
 }

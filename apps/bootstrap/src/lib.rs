@@ -19,6 +19,7 @@ mod config;
 mod features;
 #[cfg(all(feature = "index-tantivy", feature = "source-local", feature = "blob-fs"))]
 pub mod local;
+mod observability;
 mod secret_store;
 mod secrets;
 mod wire;
@@ -28,6 +29,7 @@ pub use config::{
     TelemetryConfig,
 };
 pub use features::{ADAPTER_FEATURES, enabled_features};
+pub use observability::{DEFAULT_LOG_FILTER, Observability, ObservabilityConfig, install_metrics};
 pub use secret_store::{SecretBackend, SecretsConfig};
 pub use secrets::{SECRET_VARIABLES, SecretSource, SecretVar, secret_report};
 #[cfg(feature = "index-tantivy")]

@@ -348,6 +348,7 @@ pub async fn wire(config: &Config) -> anyhow::Result<Runtime> {
         .search(search)
         .tokens(tokens)
         .license(license)
+        .propagation(config.observability.propagation())
         .settings(settings)
         .build()
         .map_err(|e| anyhow::anyhow!("building the engine: {e}"))?;

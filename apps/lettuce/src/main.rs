@@ -5,7 +5,7 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
-use lettuce_bootstrap::{Config, ConfigErrors, EnvMap, LogFormat};
+use lettuce_bootstrap::{Config, ConfigErrors, EnvMap, LogFormat, Observability, ObservabilityConfig};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
@@ -130,14 +130,6 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(errors) => return config_failure(&errors),
     };
-    init_tracing(config.log_format);
-    let config_check_only = matches!(cli.command, Some(Command::Config { .. }));
-    if !config_check_only {
-        // Deprecations: exactly one WARN each per process.
-        for warning in &config.warnings {
-            tracing::warn!("{warning}");
-        }
-    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -145,6 +137,22 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let config_check_only = matches!(cli.command, Some(Command::Config { .. }));
+    // Trace export runs on the runtime; `config check` exports nothing.
+    let observability = {
+        let _entered = runtime.enter();
+        if config_check_only {
+            Observability::init(config.log_format, &ObservabilityConfig::default())
+        } else {
+            Observability::init(config.log_format, &config.observability)
+        }
+    };
+    if !config_check_only {
+        // Deprecations: exactly one WARN each per process.
+        for warning in &config.warnings {
+            tracing::warn!("{warning}");
+        }
+    }
     let result = runtime.block_on(async move {
         match cli.command.unwrap_or(Command::Serve(ServeArgs {
             role: Role::All,
@@ -167,6 +175,8 @@ fn main() -> ExitCode {
             Command::Index(_) => unreachable!("handled before the server configuration"),
         }
     });
+    // Spans still buffered go out while the runtime still runs.
+    observability.shutdown();
     // A blocking task (a git fetch stuck on a silent server) must not keep the
     // process alive after shutdown: its job was already released.
     runtime.shutdown_timeout(std::time::Duration::from_secs(2));
@@ -189,7 +199,7 @@ where
         Ok(c) => c,
         Err(errors) => return config_failure(&errors),
     };
-    init_tracing(LogFormat::Pretty);
+    let _logs = Observability::init(LogFormat::Pretty, &ObservabilityConfig::default());
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -230,24 +240,6 @@ async fn mcp_as_user(config: Config, env: &EnvMap) -> anyhow::Result<()> {
 fn config_failure(errors: &ConfigErrors) -> ExitCode {
     eprint!("{errors}");
     ExitCode::from(2)
-}
-
-fn init_tracing(format: LogFormat) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("LETTUCE_LOG")
-        .or_else(|_| EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| {
-            EnvFilter::new(
-                "info,sqlx=warn,sea_orm=warn,sea_orm_migration=warn,tower_http=info,rmcp=warn,vaultrs=off,rustify=warn,aws_config=warn,aws_smithy_runtime=warn",
-            )
-        });
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Pretty => builder.init(),
-    }
 }
 
 /// Prints the configuration, then every secret-bearing variable with where
@@ -319,23 +311,69 @@ async fn serve(config: Config, args: ServeArgs) -> anyhow::Result<()> {
             }
         });
     }
-    if args.role != Role::Worker {
-        let listener = tokio::net::TcpListener::bind(config.bind)
+    // Metrics: one recorder per process; `/metrics` on the main port, or on
+    // LETTUCE_METRICS_BIND with the probes when that is set.
+    let render = lettuce_bootstrap::install_metrics();
+    metrics::counter!("lettuce_process_starts_total", "role" => format!("{:?}", args.role).to_ascii_lowercase())
+        .increment(1);
+    let main_metrics = config.observability.metrics_bind.is_none().then(|| render.clone());
+    let state = {
+        let s = lettuce_http::AppState::new(rt.engine.clone());
+        match &main_metrics {
+            Some(r) => s.with_metrics(r.clone()),
+            None => s,
+        }
+    };
+    if let Some(bind) = config.observability.metrics_bind {
+        let listener = tokio::net::TcpListener::bind(bind)
             .await
-            .with_context(|| format!("cannot listen on {} (set LETTUCE_BIND or --bind)", config.bind))?;
-        let addr = listener.local_addr()?;
-        let state = lettuce_http::AppState::new(rt.engine.clone());
-        let mcp = lettuce_mcp::http_router(
-            rt.engine.clone(),
-            lettuce_mcp::HttpOptions::for_urls([config.mcp_url.as_str(), config.web_url.as_str()], cancel.clone()),
-        );
-        let app = lettuce_http::router(state).merge(mcp);
+            .with_context(|| format!("cannot listen on {bind} (LETTUCE_METRICS_BIND)"))?;
+        let app = lettuce_http::probe_router(state.clone().with_metrics(render.clone()));
         let c = cancel.clone();
         tasks.spawn(async move {
             lettuce_http::serve_router(listener, app, c.cancelled_owned())
                 .await
-                .context("HTTP server failed")
+                .context("metrics server failed")
         });
+        tracing::info!(%bind, "serving /metrics, /healthz and /readyz on LETTUCE_METRICS_BIND");
+    }
+    {
+        // Histograms are folded into their buckets here even when nobody scrapes.
+        let render = render.clone();
+        let c = cancel.clone();
+        tasks.spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(10));
+            loop {
+                tokio::select! {
+                    _ = c.cancelled() => return Ok(()),
+                    _ = every.tick() => { let _ = render(); }
+                }
+            }
+        });
+    }
+    let listener = tokio::net::TcpListener::bind(config.bind)
+        .await
+        .with_context(|| format!("cannot listen on {} (set LETTUCE_BIND or --bind)", config.bind))?;
+    let addr = listener.local_addr()?;
+    let app = if args.role == Role::Worker {
+        // A worker serves no API, but Kubernetes probes every role.
+        lettuce_http::probe_router(state)
+    } else {
+        let mcp = lettuce_mcp::http_router(
+            rt.engine.clone(),
+            lettuce_mcp::HttpOptions::for_urls([config.mcp_url.as_str(), config.web_url.as_str()], cancel.clone()),
+        );
+        lettuce_http::router_with(state, mcp)
+    };
+    let c = cancel.clone();
+    tasks.spawn(async move {
+        lettuce_http::serve_router(listener, app, c.cancelled_owned())
+            .await
+            .context("HTTP server failed")
+    });
+    if args.role == Role::Worker {
+        tracing::info!(%addr, "worker probes on /healthz, /readyz and /metrics");
+    } else {
         print_banner(&config, &rt, addr);
     }
     if args.role != Role::Api {

@@ -457,13 +457,31 @@ async fn workers_killed_mid_index_lose_no_job_and_never_overlap() {
     for w in &mut workers {
         wait_worker(w).await;
     }
-    // A worker serves no HTTP: its LETTUCE_BIND port stays closed.
+    // A worker serves no API, only the probes and /metrics on LETTUCE_BIND.
+    let http = reqwest::Client::new();
     for w in &workers {
-        let port = w.base.rsplit(':').next().expect("port");
-        assert!(
-            std::net::TcpStream::connect(format!("127.0.0.1:{port}")).is_err(),
-            "a --role worker process listens on {port}"
+        let health = http
+            .get(format!("{}/healthz", w.base))
+            .send()
+            .await
+            .expect("worker /healthz");
+        assert_eq!(
+            health.status(),
+            200,
+            "a --role worker process answers its liveness probe"
         );
+        let ready = http
+            .get(format!("{}/readyz", w.base))
+            .send()
+            .await
+            .expect("worker /readyz");
+        assert_eq!(ready.status(), 200, "{}", ready.text().await.unwrap_or_default());
+        let api = http
+            .get(format!("{}/v1/repos", w.base))
+            .send()
+            .await
+            .expect("worker /v1/repos");
+        assert_eq!(api.status(), 404, "a --role worker process serves no API");
     }
     let t_boot = t0.elapsed();
     eprintln!("[{t_boot:>6.1?}] 2 api + {WORKERS} worker processes up");

@@ -206,11 +206,14 @@ impl FromRequestParts<AppState> for Auth {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         if let Some(token) = bearer(parts)? {
-            return Ok(Auth(state.engine.authenticate(&token).await?));
+            let caller = state.engine.authenticate(&token).await?;
+            crate::observe::record_caller(&caller);
+            return Ok(Auth(caller));
         }
         match crate::session::BrowserSession::from_parts(parts, state).await? {
             Some(session) => {
                 session.require_csrf_header(&state.engine, parts)?;
+                crate::observe::record_caller(&session.caller);
                 Ok(Auth(session.caller))
             }
             None => Err(ApiError::new(

@@ -21,6 +21,7 @@
 mod dto;
 mod error;
 mod extract;
+mod observe;
 mod openapi;
 mod routes;
 pub mod session;
@@ -32,10 +33,11 @@ use std::sync::Arc;
 
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use extract::Auth;
+pub use observe::{MetricsRender, probe_router};
 pub use openapi::ApiDoc;
 
 /// Shared state of every handler.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct AppState {
     /// The engine.
     pub engine: Engine,
@@ -43,6 +45,19 @@ pub struct AppState {
     pub version: Arc<str>,
     /// How browser session cookies are written.
     pub session: session::SessionSettings,
+    /// Renders `/metrics` (None: this router serves no metrics).
+    pub metrics: Option<MetricsRender>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("engine", &self.engine)
+            .field("version", &self.version)
+            .field("session", &self.session)
+            .field("metrics", &self.metrics.is_some())
+            .finish()
+    }
 }
 
 impl AppState {
@@ -52,13 +67,26 @@ impl AppState {
             session: session::SessionSettings::for_engine(&engine),
             engine,
             version: Arc::from(env!("CARGO_PKG_VERSION")),
+            metrics: None,
         }
+    }
+
+    /// Serves `/metrics` with `render` on this router.
+    pub fn with_metrics(mut self, render: MetricsRender) -> Self {
+        self.metrics = Some(render);
+        self
     }
 }
 
-/// The full router (API, health, OpenAPI).
+/// The full router (API, health, metrics, OpenAPI).
 pub fn router(state: AppState) -> Router {
-    routes::router(state)
+    routes::router(state, Router::new())
+}
+
+/// The full router with `extra` routes (such as MCP) merged in, all of them
+/// traced and measured like the API's own.
+pub fn router_with(state: AppState, extra: Router) -> Router {
+    routes::router(state, extra)
 }
 
 /// Serves the router on `listener` until `shutdown` resolves, then stops

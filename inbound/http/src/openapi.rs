@@ -10,7 +10,7 @@ use utoipa::{Modify, OpenApi};
 #[openapi(
     info(title = "Lettuce API", description = "Codebase navigation for AI coding agents. Errors are `{\"error\": {\"code\", \"message\"}}`."),
     paths(
-        health::healthz, health::readyz,
+        health::healthz, health::readyz, crate::observe::metrics,
         users::admin_invite, users::signup, users::login,
         users::create_api_key, users::list_api_keys, users::revoke_api_key,
         users::team_invite, users::list_invites, users::account,

@@ -115,6 +115,46 @@ fn tool_result<T>(answer: Result<Answer<T>, EngineError>) -> Result<CallToolResu
     }
 }
 
+/// Records a finished tool call on its span and in the metrics.
+fn observe_tool_call(span: &tracing::Span, tool: &str, response: &Result<rmcp::model::CallToolResponse, ErrorData>) {
+    // Unknown tool names come from the client: keep the label set bounded.
+    let label = if LettuceTools::tool_router().get(tool).is_some() {
+        tool.to_owned()
+    } else {
+        "unknown".to_owned()
+    };
+    let outcome = match response {
+        Ok(rmcp::model::CallToolResponse::Complete(r)) if r.is_error == Some(true) => "error",
+        Ok(_) => "ok",
+        Err(_) => "error",
+    };
+    metrics::counter!("lettuce_mcp_calls_total", "tool" => label.clone(), "outcome" => outcome).increment(1);
+    if outcome == "error" {
+        span.record("error", true);
+    }
+    let Ok(rmcp::model::CallToolResponse::Complete(result)) = response else {
+        return;
+    };
+    let Some(lettuce) = result.meta.as_ref().and_then(|m| m.0.get("lettuce")) else {
+        return;
+    };
+    let returned = lettuce.get("tokens_returned").and_then(|v| v.as_u64()).unwrap_or(0);
+    let saved = lettuce.get("tokens_saved").and_then(|v| v.as_u64()).unwrap_or(0);
+    span.record("tokens.returned", returned);
+    span.record("tokens.saved", saved);
+    if let Some(repo) = lettuce
+        .get("repos")
+        .and_then(|r| r.as_array())
+        .and_then(|r| r.first())
+        .and_then(|r| r.get("id"))
+        .and_then(|v| v.as_str())
+    {
+        span.record("repo", repo);
+    }
+    metrics::counter!("lettuce_mcp_tokens_returned_total", "tool" => label.clone()).increment(returned);
+    metrics::counter!("lettuce_mcp_tokens_saved_total", "tool" => label).increment(saved);
+}
+
 #[tool_router]
 impl LettuceTools {
     /// Tools for the HTTP transport: each call runs as the request's caller.
@@ -276,6 +316,30 @@ impl LettuceTools {
 
 #[tool_handler]
 impl ServerHandler for LettuceTools {
+    /// Every tool call runs in an `mcp.tool` span (tool, repo, tokens
+    /// returned/saved) and moves the `lettuce_mcp_*` metrics.
+    async fn call_tool(
+        &self,
+        request: rmcp::model::CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::CallToolResponse, ErrorData> {
+        use tracing::Instrument;
+        let tool = request.name.to_string();
+        let span = tracing::info_span!(
+            "mcp.tool",
+            otel.name = %format!("mcp.tool {tool}"),
+            mcp.tool = %tool,
+            repo = tracing::field::Empty,
+            tokens.returned = tracing::field::Empty,
+            tokens.saved = tracing::field::Empty,
+            error = tracing::field::Empty,
+        );
+        let tcc = rmcp::handler::server::tool::ToolCallContext::new(self, request, context);
+        let response = Self::tool_router().call(tcc).instrument(span.clone()).await;
+        observe_tool_call(&span, &tool, &response);
+        response
+    }
+
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
             .with_server_info(Implementation::new("lettuce", env!("CARGO_PKG_VERSION")))
@@ -357,6 +421,10 @@ async fn authenticate(State(engine): State<Engine>, mut req: Request, next: Next
     };
     match engine.authenticate(&Secret::new(token)).await {
         Ok(caller @ Caller::User(_)) => {
+            if let Caller::User(u) = &caller {
+                // The request span (when the app traces requests) names the account.
+                tracing::Span::current().record("account.id", u.account_id.to_string());
+            }
             req.extensions_mut().insert(caller);
             next.run(req).await
         }

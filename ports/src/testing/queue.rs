@@ -2,8 +2,8 @@
 
 use crate::clock::{Clock, SystemClock};
 use crate::queue::{
-    ClaimedJob, EnqueueOutcome, FailOutcome, JobQueue, JobRecord, JobState, Lease, NewJob, QueueError,
-    periodic_dedup_key, validate_new_job, validate_periodic_name,
+    ClaimedJob, EnqueueOutcome, FailOutcome, JobQueue, JobRecord, JobState, KindStats, Lease, NewJob, QueueError,
+    QueueStats, periodic_dedup_key, validate_new_job, validate_periodic_name,
 };
 use crate::testing::lock;
 use async_trait::async_trait;
@@ -298,6 +298,15 @@ impl JobQueue for MemoryQueue {
             .ok_or(QueueError::NotFound(id))
     }
 
+    async fn stats(&self) -> Result<QueueStats, QueueError> {
+        let now = self.clock.now();
+        let inner = lock(&self.inner);
+        Ok(QueueStats::from_rows(inner.jobs.values().map(|j| {
+            let due = (j.record.state == JobState::Available && j.record.run_at <= now).then_some(j.record.run_at);
+            (j.record.kind.clone(), j.record.state.as_str().to_owned(), 1, due)
+        })))
+    }
+
     async fn list(&self, state: JobState, limit: usize) -> Result<Vec<JobRecord>, QueueError> {
         let inner = lock(&self.inner);
         let mut jobs: Vec<&Job> = inner.jobs.values().filter(|j| j.record.state == state).collect();
@@ -576,6 +585,46 @@ pub async fn job_queue_contract(queue: &dyn JobQueue) {
         other => panic!("[{b}] enqueue with an empty kind must be QueueError::Invalid, got {other:?}"),
     }
     assert_idle(q, "validation (invalid jobs must not be stored)").await;
+
+    // ── stats: per kind and state, oldest due available job ───────────────
+    let before = ok(b, q.stats().await, "stats");
+    let s1 = ok(b, q.enqueue(job("contract_stats")).await, "enqueue").id();
+    let s2 = ok(b, q.enqueue(job("contract_stats")).await, "enqueue").id();
+    let after = ok(b, q.stats().await, "stats");
+    let kind = |st: &QueueStats| {
+        st.kinds
+            .iter()
+            .find(|k| k.kind == "contract_stats")
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert!(kind(&before).available == 0, "[{b}] stats before enqueue: {before:?}");
+    let k = kind(&after);
+    assert_eq!(
+        (k.available, k.running),
+        (2, 0),
+        "[{b}] stats must count two available jobs: {after:?}"
+    );
+    assert!(
+        k.oldest_due.is_some(),
+        "[{b}] stats must report the oldest due available job: {after:?}"
+    );
+    let claimed = ok(b, q.claim("w-stats", 10, long).await, "claim");
+    let k = kind(&ok(b, q.stats().await, "stats"));
+    assert_eq!((k.available, k.running), (0, 2), "[{b}] stats after claim: {k:?}");
+    assert_eq!(k.oldest_due, None, "[{b}] nothing is due once both are claimed: {k:?}");
+    for c in &claimed {
+        ok(b, q.complete(&c.lease).await, "complete");
+    }
+    assert!(
+        claimed.iter().all(|c| [s1, s2].contains(&c.lease.job_id)),
+        "[{b}] stats jobs claimed"
+    );
+    assert_eq!(
+        kind(&ok(b, q.stats().await, "stats")),
+        KindStats::default(),
+        "[{b}] completed jobs leave stats"
+    );
 
     // ── complete_many: batched, fenced ────────────────────────────────────
     let mut ids = Vec::new();
@@ -1044,6 +1093,9 @@ mod tests {
         async fn wait_for_work(&self, max: Duration) {
             self.0.wait_for_work(max).await
         }
+        async fn stats(&self) -> Result<QueueStats, QueueError> {
+            self.0.stats().await
+        }
     }
 
     #[tokio::test]
@@ -1104,6 +1156,9 @@ mod tests {
         }
         async fn wait_for_work(&self, max: Duration) {
             self.0.wait_for_work(max).await
+        }
+        async fn stats(&self) -> Result<QueueStats, QueueError> {
+            self.0.stats().await
         }
     }
 

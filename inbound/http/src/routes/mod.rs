@@ -15,16 +15,16 @@ use axum::http::{Method, StatusCode, Uri};
 use axum::response::IntoResponse;
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
-use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 
 /// Largest accepted request body.
 pub const MAX_BODY: usize = 1024 * 1024;
 
-pub(crate) fn router(state: AppState) -> Router {
+pub(crate) fn router(state: AppState, extra: Router) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(crate::observe::metrics))
         .route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
         .route("/api/admin/invites", post(users::admin_invite))
         .route("/v1/auth/signup", post(users::signup))
@@ -47,8 +47,9 @@ pub(crate) fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .layer(TraceLayer::new_for_http())
-        .with_state(state)
+        .with_state(state.clone())
+        .merge(extra)
+        .layer(axum::middleware::from_fn_with_state(state, crate::observe::track))
 }
 
 async fn not_found(method: Method, uri: Uri) -> impl IntoResponse {

@@ -30,7 +30,7 @@ async fn healthz_and_readyz_answer() {
     r.expect(StatusCode::OK);
     assert_eq!(
         r.json,
-        json!({"status": "ready", "checks": {"metadata_store": {"status": "ok"}, "blob_store": {"status": "ok"}}})
+        json!({"status": "ready", "checks": {"metadata_store": {"status": "ok"}, "blob_store": {"status": "ok"}, "job_queue": {"status": "ok"}}})
     );
 }
 

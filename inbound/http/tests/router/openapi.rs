@@ -13,6 +13,7 @@ use std::collections::BTreeSet;
 const ROUTES: &[(&str, &str, bool)] = &[
     ("get", "/healthz", false),
     ("get", "/readyz", false),
+    ("get", "/metrics", false),
     ("post", "/api/admin/invites", true),
     ("post", "/v1/auth/signup", false),
     ("post", "/v1/auth/login", false),

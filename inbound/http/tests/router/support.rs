@@ -237,6 +237,16 @@ impl JobQueue for FlakyQueue {
     async fn release(&self, lease: &Lease) -> Result<(), QueueError> {
         self.inner.release(lease).await
     }
+    async fn stats(&self) -> Result<lettuce_ports::queue::QueueStats, QueueError> {
+        if let Some(retryable) = self.switch.down() {
+            return Err(QueueError::Backend {
+                backend: "postgres",
+                source: internal(),
+                retryable,
+            });
+        }
+        self.inner.stats().await
+    }
     async fn get(&self, id: JobId) -> Result<JobRecord, QueueError> {
         self.inner.get(id).await
     }

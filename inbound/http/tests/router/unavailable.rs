@@ -180,6 +180,11 @@ async fn readyz_names_the_failing_check() {
 
     app.store.set(Health::Up);
     app.blobs.set(Health::Up);
+    app.queue.set(Health::Unavailable);
+    let r = app.send(Req::get("/readyz")).await;
+    let msg = r.error(StatusCode::SERVICE_UNAVAILABLE, "not_ready");
+    assert!(msg.contains("job_queue") && !msg.contains("blob_store"), "{msg}");
+    app.queue.set(Health::Up);
     app.send(Req::get("/readyz")).await.expect(StatusCode::OK);
     // Liveness does not depend on dependencies.
     app.store.set(Health::Unavailable);
