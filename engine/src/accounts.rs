@@ -373,6 +373,19 @@ impl Engine {
             })
     }
 
+    /// The users of the caller's account (any member may see who is in it).
+    pub async fn members(&self, caller: &Caller) -> Result<Vec<User>, EngineError> {
+        let u = caller.user()?;
+        self.require_license_for(LicensedAction::Query).await?;
+        Ok(self.inner.store.list_users(u.account_id).await?)
+    }
+
+    /// Whether the instance has no account yet (the web app's first-run
+    /// page: mint the first invite with the admin token).
+    pub async fn needs_first_run(&self) -> Result<bool, EngineError> {
+        Ok(self.inner.store.count_accounts().await? == 0)
+    }
+
     /// The caller's account.
     pub async fn account(&self, caller: &Caller) -> Result<AccountView, EngineError> {
         let u: &UserCtx = caller.user()?;

@@ -150,7 +150,7 @@ fn main() -> ExitCode {
             role: Role::All,
             bind: None,
         })) {
-            Command::Serve(args) => serve(config, args).await,
+            Command::Serve(args) => serve(config, &env, args).await,
             Command::Migrate => {
                 lettuce_bootstrap::migrate(&config).await?;
                 println!("migrations applied");
@@ -285,7 +285,7 @@ async fn config_check(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn serve(config: Config, args: ServeArgs) -> anyhow::Result<()> {
+async fn serve(config: Config, env: &EnvMap, args: ServeArgs) -> anyhow::Result<()> {
     let config = match args.bind {
         Some(b) => config.with_bind(b),
         None => config,
@@ -329,7 +329,16 @@ async fn serve(config: Config, args: ServeArgs) -> anyhow::Result<()> {
             rt.engine.clone(),
             lettuce_mcp::HttpOptions::for_urls([config.mcp_url.as_str(), config.web_url.as_str()], cancel.clone()),
         );
-        let app = lettuce_http::router(state).merge(mcp);
+        let web = lettuce_web::router(lettuce_web::WebState::new(
+            rt.engine.clone(),
+            lettuce_web::WebOptions {
+                config: lettuce_web::WebConfig::from_settings(&mut lettuce_ports::config::Settings::new(env)),
+                web_url: config.web_url.clone(),
+                mcp_url: config.mcp_url.clone(),
+                admin_token_location: rt.admin_token_source.to_string(),
+            },
+        ));
+        let app = lettuce_http::router(state).merge(mcp).merge(web);
         let c = cancel.clone();
         tasks.spawn(async move {
             lettuce_http::serve_router(listener, app, c.cancelled_owned())
