@@ -401,7 +401,11 @@ fn print_banner(config: &Config, rt: &lettuce_bootstrap::Runtime, addr: SocketAd
     eprintln!("  Public URL (LETTUCE_WEB_URL): {}", config.web_url);
     eprintln!("  Admin token: {}", rt.admin_token_source);
     eprintln!();
-    eprintln!("  Create the first user:");
+    eprintln!(
+        "  Open {} in a browser to create the first user (the web app asks for the admin token),",
+        config.web_url
+    );
+    eprintln!("  or with curl:");
     eprintln!("    curl -s -X POST {url}/api/admin/invites -H \"Authorization: Bearer {token_cmd}\"");
     eprintln!("    curl -s -X POST {url}/v1/auth/signup -H 'Content-Type: application/json' \\");
     eprintln!("      -d '{{\"invite_code\":\"<code>\",\"email\":\"you@example.com\",\"password\":\"<10+ chars>\"}}'");

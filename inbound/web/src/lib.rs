@@ -149,6 +149,10 @@ fn asset(content_type: &'static str, body: &'static [u8]) -> Response {
         .into_response()
 }
 
+async fn favicon() -> Response {
+    asset("image/svg+xml", include_bytes!("../static/favicon.svg"))
+}
+
 /// The web app's routes (merge them with the API router: none overlaps
 /// `/v1`, `/api`, `/mcp`, `/healthz`, `/readyz` or `/openapi.json`).
 pub fn router(state: WebState) -> Router {
@@ -192,6 +196,8 @@ pub fn router(state: WebState) -> Router {
                 )
             }),
         )
+        .route("/static/favicon.svg", get(favicon))
+        .route("/favicon.ico", get(favicon))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)
 }
