@@ -373,6 +373,23 @@ impl Engine {
             })
     }
 
+    /// Revokes one of the account's invites (owners): it can no longer be
+    /// redeemed.
+    pub async fn revoke_invite(&self, caller: &Caller, id: InviteId) -> Result<(), EngineError> {
+        let owner = caller.owner()?;
+        self.require_license_for(LicensedAction::Query).await?;
+        self.inner
+            .store
+            .revoke_invite(owner.account_id, id, self.inner.clock.now())
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound { .. } => EngineError::NotFound("invite"),
+                e => e.into(),
+            })?;
+        tracing::info!(invite = %id, account = %owner.account_id, "invite revoked");
+        Ok(())
+    }
+
     /// The users of the caller's account (any member may see who is in it).
     pub async fn members(&self, caller: &Caller) -> Result<Vec<User>, EngineError> {
         let u = caller.user()?;

@@ -172,6 +172,7 @@ pub fn router(state: WebState) -> Router {
         .route("/repos/{id}/delete", get(repos::confirm_delete).post(repos::delete))
         .route("/team", get(team::page))
         .route("/team/invites", post(team::mint))
+        .route("/team/invites/{id}/revoke", post(team::revoke))
         .route("/admin", get(admin::page))
         .route("/admin/license", post(admin::license))
         .route("/admin/telemetry", post(admin::telemetry))

@@ -558,6 +558,38 @@ async fn members_cannot_reach_admin_and_owners_invite() {
     assert!(owner_team.html.contains("Seats used: <strong>2</strong>"));
     assert!(owner_team.html.contains("1×"), "the invite shows its redemption");
     ada.get("/admin").await.expect(StatusCode::OK);
+
+    // Revoke: the link stops working; a member cannot revoke.
+    let fresh = ada.submit("/team", "/team/invites", &[]).await;
+    let link = fresh.attr_after("id=\"new-invite\" readonly value=\"");
+    let code = link.rsplit('/').next().unwrap().to_owned();
+    let id = ada.get("/team").await.attr_after("action=\"/team/invites/");
+    let id = id.split('/').next().unwrap().to_owned();
+    bob.submit("/team", &format!("/team/invites/{id}/revoke"), &[])
+        .await
+        .expect(StatusCode::FORBIDDEN);
+    let bobs = app.owner("bob2@example.com").await;
+    bobs.submit("/team", &format!("/team/invites/{id}/revoke"), &[])
+        .await
+        .expect(StatusCode::NOT_FOUND);
+    let revoked = ada.submit("/team", &format!("/team/invites/{id}/revoke"), &[]).await;
+    revoked.expect(StatusCode::OK);
+    assert!(revoked.html.contains("Invite revoked"));
+    let carol = app.browser();
+    let refused = carol
+        .submit(
+            &format!("/invite/{code}"),
+            "/signup",
+            &[
+                ("invite_code", &code),
+                ("email", "carol@example.com"),
+                ("password", PASSWORD),
+                ("from_link", "1"),
+            ],
+        )
+        .await;
+    assert!(refused.status.is_client_error(), "{}", refused.status);
+    assert!(!carol.has_session());
 }
 
 #[tokio::test]

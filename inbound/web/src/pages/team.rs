@@ -5,15 +5,17 @@ use crate::WebState;
 use crate::pages::invite_link;
 use crate::render::when;
 use crate::viewer::{Viewer, WebForm};
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
+use lettuce_domain::InviteId;
 use lettuce_domain::account::Role;
 use lettuce_engine::Caller;
 use lettuce_http::ApiError;
 use minijinja::{Value, context};
 use serde::Deserialize;
+use uuid::Uuid;
 
 async fn render(s: &WebState, viewer: &Viewer, status: StatusCode, extra: Value) -> Response {
     let Caller::User(u) = &viewer.caller else {
@@ -99,5 +101,33 @@ pub(crate) async fn mint(State(s): State<WebState>, viewer: Viewer, WebForm(f): 
             let extra = context! { error => e.message, email => f.email };
             render(&s, &viewer, e.status, extra).await
         }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct RevokeForm {
+    #[serde(default)]
+    csrf_token: String,
+}
+
+/// `POST /team/invites/{id}/revoke` (owners): the link stops working.
+pub(crate) async fn revoke(
+    State(s): State<WebState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    WebForm(f): WebForm<RevokeForm>,
+) -> Response {
+    if let Err(r) = viewer.check_csrf(&s, &f.csrf_token) {
+        return r;
+    }
+    let Ok(id) = Uuid::parse_str(&id) else {
+        return s.error_page(
+            Some(&viewer),
+            ApiError::new(StatusCode::NOT_FOUND, "not_found", "invite not found"),
+        );
+    };
+    match s.engine.revoke_invite(&viewer.caller, InviteId(id)).await {
+        Ok(()) => render(&s, &viewer, StatusCode::OK, context! { revoked => true }).await,
+        Err(e) => s.error_page(Some(&viewer), e.into()),
     }
 }
