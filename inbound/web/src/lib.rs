@@ -79,7 +79,7 @@ impl WebConfig {
             (other, _) => Self {
                 oidc: false,
                 oidc_reason: format!(
-                    "single sign-on is off: LETTUCE_AUTH_PROVIDER is `{other}`; set it to `oidc` with LETTUCE_OIDC_CLIENT_ID to offer \"Sign in with SSO\""
+                    "LETTUCE_AUTH_PROVIDER is `{other}`; set it to `oidc` with LETTUCE_OIDC_CLIENT_ID to offer \"Sign in with SSO\""
                 ),
             },
         }
