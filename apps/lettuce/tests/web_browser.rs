@@ -2,7 +2,7 @@
 //! (`inbound/web/e2e/flow.mjs`) against the real binary and a `git daemon`:
 //! first run (admin token) → first invite → sign-up in a second browser
 //! context → add a repository → it becomes ready without a reload (htmx) →
-//! create an API key, which then works against the API. Screenshots of each
+//! search it and open a result → create an API key, which then works against the API. Screenshots of each
 //! page at 1280 and 375 px go to `target/web-screenshots` (or
 //! `LETTUCE_WEB_SCREENSHOTS`).
 //!

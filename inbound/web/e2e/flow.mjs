@@ -104,7 +104,21 @@ try {
   if (!/[0-9a-f]{12}/.test(row)) throw new Error(`no indexed commit in the row: ${row}`);
   await screenshot(page, "repos");
 
-  // 4. Connect an agent: create an API key on the spot.
+  // 4. Search the account's code and open a result (a file view with line numbers).
+  step("search and open a result");
+  await page.getByRole("link", { name: "Search" }).click();
+  await page.getByLabel("Search code and symbols").fill("greet");
+  await page.getByRole("button", { name: "Search" }).click();
+  await page.locator(".hit-path").first().waitFor();
+  await screenshot(page, "search");
+  await page.locator(".hit-path").first().click();
+  await page.locator("table.code-lines").waitFor();
+  const code = await page.locator("table.code-lines").textContent();
+  if (!code.includes("pub fn greet")) throw new Error(`the file view lacks the code: ${code}`);
+  if ((await page.locator("tr#L1 td.ln").textContent()).trim() !== "1") throw new Error("no line numbers");
+  await screenshot(page, "file");
+
+  // 5. Connect an agent: create an API key on the spot.
   step("create an API key");
   await page.getByRole("link", { name: "Connect an agent" }).click();
   await page.getByLabel("Key name").fill("browser test");

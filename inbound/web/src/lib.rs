@@ -156,7 +156,7 @@ async fn favicon() -> Response {
 /// The web app's routes (merge them with the API router: none overlaps
 /// `/v1`, `/api`, `/mcp`, `/healthz`, `/readyz` or `/openapi.json`).
 pub fn router(state: WebState) -> Router {
-    use pages::{admin, auth, connect, repos, team, usage};
+    use pages::{admin, auth, connect, repos, search, team, usage};
     Router::new()
         .route("/", get(auth::home))
         .route("/signin", get(auth::signin_page).post(auth::signin))
@@ -178,6 +178,8 @@ pub fn router(state: WebState) -> Router {
         .route("/admin/telemetry", post(admin::telemetry))
         .route("/admin/invites", post(admin::invite))
         .route("/usage", get(usage::page))
+        .route("/search", get(search::page))
+        .route("/file", get(search::file))
         .route("/connect", get(connect::page).post(connect::create_key))
         .route("/connect/keys/{id}/revoke", post(connect::revoke_key))
         .route(

@@ -26,6 +26,8 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("admin.html", include_str!("../templates/admin.html")),
     ("usage.html", include_str!("../templates/usage.html")),
     ("connect.html", include_str!("../templates/connect.html")),
+    ("search.html", include_str!("../templates/search.html")),
+    ("file.html", include_str!("../templates/file.html")),
 ];
 
 /// The template environment. `.html` templates are HTML-autoescaped

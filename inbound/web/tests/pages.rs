@@ -406,7 +406,7 @@ async fn sign_in_forms_need_their_pre_session() {
 async fn every_page_answers_and_needs_a_session() {
     let app = App::new();
     let ada = app.owner("ada@example.com").await;
-    for path in ["/repos", "/team", "/usage", "/connect", "/admin"] {
+    for path in ["/repos", "/team", "/usage", "/connect", "/admin", "/search"] {
         let p = ada.get(path).await;
         p.expect(StatusCode::OK);
         assert!(p.html.contains("<main id=\"main\">"), "{path} uses the layout");

@@ -4,6 +4,7 @@ pub(crate) mod admin;
 pub(crate) mod auth;
 pub(crate) mod connect;
 pub(crate) mod repos;
+pub(crate) mod search;
 pub(crate) mod team;
 pub(crate) mod usage;
 
