@@ -373,6 +373,36 @@ impl Engine {
             })
     }
 
+    /// Revokes one of the account's invites (owners): it can no longer be
+    /// redeemed.
+    pub async fn revoke_invite(&self, caller: &Caller, id: InviteId) -> Result<(), EngineError> {
+        let owner = caller.owner()?;
+        self.require_license_for(LicensedAction::Query).await?;
+        self.inner
+            .store
+            .revoke_invite(owner.account_id, id, self.inner.clock.now())
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound { .. } => EngineError::NotFound("invite"),
+                e => e.into(),
+            })?;
+        tracing::info!(invite = %id, account = %owner.account_id, "invite revoked");
+        Ok(())
+    }
+
+    /// The users of the caller's account (any member may see who is in it).
+    pub async fn members(&self, caller: &Caller) -> Result<Vec<User>, EngineError> {
+        let u = caller.user()?;
+        self.require_license_for(LicensedAction::Query).await?;
+        Ok(self.inner.store.list_users(u.account_id).await?)
+    }
+
+    /// Whether the instance has no account yet (the web app's first-run
+    /// page: mint the first invite with the admin token).
+    pub async fn needs_first_run(&self) -> Result<bool, EngineError> {
+        Ok(self.inner.store.count_accounts().await? == 0)
+    }
+
     /// The caller's account.
     pub async fn account(&self, caller: &Caller) -> Result<AccountView, EngineError> {
         let u: &UserCtx = caller.user()?;

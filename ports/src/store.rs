@@ -156,6 +156,10 @@ pub trait MetadataStore: Send + Sync + std::fmt::Debug + 'static {
     async fn find_invite(&self, code_hash: &str) -> Result<Option<Invite>, StoreError>;
     /// Invites bound to an account, newest first.
     async fn list_invites(&self, account: AccountId) -> Result<Vec<Invite>, StoreError>;
+    /// Revokes an invite of `account` by moving its expiry to `at` (it can
+    /// no longer be redeemed; an invite that already expired keeps its
+    /// expiry). `NotFound` when the account has no such invite.
+    async fn revoke_invite(&self, account: AccountId, id: InviteId, at: DateTime<Utc>) -> Result<(), StoreError>;
     /// Redeems an invite **atomically**: if the invite has no account yet,
     /// creates `account_if_unbound`, binds the invite to it and creates the
     /// user as `owner`; otherwise creates the user as `member` of the invite's

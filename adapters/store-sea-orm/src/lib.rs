@@ -68,7 +68,7 @@ use lettuce_domain::account::{Account, ExternalIdentity, Role, User};
 use lettuce_domain::api_key::ApiKey;
 use lettuce_domain::invite::Invite;
 use lettuce_domain::repo::Repo;
-use lettuce_domain::{AccountId, ApiKeyId, RepoId, UserId};
+use lettuce_domain::{AccountId, ApiKeyId, InviteId, RepoId, UserId};
 use lettuce_ports::store::{MetadataStore, Redemption, RepoUpdate, StoreError, UsageBucket, UsageCounters};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
@@ -669,6 +669,28 @@ impl MetadataStore for SeaOrmStore {
             .await
             .map_err(self.mapper("invite"))?;
         Ok(rows.into_iter().map(convert::invite_from).collect())
+    }
+
+    async fn revoke_invite(&self, account: AccountId, id: InviteId, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let exists = invite::Entity::find()
+            .filter(invite::Column::Id.eq(id.0))
+            .filter(invite::Column::AccountId.eq(account.0))
+            .count(&self.db)
+            .await
+            .map_err(self.mapper("invite"))?;
+        if exists == 0 {
+            return Err(StoreError::NotFound { entity: "invite" });
+        }
+        // Only shorten: an invite that already expired keeps its expiry.
+        invite::Entity::update_many()
+            .col_expr(invite::Column::ExpiresAt, Expr::value(at))
+            .filter(invite::Column::Id.eq(id.0))
+            .filter(invite::Column::AccountId.eq(account.0))
+            .filter(invite::Column::ExpiresAt.gt(at))
+            .exec(&self.db)
+            .await
+            .map_err(self.mapper("invite"))?;
+        Ok(())
     }
 
     async fn redeem_invite(&self, redemption: Redemption) -> Result<(Account, User), StoreError> {

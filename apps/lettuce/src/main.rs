@@ -158,7 +158,7 @@ fn main() -> ExitCode {
             role: Role::All,
             bind: None,
         })) {
-            Command::Serve(args) => serve(config, args).await,
+            Command::Serve(args) => serve(config, &env, args).await,
             Command::Migrate => {
                 lettuce_bootstrap::migrate(&config).await?;
                 println!("migrations applied");
@@ -277,7 +277,7 @@ async fn config_check(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn serve(config: Config, args: ServeArgs) -> anyhow::Result<()> {
+async fn serve(config: Config, env: &EnvMap, args: ServeArgs) -> anyhow::Result<()> {
     let config = match args.bind {
         Some(b) => config.with_bind(b),
         None => config,
@@ -363,7 +363,16 @@ async fn serve(config: Config, args: ServeArgs) -> anyhow::Result<()> {
             rt.engine.clone(),
             lettuce_mcp::HttpOptions::for_urls([config.mcp_url.as_str(), config.web_url.as_str()], cancel.clone()),
         );
-        lettuce_http::router_with(state, mcp)
+        let web = lettuce_web::router(lettuce_web::WebState::new(
+            rt.engine.clone(),
+            lettuce_web::WebOptions {
+                config: lettuce_web::WebConfig::from_settings(&mut lettuce_ports::config::Settings::new(env)),
+                web_url: config.web_url.clone(),
+                mcp_url: config.mcp_url.clone(),
+                admin_token_location: rt.admin_token_source.to_string(),
+            },
+        ));
+        lettuce_http::router_with(state, mcp.merge(web))
     };
     let c = cancel.clone();
     tasks.spawn(async move {
@@ -430,7 +439,11 @@ fn print_banner(config: &Config, rt: &lettuce_bootstrap::Runtime, addr: SocketAd
     eprintln!("  Public URL (LETTUCE_WEB_URL): {}", config.web_url);
     eprintln!("  Admin token: {}", rt.admin_token_source);
     eprintln!();
-    eprintln!("  Create the first user:");
+    eprintln!(
+        "  Open {} in a browser to create the first user (the web app asks for the admin token),",
+        config.web_url
+    );
+    eprintln!("  or with curl:");
     eprintln!("    curl -s -X POST {url}/api/admin/invites -H \"Authorization: Bearer {token_cmd}\"");
     eprintln!("    curl -s -X POST {url}/v1/auth/signup -H 'Content-Type: application/json' \\");
     eprintln!("      -d '{{\"invite_code\":\"<code>\",\"email\":\"you@example.com\",\"password\":\"<10+ chars>\"}}'");

@@ -193,6 +193,19 @@ impl MetadataStore for MemoryStore {
             .cloned())
     }
 
+    async fn revoke_invite(&self, account: AccountId, id: InviteId, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut inner = lock(&self.inner);
+        let invite = inner
+            .invites
+            .iter_mut()
+            .find(|i| i.id == id && i.account_id == Some(account))
+            .ok_or(StoreError::NotFound { entity: "invite" })?;
+        if invite.expires_at > at {
+            invite.expires_at = at;
+        }
+        Ok(())
+    }
+
     async fn list_invites(&self, account: AccountId) -> Result<Vec<Invite>, StoreError> {
         let inner = lock(&self.inner);
         Ok(newest_first(
@@ -1055,6 +1068,35 @@ pub async fn metadata_store_contract(store: &dyn MetadataStore) {
     assert_eq!(
         invites[0], team_now,
         "[{b}] list_invites must return the stored team invite with its redemption count"
+    );
+    // Revoking shortens the expiry to `at`, only in its own account, never lengthens it.
+    let revoked_at = team.expires_at - Duration::seconds(30);
+    assert!(
+        matches!(
+            store.revoke_invite(a3, team.id, revoked_at).await,
+            Err(StoreError::NotFound { .. })
+        ),
+        "[{b}] revoke_invite of another account's invite must be NotFound"
+    );
+    ok(b, store.revoke_invite(a1, team.id, revoked_at).await, "revoke_invite");
+    ok(
+        b,
+        store
+            .revoke_invite(a1, team.id, revoked_at + Duration::seconds(10))
+            .await,
+        "revoke_invite again",
+    );
+    let stored = ok(b, store.find_invite(&team.code_hash).await, "find_invite").expect("team invite");
+    assert_eq!(
+        stored.expires_at, revoked_at,
+        "[{b}] revoke_invite must move the expiry to the revocation time (and keep the first one)"
+    );
+    assert!(
+        matches!(
+            store.revoke_invite(a1, InviteId(Uuid::new_v4()), revoked_at).await,
+            Err(StoreError::NotFound { .. })
+        ),
+        "[{b}] revoke_invite of an unknown invite must be NotFound"
     );
 
     // ── API keys ──────────────────────────────────────────────────────────

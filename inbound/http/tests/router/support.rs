@@ -133,7 +133,7 @@ use lettuce_domain::account::{Account, ExternalIdentity, User};
 use lettuce_domain::api_key::ApiKey;
 use lettuce_domain::invite::Invite;
 use lettuce_domain::repo::Repo;
-use lettuce_domain::{AccountId, ApiKeyId, JobId, RepoId, UserId};
+use lettuce_domain::{AccountId, ApiKeyId, InviteId, JobId, RepoId, UserId};
 
 flaky_store! {
     fn ping(&self) -> ();
@@ -147,6 +147,7 @@ flaky_store! {
     fn create_invite(&self, invite: &Invite) -> ();
     fn find_invite(&self, code_hash: &str) -> Option<Invite>;
     fn list_invites(&self, account: AccountId) -> Vec<Invite>;
+    fn revoke_invite(&self, account: AccountId, id: InviteId, at: chrono::DateTime<chrono::Utc>) -> ();
     fn redeem_invite(&self, redemption: Redemption) -> (Account, User);
     fn create_api_key(&self, key: &ApiKey) -> ();
     fn list_api_keys(&self, user: UserId) -> Vec<ApiKey>;
