@@ -89,7 +89,9 @@ pub struct ConfigError(String);
 /// shared).
 #[derive(Clone)]
 pub struct HttpTelemetrySink {
-    client: reqwest::Client,
+    /// reqwest behind the shared tracing middleware (an outbound span per
+    /// heartbeat, W3C `traceparent` injected when tracing is on).
+    client: lettuce_http_client::HttpClient,
     url: url::Url,
     endpoint: String,
 }
@@ -131,6 +133,7 @@ impl HttpTelemetrySink {
             .user_agent(config.user_agent)
             .build()
             .map_err(|e| ConfigError(format!("cannot build the HTTP client: {e}")))?;
+        let client = lettuce_http_client::wrap(client);
         let endpoint = redact(&url);
         Ok(Self { client, url, endpoint })
     }
@@ -232,7 +235,13 @@ impl TelemetrySink for HttpTelemetrySink {
             .body(body)
             .send()
             .await
-            .map_err(|e| self.unreachable(&e))?;
+            .map_err(|e| match e {
+                lettuce_http_client::HttpError::Reqwest(e) => self.unreachable(&e),
+                other => TelemetryError::Unreachable {
+                    endpoint: self.endpoint.clone(),
+                    reason: other.to_string().replace(self.url.as_str(), &self.endpoint),
+                },
+            })?;
         let status = response.status();
         if status.is_redirection() {
             let to = response
