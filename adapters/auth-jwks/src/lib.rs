@@ -37,7 +37,7 @@
 #![deny(missing_docs)]
 
 use async_trait::async_trait;
-use lettuce_jwt_verify::{FileJwks, HttpJwks, JwksSource, JwtVerifier, VerifierConfig, VerifyError};
+use lettuce_jwt_verify::{FileJwks, JwksSource, JwtVerifier, VerifierConfig, VerifyError};
 use lettuce_ports::auth::{AuthError, AuthVerifier, VerifiedToken};
 use lettuce_ports::config::Settings;
 use std::path::PathBuf;
@@ -143,6 +143,20 @@ impl JwksAuthConfig {
     }
 }
 
+/// The JWKS at a URL, fetched with `lettuce-http-client`.
+#[derive(Debug)]
+struct HttpJwks {
+    client: lettuce_http_client::HttpClient,
+    url: String,
+}
+
+#[async_trait]
+impl JwksSource for HttpJwks {
+    async fn fetch(&self) -> Result<String, String> {
+        lettuce_http_client::get_text(&self.client, &self.url, lettuce_jwt_verify::MAX_JWKS_BYTES).await
+    }
+}
+
 /// The static-JWKS verifier.
 #[derive(Debug)]
 pub struct JwksAuth {
@@ -161,7 +175,10 @@ impl JwksAuth {
                     provider: PROVIDER,
                     reason: format!("building the HTTP client failed: {e}"),
                 })?;
-                Arc::new(HttpJwks::new(client, u))
+                Arc::new(HttpJwks {
+                    client,
+                    url: u.to_string(),
+                })
             }
             JwksLocation::File(p) => Arc::new(FileJwks::new(p)),
         };

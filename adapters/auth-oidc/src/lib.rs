@@ -23,7 +23,7 @@
 #![deny(missing_docs)]
 
 use async_trait::async_trait;
-use lettuce_jwt_verify::{JwksSource, JwtVerifier, VerifierConfig, VerifyError, http_get_document};
+use lettuce_jwt_verify::{JwksSource, JwtVerifier, VerifierConfig, VerifyError};
 use lettuce_ports::auth::{AuthError, AuthVerifier, VerifiedToken};
 use lettuce_ports::config::Settings;
 use openidconnect::IssuerUrl;
@@ -209,7 +209,12 @@ struct DiscoveredJwks {
 impl JwksSource for DiscoveredJwks {
     async fn fetch(&self) -> Result<String, String> {
         let m = self.discovery.metadata().await?;
-        http_get_document(&self.discovery.http, m.jwks_uri().url().as_str()).await
+        lettuce_http_client::get_text(
+            &self.discovery.http,
+            m.jwks_uri().url().as_str(),
+            lettuce_jwt_verify::MAX_JWKS_BYTES,
+        )
+        .await
     }
 }
 

@@ -19,7 +19,7 @@
 
 use async_trait::async_trait;
 use lettuce_domain::Secret;
-use lettuce_jwt_verify::{HmacSecret, HttpJwks, JwtVerifier, VerifierConfig, VerifyError};
+use lettuce_jwt_verify::{HmacSecret, JwksSource, JwtVerifier, VerifierConfig, VerifyError};
 use lettuce_ports::auth::{AuthError, AuthVerifier, VerifiedToken};
 use lettuce_ports::config::Settings;
 use std::sync::Arc;
@@ -90,6 +90,20 @@ impl SupabaseAuthConfig {
     }
 }
 
+/// The JWKS at a URL, fetched with `lettuce-http-client`.
+#[derive(Debug)]
+struct HttpJwks {
+    client: lettuce_http_client::HttpClient,
+    url: String,
+}
+
+#[async_trait]
+impl JwksSource for HttpJwks {
+    async fn fetch(&self) -> Result<String, String> {
+        lettuce_http_client::get_text(&self.client, &self.url, lettuce_jwt_verify::MAX_JWKS_BYTES).await
+    }
+}
+
 /// The Supabase verifier.
 #[derive(Debug)]
 pub struct SupabaseAuth {
@@ -120,7 +134,10 @@ impl SupabaseAuth {
             }
             vc = vc.hmac_secret(HmacSecret::new(secret.expose().as_bytes().to_vec()));
         }
-        let source = HttpJwks::new(client, config.jwks_url());
+        let source = HttpJwks {
+            client,
+            url: config.jwks_url(),
+        };
         Ok(Self {
             verifier: JwtVerifier::new(vc, Some(Arc::new(source))),
         })

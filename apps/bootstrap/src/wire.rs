@@ -331,6 +331,13 @@ pub async fn wire(config: &Config) -> anyhow::Result<Runtime> {
     };
 
     let mut builder = Engine::builder();
+    if let Some(external) = crate::auth::external_verifier(&config.auth, &secrets).await? {
+        tracing::info!(
+            provider = external.provider(),
+            "identity provider tokens accepted beside local accounts"
+        );
+        builder = builder.external_auth(external);
+    }
     if let Some(sink) = telemetry_sink(config)? {
         builder = builder.telemetry(sink);
     }

@@ -4,7 +4,7 @@
 //! (`auth-jwks`, `auth-supabase`, `auth-oidc`). Like `lettuce-http-client`
 //! it is a support library: it implements no port and depends on no
 //! workspace crate; each adapter maps [`VerifyError`] to the port's
-//! `AuthError`.
+//! `AuthError` and supplies the keys (a [`JwksSource`]).
 //!
 //! What [`JwtVerifier::verify`] guarantees:
 //!
@@ -32,11 +32,13 @@
 //!   an acceptance.
 //! * Errors never quote the token.
 //!
+//! The keys come from a [`JwksSource`]: [`FileJwks`] here; adapters fetch
+//! URLs with `lettuce-http-client` (this library does no HTTP itself).
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), lettuce_jwt_verify::VerifyError> {
-//! use lettuce_jwt_verify::{HttpJwks, JwtVerifier, VerifierConfig};
-//! let client = lettuce_http_client::build(lettuce_http_client::ClientOptions::new("demo")).unwrap();
-//! let source = HttpJwks::new(client, "https://idp.example.com/.well-known/jwks.json");
+//! use lettuce_jwt_verify::{FileJwks, JwtVerifier, VerifierConfig};
+//! let source = FileJwks::new("/etc/lettuce/jwks.json");
 //! let config = VerifierConfig::new(vec!["https://idp.example.com/".into()], vec!["lettuce".into()]);
 //! let verifier = JwtVerifier::new(config, Some(std::sync::Arc::new(source)));
 //! let verified = verifier.verify("eyJ…").await?;
@@ -175,64 +177,6 @@ impl VerifierConfig {
 pub trait JwksSource: Send + Sync + fmt::Debug + 'static {
     /// The raw JWKS JSON. The error is shown to operators (never a secret).
     async fn fetch(&self) -> Result<String, String>;
-}
-
-/// A JWKS served over HTTP(S).
-#[derive(Debug, Clone)]
-pub struct HttpJwks {
-    client: lettuce_http_client::HttpClient,
-    url: String,
-}
-
-impl HttpJwks {
-    /// Fetches `url` with `client`.
-    pub fn new(client: lettuce_http_client::HttpClient, url: impl fmt::Display) -> Self {
-        Self {
-            client,
-            url: url.to_string(),
-        }
-    }
-}
-
-/// GETs `url` and returns the body (at most [`MAX_JWKS_BYTES`]) of a 2xx
-/// answer; errors name the URL and status, never the body.
-pub async fn http_get_document(client: &lettuce_http_client::HttpClient, url: &str) -> Result<String, String> {
-    let resp = client
-        .get(url)
-        .header("accept", "application/json")
-        .send()
-        .await
-        .map_err(|e| format!("GET {url} failed: {}", error_chain(&e)))?;
-    let status = resp.status();
-    if !status.is_success() {
-        return Err(format!("GET {url} answered {status}"));
-    }
-    let body = resp
-        .bytes()
-        .await
-        .map_err(|e| format!("reading {url} failed: {}", error_chain(&e)))?;
-    if body.len() > MAX_JWKS_BYTES {
-        return Err(format!("{url} is larger than {MAX_JWKS_BYTES} bytes"));
-    }
-    String::from_utf8(body.to_vec()).map_err(|_| format!("{url} is not UTF-8"))
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
-}
-
-#[async_trait]
-impl JwksSource for HttpJwks {
-    async fn fetch(&self) -> Result<String, String> {
-        http_get_document(&self.client, &self.url).await
-    }
 }
 
 /// A JWKS in a local file, re-read on the same schedule as a URL (so keys

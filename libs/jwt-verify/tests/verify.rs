@@ -3,7 +3,27 @@
 use lettuce_jwt_verify::testing::{
     DocServer, EC_A, Expect, RSA_A, RSA_B, alg_confusion, attack_table, claims, jwks, sign, sign_hs256, sign_kid, with,
 };
-use lettuce_jwt_verify::{FileJwks, HmacSecret, HttpJwks, JwtVerifier, VerifierConfig, VerifyError};
+use lettuce_jwt_verify::{FileJwks, HmacSecret, JwksSource, JwtVerifier, VerifierConfig, VerifyError};
+
+/// A JWKS over HTTP, as the adapters fetch it.
+#[derive(Debug)]
+struct HttpJwks {
+    client: lettuce_http_client::HttpClient,
+    url: String,
+}
+
+impl HttpJwks {
+    fn new(client: lettuce_http_client::HttpClient, url: String) -> Self {
+        Self { client, url }
+    }
+}
+
+#[async_trait::async_trait]
+impl JwksSource for HttpJwks {
+    async fn fetch(&self) -> Result<String, String> {
+        lettuce_http_client::get_text(&self.client, &self.url, lettuce_jwt_verify::MAX_JWKS_BYTES).await
+    }
+}
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
