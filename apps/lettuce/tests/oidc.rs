@@ -29,6 +29,15 @@ use std::time::Duration;
 use support::{Server, free_port};
 
 const RESOURCE: &str = "https://lettuce.test/api";
+const FORM: &str = "application/x-www-form-urlencoded";
+
+fn form(pairs: &[(&str, &str)]) -> String {
+    let mut s = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        s.append_pair(k, v);
+    }
+    s.finish()
+}
 
 fn oidc_dir() -> Option<String> {
     match std::env::var("LETTUCE_TEST_OIDC_DIR") {
@@ -46,13 +55,13 @@ fn oidc_dir() -> Option<String> {
 }
 
 /// The provider, killed on drop.
-pub struct Provider {
+struct Provider {
     child: Child,
-    pub issuer: String,
+    issuer: String,
 }
 
 impl Provider {
-    pub async fn start(dir: &str, port: u16, redirect_uri: &str) -> Provider {
+    async fn start(dir: &str, port: u16, redirect_uri: &str) -> Provider {
         let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/oidc-provider/server.mjs");
         std::fs::copy(&script, std::path::Path::new(dir).join("server.mjs")).expect("copy server.mjs");
         let child = Command::new("node")
@@ -81,15 +90,16 @@ impl Provider {
         panic!("oidc-provider did not start on {issuer}");
     }
 
-    pub async fn client_credentials(&self, client: &str, secret: &str) -> String {
+    async fn client_credentials(&self, client: &str, secret: &str) -> String {
         let r: Value = reqwest::Client::new()
             .post(format!("{}/token", self.issuer))
             .basic_auth(client, Some(secret))
-            .form(&[
+            .header(reqwest::header::CONTENT_TYPE, FORM)
+            .body(form(&[
                 ("grant_type", "client_credentials"),
                 ("scope", "api"),
                 ("resource", RESOURCE),
-            ])
+            ]))
             .send()
             .await
             .expect("token request")
@@ -102,7 +112,7 @@ impl Provider {
             .to_owned()
     }
 
-    pub async fn rotate(&self) {
+    async fn rotate(&self) {
         let r = reqwest::Client::new()
             .post(format!("{}/__rotate", self.issuer))
             .send()
@@ -120,19 +130,13 @@ impl Drop for Provider {
 }
 
 /// A browser-ish HTTP client: no automatic redirects, a cookie jar.
-pub struct Browser {
+struct Browser {
     http: reqwest::Client,
     jar: HashMap<String, String>,
 }
 
-impl Default for Browser {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl Browser {
-    pub fn new() -> Browser {
+    fn new() -> Browser {
         Browser {
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -166,7 +170,7 @@ impl Browser {
     }
 
     /// GET; returns (status, Location, body).
-    pub async fn get(&mut self, url: &str) -> (u16, Option<String>, String) {
+    async fn get(&mut self, url: &str) -> (u16, Option<String>, String) {
         let r = self
             .http
             .get(url)
@@ -178,12 +182,14 @@ impl Browser {
     }
 
     /// POST a form; returns (status, Location, body).
-    pub async fn post_form(&mut self, url: &str, form: &[(&str, &str)]) -> (u16, Option<String>, String) {
+    async fn post_form(&mut self, url: &str, fields: &[(&str, &str)]) -> (u16, Option<String>, String) {
+        let form_body = form;
         let r = self
             .http
             .post(url)
             .header(reqwest::header::COOKIE, self.cookie_header())
-            .form(form)
+            .header(reqwest::header::CONTENT_TYPE, FORM)
+            .body(form_body(fields))
             .send()
             .await
             .unwrap_or_else(|e| panic!("POST {url}: {e}"));
@@ -204,7 +210,7 @@ impl Browser {
     /// Follows redirects from `url` through the provider's dev interactions
     /// (login as `login`, then consent) until a redirect leaves the
     /// provider; returns that final Location.
-    pub async fn sign_in_at_provider(&mut self, issuer: &str, url: &str, login: &str) -> String {
+    async fn sign_in_at_provider(&mut self, issuer: &str, url: &str, login: &str) -> String {
         let mut next = url.to_owned();
         for _ in 0..12 {
             if !next.starts_with(issuer) {
@@ -267,12 +273,13 @@ async fn user_access_token(p: &Provider, redirect_uri: &str, login: &str) -> Str
     let r: Value = reqwest::Client::new()
         .post(format!("{}/token", p.issuer))
         .basic_auth("lettuce-web", Some("web-secret"))
-        .form(&[
+        .header(reqwest::header::CONTENT_TYPE, FORM)
+        .body(form(&[
             ("grant_type", "authorization_code"),
             ("code", &code),
             ("redirect_uri", redirect_uri),
             ("code_verifier", verifier),
-        ])
+        ]))
         .send()
         .await
         .expect("token")

@@ -22,6 +22,7 @@ mod dto;
 mod error;
 mod extract;
 mod openapi;
+pub mod ratelimit;
 mod routes;
 pub mod session;
 
@@ -43,6 +44,8 @@ pub struct AppState {
     pub version: Arc<str>,
     /// How browser session cookies are written.
     pub session: session::SessionSettings,
+    /// Sign-in rate limits (per IP and per email).
+    pub sign_in_limits: Arc<ratelimit::SignInLimits>,
 }
 
 impl AppState {
@@ -52,7 +55,14 @@ impl AppState {
             session: session::SessionSettings::for_engine(&engine),
             engine,
             version: Arc::from(env!("CARGO_PKG_VERSION")),
+            sign_in_limits: Arc::new(ratelimit::SignInLimits::default()),
         }
+    }
+
+    /// Replaces the sign-in rate limits (tests, embedders).
+    pub fn with_sign_in_limits(mut self, limits: ratelimit::SignInLimits) -> Self {
+        self.sign_in_limits = Arc::new(limits);
+        self
     }
 }
 
@@ -78,5 +88,11 @@ pub async fn serve_router(
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    // The peer address feeds the per-IP sign-in rate limit.
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

@@ -27,8 +27,20 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
         .route("/api/admin/invites", post(users::admin_invite))
-        .route("/v1/auth/signup", post(users::signup))
-        .route("/v1/auth/login", post(users::login))
+        .route(
+            "/v1/auth/signup",
+            post(users::signup).layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                crate::ratelimit::sign_in,
+            )),
+        )
+        .route(
+            "/v1/auth/login",
+            post(users::login).layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                crate::ratelimit::sign_in,
+            )),
+        )
         .route("/v1/api-keys", post(users::create_api_key).get(users::list_api_keys))
         .route("/v1/api-keys/{id}", delete(users::revoke_api_key))
         .route("/v1/invites", post(users::team_invite).get(users::list_invites))
