@@ -119,7 +119,7 @@ pub(crate) async fn sign_in(State(s): State<AppState>, req: Request, next: Next)
         return ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
-            "the request body is too large",
+            "the request body is larger than 1 MiB",
         )
         .into_response();
     };
