@@ -74,20 +74,24 @@ impl Provider {
             .stderr(Stdio::null())
             .spawn()
             .expect("start node");
-        let issuer = format!("http://127.0.0.1:{port}");
+        // Owned at once, so that a failed start still kills and reaps it.
+        let provider = Provider {
+            child,
+            issuer: format!("http://127.0.0.1:{port}"),
+        };
         let http = reqwest::Client::new();
         for _ in 0..100 {
             if http
-                .get(format!("{issuer}/.well-known/openid-configuration"))
+                .get(format!("{}/.well-known/openid-configuration", provider.issuer))
                 .send()
                 .await
                 .is_ok_and(|r| r.status().is_success())
             {
-                return Provider { child, issuer };
+                return provider;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("oidc-provider did not start on {issuer}");
+        panic!("oidc-provider did not start on {}", provider.issuer);
     }
 
     async fn client_credentials(&self, client: &str, secret: &str) -> String {
