@@ -443,28 +443,22 @@ impl JwtVerifier {
         let stale = fetched_at.is_none_or(|t| t.elapsed() >= self.config.max_key_age);
         let since_attempt = last_attempt.map(|t| t.elapsed());
         let usable = keys.filter(|_| !stale);
-        if attempts != seen {
-            // Someone fetched while we waited: use its outcome.
+        // Unknown kids refetch at most once per interval; a failing endpoint
+        // is not retried more than once per FAILURE_BACKOFF.
+        let throttled = since_attempt.is_some_and(|since| {
+            (rate_limited && since < self.config.refetch_interval)
+                || (last_error.is_some() && since < FAILURE_BACKOFF.min(self.config.refetch_interval))
+        });
+        if attempts != seen || throttled {
+            // Someone fetched while we waited, or it is too soon to fetch:
+            // use the last outcome. After a failed fetch an unknown kid is
+            // "unavailable" (it may be a rotated key), never "invalid".
             return match (usable, last_error) {
                 (Some(k), None) => Ok(k),
                 (Some(k), Some(_)) if !rate_limited => Ok(k),
                 (_, Some(e)) => Err(VerifyError::KeysUnavailable(e)),
-                (None, None) => Err(VerifyError::KeysUnavailable("no keys fetched yet".into())),
+                (None, None) => Err(VerifyError::KeysUnavailable("signing keys are stale".into())),
             };
-        }
-        if let Some(since) = since_attempt {
-            // Unknown kids refetch at most once per interval; a failing
-            // endpoint is not retried more than once per FAILURE_BACKOFF.
-            let throttled = rate_limited && since < self.config.refetch_interval;
-            let backing_off = last_error.is_some() && since < FAILURE_BACKOFF.min(self.config.refetch_interval);
-            if throttled || backing_off {
-                return match (usable, last_error) {
-                    (Some(k), None) => Ok(k),
-                    (Some(k), Some(_)) if !rate_limited => Ok(k),
-                    (_, Some(e)) => Err(VerifyError::KeysUnavailable(e)),
-                    (None, None) => Err(VerifyError::KeysUnavailable("signing keys are stale".into())),
-                };
-            }
         }
         self.fetches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let result = source.fetch().await.and_then(|json| parse_key_set(&json));
