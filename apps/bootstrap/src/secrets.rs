@@ -80,7 +80,7 @@ pub const SECRET_VARIABLES: &[SecretVar] = &[
     ),
     var(
         "LETTUCE_OIDC_CLIENT_SECRET",
-        "OIDC client secret (browser sign-in; LETTUCE_AUTH_PROVIDER=oidc)",
+        "OIDC client secret (browser sign-in, not wired yet; LETTUCE_AUTH_PROVIDER=oidc)",
     ),
     var("GITHUB_APP_PRIVATE_KEY", "GitHub App private key (PEM)"),
     var("GITHUB_APP_CLIENT_SECRET", "GitHub App OAuth client secret"),
