@@ -7,7 +7,7 @@
 //!   redeeming an admin invite, owns an account;
 //! * a user signed in through the authorization-code + PKCE flow (the
 //!   provider's dev interactions, scripted over HTTP) redeems a team invite
-//!   with the IdP access token and calls the API with it;
+//!   with the IdP access token and calls the API and MCP with it;
 //! * forged (tampered, alg none, algorithm confusion) and expired tokens get
 //!   401 in the API error format;
 //! * tenancy: the member gets 404 for the other account's API key and 403
@@ -386,6 +386,28 @@ async fn oidc_provider_end_to_end() {
     let r = api.post_empty("/v1/invites", Some(&alice)).await;
     assert_eq!(r.status.as_u16(), 403, "{}", r.text);
 
+    // The same IdP token opens an MCP session (a forged one is refused
+    // before MCP, below).
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
+    let mcp = |token: String| {
+        let url = format!("{}/mcp", api.base);
+        let init = init.clone();
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .header("Accept", "application/json, text/event-stream")
+                .header("Authorization", format!("Bearer {token}"))
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(init.to_string())
+                .send()
+                .await
+                .expect("post /mcp")
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(mcp(alice.clone()).await, 200, "MCP initialize with the IdP token");
+
     // 4. Forged and expired tokens: 401 in the API error format.
     let mut claims = payload(&alice);
     claims["sub"] = json!("admin");
@@ -397,6 +419,7 @@ async fn oidc_provider_end_to_end() {
         assert_eq!(r.status.as_u16(), 401, "{what}: {}", r.text);
         support::assert_error_format(&r);
     }
+    assert_eq!(mcp(tampered.clone()).await, 401, "MCP with a tampered IdP token");
     let mut expired = payload(&cc);
     expired["exp"] = json!(1_000_000_000u64);
     let expired = format!("{}.{}.{}", parts[0], b64(&expired), parts[2]);
