@@ -23,8 +23,9 @@
 #![deny(missing_docs)]
 
 use async_trait::async_trait;
+use lettuce_domain::Secret;
 use lettuce_jwt_verify::{JwksSource, JwtVerifier, VerifierConfig, VerifyError};
-use lettuce_ports::auth::{AuthError, AuthVerifier, VerifiedToken};
+use lettuce_ports::auth::{AuthError, AuthVerifier, IdpSignIn, PendingSignIn, SignInStart, VerifiedToken};
 use lettuce_ports::config::Settings;
 use openidconnect::IssuerUrl;
 use openidconnect::core::CoreProviderMetadata;
@@ -218,12 +219,16 @@ impl JwksSource for DiscoveredJwks {
     }
 }
 
-/// The OIDC verifier.
+/// The OIDC verifier (and, with a client, the browser sign-in).
 #[derive(Debug)]
 pub struct OidcAuth {
     config: OidcAuthConfig,
     discovery: Arc<Discovery>,
     verifier: JwtVerifier,
+    /// `LETTUCE_OIDC_CLIENT_SECRET` (browser sign-in).
+    client_secret: Option<Secret>,
+    /// ID tokens of the sign-in flow: audience = the client id.
+    id_tokens: Option<JwtVerifier>,
 }
 
 impl OidcAuth {
@@ -240,14 +245,69 @@ impl OidcAuth {
         let vc = VerifierConfig::new(vec![config.issuer.clone()], config.audiences.clone())
             .leeway(config.leeway)
             .refetch_interval(config.refetch_interval);
-        let source = DiscoveredJwks {
+        let source: Arc<dyn JwksSource> = Arc::new(DiscoveredJwks {
             discovery: discovery.clone(),
-        };
+        });
+        let id_tokens = config.client_id.as_ref().map(|id| {
+            let c = VerifierConfig::new(vec![config.issuer.clone()], vec![id.clone()])
+                .leeway(config.leeway)
+                .refetch_interval(config.refetch_interval);
+            JwtVerifier::new(c, Some(source.clone()))
+        });
         Ok(Self {
-            verifier: JwtVerifier::new(vc, Some(Arc::new(source))),
+            verifier: JwtVerifier::new(vc, Some(source)),
             discovery,
             config,
+            client_secret: None,
+            id_tokens,
         })
+    }
+
+    /// Sets `LETTUCE_OIDC_CLIENT_SECRET` (browser sign-in of a confidential client).
+    pub fn with_client_secret(mut self, secret: Option<Secret>) -> Self {
+        self.client_secret = secret;
+        self
+    }
+
+    /// Whether browser sign-in is possible (`LETTUCE_OIDC_CLIENT_ID` is set).
+    pub fn can_sign_in(&self) -> bool {
+        self.config.client_id.is_some()
+    }
+
+    fn client(
+        &self,
+        metadata: &CoreProviderMetadata,
+        redirect_uri: &str,
+    ) -> Result<
+        openidconnect::core::CoreClient<
+            openidconnect::EndpointSet,
+            openidconnect::EndpointNotSet,
+            openidconnect::EndpointNotSet,
+            openidconnect::EndpointNotSet,
+            openidconnect::EndpointMaybeSet,
+            openidconnect::EndpointMaybeSet,
+        >,
+        AuthError,
+    > {
+        let id = self.config.client_id.clone().ok_or_else(|| AuthError::Misconfigured {
+            provider: PROVIDER,
+            reason: "browser sign-in needs LETTUCE_OIDC_CLIENT_ID".into(),
+        })?;
+        let secret = self
+            .client_secret
+            .as_ref()
+            .map(|s| openidconnect::ClientSecret::new(s.expose().to_owned()));
+        let redirect =
+            openidconnect::RedirectUrl::new(redirect_uri.to_owned()).map_err(|e| AuthError::Misconfigured {
+                provider: PROVIDER,
+                reason: format!("the sign-in redirect URI is not a URL ({e}); check LETTUCE_WEB_URL"),
+            })?;
+        Ok(openidconnect::core::CoreClient::from_provider_metadata(
+            metadata.clone(),
+            openidconnect::ClientId::new(id),
+            secret,
+        )
+        .set_redirect_uri(redirect))
     }
 
     /// The configuration.
@@ -289,6 +349,122 @@ fn to_auth_error(e: VerifyError) -> AuthError {
             reason: other.to_string(),
         },
     }
+}
+
+fn unavailable(msg: impl Into<String>) -> AuthError {
+    AuthError::Backend {
+        backend: PROVIDER,
+        source: lettuce_ports::box_msg(msg.into()),
+        retryable: true,
+    }
+}
+
+#[async_trait]
+impl IdpSignIn for OidcAuth {
+    async fn begin(&self, redirect_uri: &str) -> Result<SignInStart, AuthError> {
+        use openidconnect::core::CoreAuthenticationFlow;
+        use openidconnect::{CsrfToken, Nonce, PkceCodeChallenge, Scope};
+        let metadata = self.metadata().await?;
+        let client = self.client(&metadata, redirect_uri)?;
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let (url, state, nonce) = client
+            .authorize_url(
+                CoreAuthenticationFlow::AuthorizationCode,
+                CsrfToken::new_random,
+                Nonce::new_random,
+            )
+            .add_scope(Scope::new("email".into()))
+            .add_scope(Scope::new("profile".into()))
+            .set_pkce_challenge(challenge)
+            .url();
+        Ok(SignInStart {
+            url: url.to_string(),
+            pending: PendingSignIn {
+                state: Secret::new(state.secret().clone()),
+                nonce: Secret::new(nonce.secret().clone()),
+                pkce_verifier: Secret::new(verifier.secret().clone()),
+            },
+        })
+    }
+
+    async fn complete(
+        &self,
+        redirect_uri: &str,
+        code: &str,
+        pending: &PendingSignIn,
+    ) -> Result<VerifiedToken, AuthError> {
+        use openidconnect::{AuthorizationCode, PkceCodeVerifier};
+        let metadata = self.metadata().await?;
+        let client = self.client(&metadata, redirect_uri)?;
+        let http = oidc_http_client(self.discovery.http.clone());
+        let response = client
+            .exchange_code(AuthorizationCode::new(code.to_owned()))
+            .map_err(|e| AuthError::Misconfigured {
+                provider: PROVIDER,
+                reason: format!("the provider has no token endpoint: {e}"),
+            })?
+            .set_pkce_verifier(PkceCodeVerifier::new(pending.pkce_verifier.expose().to_owned()))
+            .request_async(&http)
+            .await
+            .map_err(|e| match e {
+                openidconnect::RequestTokenError::ServerResponse(r) => AuthError::InvalidToken {
+                    reason: format!("the provider refused the authorization code: {}", r.error()),
+                },
+                other => unavailable(format!(
+                    "the token request failed: {}",
+                    lettuce_ports::error_chain(&other)
+                )),
+            })?;
+        let id_token = openidconnect::TokenResponse::id_token(&response)
+            .ok_or_else(|| AuthError::InvalidToken {
+                reason: "the provider returned no ID token (is `openid` in the client's scopes?)".into(),
+            })?
+            .to_string();
+        let verifier = self.id_tokens.as_ref().ok_or_else(|| AuthError::Misconfigured {
+            provider: PROVIDER,
+            reason: "browser sign-in needs LETTUCE_OIDC_CLIENT_ID".into(),
+        })?;
+        let v = verifier.verify(&id_token).await.map_err(to_auth_error)?;
+        let nonce_ok = v
+            .claims
+            .get("nonce")
+            .and_then(serde_json::Value::as_str)
+            .is_some_and(|n| constant_time_eq(n.as_bytes(), pending.nonce.expose().as_bytes()));
+        if !nonce_ok {
+            return Err(AuthError::InvalidToken {
+                reason: "the ID token's nonce does not match this sign-in".into(),
+            });
+        }
+        Ok(VerifiedToken {
+            issuer: v.issuer,
+            subject: v.subject,
+            email: v.email,
+            expires_at: chrono::DateTime::from_timestamp(v.expires_at, 0),
+        })
+    }
+
+    async fn logout_url(&self, post_logout_redirect: &str) -> Option<String> {
+        let doc_url = format!(
+            "{}/.well-known/openid-configuration",
+            self.config.issuer.trim_end_matches('/')
+        );
+        let doc = lettuce_http_client::get_text(&self.discovery.http, &doc_url, lettuce_jwt_verify::MAX_JWKS_BYTES)
+            .await
+            .ok()?;
+        let doc: serde_json::Value = serde_json::from_str(&doc).ok()?;
+        let end = doc.get("end_session_endpoint")?.as_str()?;
+        let mut url = url::Url::parse(end).ok()?;
+        url.query_pairs_mut()
+            .append_pair("post_logout_redirect_uri", post_logout_redirect);
+        if let Some(id) = &self.config.client_id {
+            url.query_pairs_mut().append_pair("client_id", id);
+        }
+        Some(url.to_string())
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[async_trait]

@@ -85,31 +85,57 @@ pub(crate) fn read(env: &EnvMap, errs: &mut Vec<ConfigError>) -> AuthProvider {
     provider.unwrap_or(AuthProvider::Local)
 }
 
-/// The external verifier for `provider`, if any. Secrets
-/// (`SUPABASE_JWT_SECRET`) are read through the secret store.
-pub(crate) async fn external_verifier(
+/// What the configured IdP adds to the engine.
+pub(crate) struct ExternalAuth {
+    /// Verifies the IdP's bearer tokens.
+    pub verifier: std::sync::Arc<dyn lettuce_ports::auth::AuthVerifier>,
+    /// Browser sign-in (OIDC with `LETTUCE_OIDC_CLIENT_ID`).
+    pub sign_in: Option<std::sync::Arc<dyn lettuce_ports::auth::IdpSignIn>>,
+}
+
+/// The external verifier (and browser sign-in) for `provider`, if any.
+/// Secrets (`SUPABASE_JWT_SECRET`, `LETTUCE_OIDC_CLIENT_SECRET`) are read
+/// through the secret store.
+pub(crate) async fn external_auth(
     provider: &AuthProvider,
     secrets: &crate::secrets::Secrets,
-) -> anyhow::Result<Option<std::sync::Arc<dyn lettuce_ports::auth::AuthVerifier>>> {
+) -> anyhow::Result<Option<ExternalAuth>> {
     let _ = secrets;
     Ok(match provider {
         AuthProvider::Local => None,
         #[cfg(feature = "auth-oidc")]
-        AuthProvider::Oidc(c) => Some(std::sync::Arc::new(
-            lettuce_auth_oidc::OidcAuth::new(c.clone()).map_err(|e| anyhow::anyhow!("LETTUCE_OIDC_ISSUER: {e}"))?,
-        )),
+        AuthProvider::Oidc(c) => {
+            let secret = secrets.resolve("LETTUCE_OIDC_CLIENT_SECRET").await?.map(|(v, _)| v);
+            let oidc = std::sync::Arc::new(
+                lettuce_auth_oidc::OidcAuth::new(c.clone())
+                    .map_err(|e| anyhow::anyhow!("LETTUCE_OIDC_ISSUER: {e}"))?
+                    .with_client_secret(secret),
+            );
+            let sign_in: Option<std::sync::Arc<dyn lettuce_ports::auth::IdpSignIn>> =
+                oidc.can_sign_in().then(|| oidc.clone() as _);
+            Some(ExternalAuth {
+                verifier: oidc,
+                sign_in,
+            })
+        }
         #[cfg(feature = "auth-supabase")]
         AuthProvider::Supabase(c) => {
             let secret = secrets.resolve("SUPABASE_JWT_SECRET").await?.map(|(v, _)| v);
-            Some(std::sync::Arc::new(
-                lettuce_auth_supabase::SupabaseAuth::new(c.clone(), secret)
-                    .map_err(|e| anyhow::anyhow!("SUPABASE_JWT_SECRET: {e}"))?,
-            ))
+            Some(ExternalAuth {
+                verifier: std::sync::Arc::new(
+                    lettuce_auth_supabase::SupabaseAuth::new(c.clone(), secret)
+                        .map_err(|e| anyhow::anyhow!("SUPABASE_JWT_SECRET: {e}"))?,
+                ),
+                sign_in: None,
+            })
         }
         #[cfg(feature = "auth-jwks")]
-        AuthProvider::Jwks(c) => Some(std::sync::Arc::new(
-            lettuce_auth_jwks::JwksAuth::new(c.clone()).map_err(|e| anyhow::anyhow!("LETTUCE_JWKS_URL: {e}"))?,
-        )),
+        AuthProvider::Jwks(c) => Some(ExternalAuth {
+            verifier: std::sync::Arc::new(
+                lettuce_auth_jwks::JwksAuth::new(c.clone()).map_err(|e| anyhow::anyhow!("LETTUCE_JWKS_URL: {e}"))?,
+            ),
+            sign_in: None,
+        }),
     })
 }
 

@@ -74,14 +74,6 @@ pub const SECRET_VARIABLES: &[SecretVar] = &[
     ),
     var("CODEWAZE_S3_SECRET_ACCESS_KEY", "S3 blob store secret key"),
     var("LETTUCE_LICENSE_KEY", "self-hosted license key"),
-    var(
-        "SUPABASE_JWT_SECRET",
-        "Supabase project JWT secret (HS256 tokens; LETTUCE_AUTH_PROVIDER=supabase)",
-    ),
-    var(
-        "LETTUCE_OIDC_CLIENT_SECRET",
-        "OIDC client secret (browser sign-in, not wired yet; LETTUCE_AUTH_PROVIDER=oidc)",
-    ),
     var("GITHUB_APP_PRIVATE_KEY", "GitHub App private key (PEM)"),
     var("GITHUB_APP_CLIENT_SECRET", "GitHub App OAuth client secret"),
     var("GITLAB_APP_CLIENT_SECRET", "GitLab OAuth application secret"),

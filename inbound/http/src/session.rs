@@ -79,7 +79,7 @@ impl SessionSettings {
     }
 }
 
-fn build_cookie(name: &str, value: String, settings: &SessionSettings, max_age: Duration) -> HeaderValue {
+pub(crate) fn build_cookie(name: &str, value: String, settings: &SessionSettings, max_age: Duration) -> HeaderValue {
     let cookie = Cookie::build((name, value))
         .http_only(true)
         .same_site(SameSite::Lax)

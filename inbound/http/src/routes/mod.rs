@@ -3,6 +3,7 @@
 pub(crate) mod code;
 pub(crate) mod health;
 pub(crate) mod license;
+pub(crate) mod oidc;
 pub(crate) mod repos;
 pub(crate) mod telemetry;
 pub(crate) mod users;
@@ -41,6 +42,9 @@ pub(crate) fn router(state: AppState) -> Router {
                 crate::ratelimit::sign_in,
             )),
         )
+        .route("/v1/auth/oidc/login", get(oidc::login))
+        .route("/v1/auth/oidc/callback", get(oidc::callback))
+        .route("/v1/auth/logout", get(oidc::logout))
         .route("/v1/api-keys", post(users::create_api_key).get(users::list_api_keys))
         .route("/v1/api-keys/{id}", delete(users::revoke_api_key))
         .route("/v1/invites", post(users::team_invite).get(users::list_invites))
