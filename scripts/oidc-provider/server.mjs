@@ -41,6 +41,8 @@ async function makeProvider() {
     ],
     jwks: { keys: [await signingKey()] },
     claims: { openid: ['sub'], email: ['email', 'email_verified'] },
+    // ID tokens of the code flow carry the scope's claims (email).
+    conformIdTokenClaims: false,
     findAccount: (ctx, id) => ({
       accountId: id,
       claims: () => ({ sub: id, email: `${id}@example.com`, email_verified: true }),

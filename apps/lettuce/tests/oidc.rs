@@ -319,6 +319,8 @@ async fn oidc_provider_end_to_end() {
         ("LETTUCE_OIDC_AUDIENCE", RESOURCE),
         ("LETTUCE_JWKS_REFETCH_SECS", "1"),
         ("LETTUCE_JWT_LEEWAY_SECS", "0"),
+        ("LETTUCE_OIDC_CLIENT_ID", "lettuce-web"),
+        ("LETTUCE_OIDC_CLIENT_SECRET", "web-secret"),
     ];
     let server = Server::start(data.path(), &env).await;
     let api = server.api();
@@ -336,7 +338,8 @@ async fn oidc_provider_end_to_end() {
 
     // 2. Discovery + client credentials.
     let redirect = "http://127.0.0.1:9/cb";
-    let provider = Provider::start(&dir, port, redirect).await;
+    let callback = format!("{}/v1/auth/oidc/callback", server.base);
+    let provider = Provider::start(&dir, port, &format!("{redirect},{callback}")).await;
     tokio::time::sleep(Duration::from_millis(1100)).await; // past the failure back-off
     let cc = provider.client_credentials("lettuce-cc", "cc-secret").await;
     let r = api.get("/v1/account", Some(&cc)).await;
@@ -378,6 +381,8 @@ async fn oidc_provider_end_to_end() {
     .expect(201);
     let me = api.get("/v1/account", Some(&alice)).await.expect(200);
     assert_ne!(me["id"], acct_b["id"], "alice is in account A");
+    let acct_a = api.get("/v1/account", Some(&owner_a)).await.expect(200);
+    assert_eq!(me["id"], acct_a["id"]);
     api.get("/v1/repos", Some(&alice)).await.expect(200);
     // Tenancy: B's key is not found for A's member; owner actions are 403.
     api.delete(&format!("/v1/api-keys/{key_b_id}"), Some(&alice))
@@ -449,6 +454,84 @@ async fn oidc_provider_end_to_end() {
     api.get("/v1/account", Some(&cc))
         .await
         .expect_error(401, "unauthenticated");
+
+    // 6. Browser sign-in (authorization code + PKCE through Lettuce): a new
+    //    IdP user follows an invite link into account A.
+    let invite = api.post_empty("/v1/invites", Some(&owner_a)).await.expect(201);
+    let mut browser = Browser::new();
+    let start = format!(
+        "{}/v1/auth/oidc/login?invite={}",
+        server.base,
+        invite["code"].as_str().expect("code")
+    );
+    let (status, to_idp, body) = browser.get(&start).await;
+    assert_eq!(status, 303, "{body}");
+    let to_idp = to_idp.expect("redirect to the provider");
+    for part in [
+        "code_challenge=",
+        "code_challenge_method=S256",
+        "state=",
+        "nonce=",
+        "client_id=lettuce-web",
+    ] {
+        assert!(to_idp.starts_with(&issuer) && to_idp.contains(part), "{part}: {to_idp}");
+    }
+    let back = browser.sign_in_at_provider(&issuer, &to_idp, "carol").await;
+    assert!(back.starts_with(&callback), "{back}");
+    // A response for another sign-in (wrong state) is refused.
+    let forged = back.replace("state=", "state=forged");
+    let (status, _, body) = browser.get(&forged).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("invalid_state"), "{body}");
+    let (status, home, body) = browser.get(&back).await;
+    assert_eq!(status, 303, "callback: {body}");
+    assert_eq!(home.as_deref(), Some(format!("{}/", server.base).as_str()));
+    let cookie = browser.jar.get("lettuce_session").cloned().expect("session cookie set");
+    assert!(
+        !browser.jar.contains_key("lettuce_oidc"),
+        "the pending sign-in cookie is cleared"
+    );
+    // Replaying the callback does not sign in again.
+    let (status, _, body) = browser.get(&back).await;
+    assert_eq!(status, 400, "{body}");
+    // The cookie authenticates API calls as carol, a member of account A.
+    let me: Value = reqwest::Client::new()
+        .get(format!("{}/v1/account", server.base))
+        .header(reqwest::header::COOKIE, format!("lettuce_session={cookie}"))
+        .send()
+        .await
+        .expect("account")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(me["id"], acct_a["id"], "{me}");
+    // The next sign-in needs no invite: the identity is linked.
+    let mut again = Browser::new();
+    let (_, to_idp, _) = again.get(&format!("{}/v1/auth/oidc/login", server.base)).await;
+    let back = again
+        .sign_in_at_provider(&issuer, &to_idp.expect("redirect"), "carol")
+        .await;
+    let (status, _, body) = again.get(&back).await;
+    assert_eq!(status, 303, "{body}");
+    assert!(again.jar.contains_key("lettuce_session"));
+    // Someone the provider knows but Lettuce does not, without an invite: 401.
+    let mut stranger = Browser::new();
+    let (_, to_idp, _) = stranger.get(&format!("{}/v1/auth/oidc/login", server.base)).await;
+    let back = stranger
+        .sign_in_at_provider(&issuer, &to_idp.expect("redirect"), "mallory")
+        .await;
+    let (status, _, body) = stranger.get(&back).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(!stranger.jar.contains_key("lettuce_session"));
+    // Logout clears the cookie and continues at the provider's end-session endpoint.
+    let (status, to, _) = browser.get(&format!("{}/v1/auth/logout", server.base)).await;
+    assert_eq!(status, 303);
+    let to = to.expect("logout redirect");
+    assert!(to.starts_with(&format!("{issuer}/session/end")), "{to}");
+    assert!(
+        !browser.jar.contains_key("lettuce_session"),
+        "logout clears the session cookie"
+    );
 
     // No token in the logs.
     let logs = server.logs();
