@@ -48,6 +48,15 @@ require "secrets-aws" "$AWS" "${aws[@]}"; forbid "secrets-aws" "$VAULT" "${aws[@
 mapfile -t gcp < <(deps lettuce --no-default-features --features embedded,secrets-gcp)
 require "secrets-gcp" "$GCP" "${gcp[@]}"; forbid "secrets-gcp" "$VAULT" "${gcp[@]}"; forbid "secrets-gcp" "$AWS" "${gcp[@]}"
 
+# The OIDC client stack only with auth-oidc (in `saas`); the light IdP
+# verifiers (auth-jwks, auth-supabase: jsonwebtoken + the shared HTTP client)
+# are in `self-hosted`.
+OIDC='^(openidconnect|oauth2)$'
+forbid "embedded (default)" "$OIDC" "${embedded[@]}"
+forbid "self-hosted" "$OIDC" "${selfhosted[@]}"
+mapfile -t oidc < <(deps lettuce --no-default-features --features embedded,auth-oidc)
+require "auth-oidc" "$OIDC" "${oidc[@]}"
+
 # Every adapter feature resolves on its own (catches typos in feature wiring).
 features=$(cargo metadata --format-version 1 --no-deps | python3 -c '
 import json,sys

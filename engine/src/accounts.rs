@@ -13,7 +13,7 @@ use lettuce_domain::token::{
     API_KEY_PREFIX, INVITE_PREFIX, check_password_policy, display_prefix, hash_token, normalize_email,
 };
 use lettuce_domain::{AccountId, ApiKeyId, InviteId, Secret, UserId};
-use lettuce_ports::auth::IssuedToken;
+use lettuce_ports::auth::{IdpSignIn, IssuedToken, VerifiedToken};
 use lettuce_ports::store::{NewAccount, NewUser, Redemption, StoreError};
 use uuid::Uuid;
 
@@ -291,6 +291,44 @@ impl Engine {
             .issue(user.id, account.id, self.inner.settings.session_ttl)
             .await?;
         Ok(SignupResult { token, user, account })
+    }
+
+    /// The browser sign-in at the external IdP, when one is configured.
+    pub fn idp_sign_in(&self) -> Option<std::sync::Arc<dyn IdpSignIn>> {
+        self.inner.idp_sign_in.clone()
+    }
+
+    /// Signs in an identity the external IdP verified (browser sign-in): the
+    /// user linked to it, or — with `invite_code` — a new user linked to it
+    /// through the invite (email from the token). Returns a session token.
+    pub async fn sign_in_with_identity(
+        &self,
+        verified: VerifiedToken,
+        invite_code: Option<&Secret>,
+    ) -> Result<IssuedToken, EngineError> {
+        let identity = ExternalIdentity {
+            issuer: verified.issuer,
+            subject: verified.subject,
+        };
+        let ttl = self.inner.settings.session_ttl;
+        if let Some(user) = self.inner.store.find_user_by_identity(&identity).await? {
+            return Ok(self.inner.sessions.issue(user.id, user.account_id, ttl).await?);
+        }
+        let code = invite_code.ok_or_else(|| {
+            EngineError::Unauthenticated(
+                "no Lettuce user is linked to this identity yet; open your invite link to join".into(),
+            )
+        })?;
+        let raw_email = verified.email.as_deref().ok_or_else(|| {
+            EngineError::validation(
+                "email",
+                "the identity provider sent no email; allow the `email` scope for Lettuce's client",
+            )
+        })?;
+        let email = normalize_email(raw_email)?;
+        let (account, user) = self.redeem(code, &email, None, Some(identity)).await?;
+        tracing::info!(user = %user.id, account = %account.id, "user joined through the identity provider");
+        Ok(self.inner.sessions.issue(user.id, account.id, ttl).await?)
     }
 
     /// Checks email + password and issues a session token.

@@ -2,7 +2,7 @@
 
 use crate::error::EngineError;
 use lettuce_domain::Secret;
-use lettuce_ports::auth::{AuthVerifier, PasswordHasher, SessionIssuer};
+use lettuce_ports::auth::{AuthVerifier, IdpSignIn, PasswordHasher, SessionIssuer};
 use lettuce_ports::blob::BlobStore;
 use lettuce_ports::clock::{Clock, SystemClock};
 use lettuce_ports::git::{GitMirror, GitProvider};
@@ -36,6 +36,8 @@ pub struct Ports {
     pub passwords: Option<Arc<dyn PasswordHasher>>,
     /// An external IdP verifier (OIDC, Supabase, JWKS); optional.
     pub external_auth: Option<Arc<dyn AuthVerifier>>,
+    /// Browser sign-in at the external IdP (OIDC); optional.
+    pub idp_sign_in: Option<Arc<dyn IdpSignIn>>,
     /// Git mirror (required).
     pub mirror: Option<Arc<dyn GitMirror>>,
     /// Code-host providers, most specific first (the generic one last).
@@ -139,6 +141,7 @@ pub(crate) struct Inner {
     pub sessions: Arc<dyn SessionIssuer>,
     pub passwords: Arc<dyn PasswordHasher>,
     pub external_auth: Option<Arc<dyn AuthVerifier>>,
+    pub idp_sign_in: Option<Arc<dyn IdpSignIn>>,
     pub mirror: Arc<dyn GitMirror>,
     pub providers: Vec<Arc<dyn GitProvider>>,
     pub indexer: Arc<dyn CodeIndexer>,
@@ -248,6 +251,12 @@ impl EngineBuilder {
         dyn AuthVerifier,
         "Sets an external IdP verifier."
     );
+    setter!(
+        idp_sign_in,
+        idp_sign_in,
+        dyn IdpSignIn,
+        "Sets the browser sign-in at the external IdP."
+    );
     setter!(mirror, mirror, dyn GitMirror, "Sets the git mirror.");
     setter!(indexer, indexer, dyn CodeIndexer, "Sets the code indexer.");
     setter!(
@@ -347,6 +356,7 @@ impl EngineBuilder {
                 sessions,
                 passwords,
                 external_auth: p.external_auth,
+                idp_sign_in: p.idp_sign_in,
                 mirror,
                 providers: p.providers,
                 indexer,

@@ -104,3 +104,53 @@ impl AuthError {
         matches!(self, AuthError::Backend { retryable: true, .. })
     }
 }
+
+/// What a browser sign-in at an external IdP keeps between the redirect to
+/// the IdP and the callback (in an `HttpOnly` cookie). `Debug` hides it.
+#[derive(Clone)]
+pub struct PendingSignIn {
+    /// The OAuth `state` the callback must echo.
+    pub state: Secret,
+    /// The OIDC `nonce` the ID token must carry.
+    pub nonce: Secret,
+    /// The PKCE code verifier.
+    pub pkce_verifier: Secret,
+}
+
+impl std::fmt::Debug for PendingSignIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PendingSignIn(***)")
+    }
+}
+
+/// The start of a browser sign-in: where to send the browser, and what to
+/// keep until the callback.
+#[derive(Debug, Clone)]
+pub struct SignInStart {
+    /// The IdP's authorization URL (authorization code + PKCE, `state`, `nonce`).
+    pub url: String,
+    /// What the callback needs.
+    pub pending: PendingSignIn,
+}
+
+/// Browser sign-in at an external OpenID provider (authorization code +
+/// PKCE). Implemented by the OIDC adapter.
+#[async_trait]
+pub trait IdpSignIn: Send + Sync + std::fmt::Debug + 'static {
+    /// Starts a sign-in returning to `redirect_uri`.
+    async fn begin(&self, redirect_uri: &str) -> Result<SignInStart, AuthError>;
+
+    /// Completes it: exchanges `code` with the kept PKCE verifier, verifies
+    /// the ID token (signature, issuer, audience, expiry and `nonce`) and
+    /// returns the identity. The caller has already checked `state`.
+    async fn complete(
+        &self,
+        redirect_uri: &str,
+        code: &str,
+        pending: &PendingSignIn,
+    ) -> Result<VerifiedToken, AuthError>;
+
+    /// The IdP's end-session URL returning to `post_logout_redirect`, when
+    /// the IdP has one.
+    async fn logout_url(&self, post_logout_redirect: &str) -> Option<String>;
+}

@@ -243,6 +243,8 @@ pub struct Config {
     pub secrets: crate::secret_store::SecretsConfig,
     /// `LETTUCE_AUTH_PROVIDER`.
     pub auth_provider: String,
+    /// `LETTUCE_AUTH_PROVIDER` with the chosen IdP adapter's own configuration.
+    pub auth: crate::auth::AuthProvider,
     /// `LETTUCE_ALLOW_PRIVATE_GIT_HOSTS`.
     pub allow_private_git_hosts: bool,
     /// `LETTUCE_GIT_TIMEOUT_SECS`.
@@ -557,21 +559,8 @@ impl Config {
         let secrets = crate::secret_store::read(env, &mut errs);
         let observability = crate::observability::read(env, &mut errs);
 
-        let auth_provider = env.get("LETTUCE_AUTH_PROVIDER").unwrap_or("local").to_ascii_lowercase();
-        match auth_provider.as_str() {
-            "local" if cfg!(feature = "auth-local") => {}
-            "local" => errs.push(missing_feature("auth-local", "LETTUCE_AUTH_PROVIDER", "local")),
-            "oidc" | "supabase" | "jwks" => errs.push(missing_feature(
-                &format!("auth-{auth_provider}"),
-                "LETTUCE_AUTH_PROVIDER",
-                &auth_provider,
-            )),
-            other => errs.push(ConfigError::new(
-                "LETTUCE_AUTH_PROVIDER",
-                format!("unknown auth provider `{other}`"),
-                "use local (default), oidc, supabase or jwks",
-            )),
-        }
+        let auth = crate::auth::read(env, &mut errs);
+        let auth_provider = auth.name().to_owned();
 
         let self_hosted = parse_bool(env, "LETTUCE_SELF_HOSTED", false, &mut errs);
         if self_hosted && !cfg!(feature = "license-ed25519") {
@@ -635,6 +624,7 @@ impl Config {
             blobs,
             secrets,
             auth_provider,
+            auth,
             allow_private_git_hosts,
             git_timeout,
             web_url,
@@ -689,8 +679,8 @@ impl Config {
             ("LETTUCE_BLOB_STORE", blobs),
         ];
         rows.extend(self.secrets.describe());
+        rows.extend(self.auth.describe());
         rows.extend(vec![
-            ("LETTUCE_AUTH_PROVIDER", self.auth_provider.clone()),
             (
                 "LETTUCE_ALLOW_PRIVATE_GIT_HOSTS",
                 self.allow_private_git_hosts.to_string(),

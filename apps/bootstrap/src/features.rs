@@ -65,6 +65,15 @@ pub fn enabled_features() -> Vec<&'static str> {
     if cfg!(feature = "auth-local") {
         v.push("auth-local");
     }
+    if cfg!(feature = "auth-oidc") {
+        v.push("auth-oidc");
+    }
+    if cfg!(feature = "auth-supabase") {
+        v.push("auth-supabase");
+    }
+    if cfg!(feature = "auth-jwks") {
+        v.push("auth-jwks");
+    }
     if cfg!(feature = "git-generic") {
         v.push("git-generic");
     }

@@ -15,6 +15,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod auth;
 mod config;
 mod features;
 #[cfg(all(feature = "index-tantivy", feature = "source-local", feature = "blob-fs"))]

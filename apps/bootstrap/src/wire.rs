@@ -331,6 +331,17 @@ pub async fn wire(config: &Config) -> anyhow::Result<Runtime> {
     };
 
     let mut builder = Engine::builder();
+    if let Some(external) = crate::auth::external_auth(&config.auth, &secrets).await? {
+        tracing::info!(
+            provider = external.verifier.provider(),
+            browser_sign_in = external.sign_in.is_some(),
+            "identity provider tokens accepted beside local accounts"
+        );
+        builder = builder.external_auth(external.verifier);
+        if let Some(sign_in) = external.sign_in {
+            builder = builder.idp_sign_in(sign_in);
+        }
+    }
     if let Some(sink) = telemetry_sink(config)? {
         builder = builder.telemetry(sink);
     }

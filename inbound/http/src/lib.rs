@@ -23,6 +23,7 @@ mod error;
 mod extract;
 mod observe;
 mod openapi;
+pub mod ratelimit;
 mod routes;
 pub mod session;
 
@@ -47,6 +48,8 @@ pub struct AppState {
     pub session: session::SessionSettings,
     /// Renders `/metrics` (None: this router serves no metrics).
     pub metrics: Option<MetricsRender>,
+    /// Sign-in rate limits (per IP and per email).
+    pub sign_in_limits: Arc<ratelimit::SignInLimits>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -56,7 +59,7 @@ impl std::fmt::Debug for AppState {
             .field("version", &self.version)
             .field("session", &self.session)
             .field("metrics", &self.metrics.is_some())
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -68,12 +71,19 @@ impl AppState {
             engine,
             version: Arc::from(env!("CARGO_PKG_VERSION")),
             metrics: None,
+            sign_in_limits: Arc::new(ratelimit::SignInLimits::default()),
         }
     }
 
     /// Serves `/metrics` with `render` on this router.
     pub fn with_metrics(mut self, render: MetricsRender) -> Self {
         self.metrics = Some(render);
+        self
+    }
+
+    /// Replaces the sign-in rate limits (tests, embedders).
+    pub fn with_sign_in_limits(mut self, limits: ratelimit::SignInLimits) -> Self {
+        self.sign_in_limits = Arc::new(limits);
         self
     }
 }
@@ -106,5 +116,11 @@ pub async fn serve_router(
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    // The peer address feeds the per-IP sign-in rate limit.
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

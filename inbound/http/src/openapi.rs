@@ -1,7 +1,7 @@
 //! The OpenAPI document served at `/openapi.json`.
 
 use crate::error::{ErrorBody, ErrorDetail};
-use crate::routes::{code, health, license, repos, telemetry, users};
+use crate::routes::{code, health, license, oidc, repos, telemetry, users};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -12,6 +12,7 @@ use utoipa::{Modify, OpenApi};
     paths(
         health::healthz, health::readyz, crate::observe::metrics,
         users::admin_invite, users::signup, users::login,
+        oidc::login, oidc::callback, oidc::logout,
         users::create_api_key, users::list_api_keys, users::revoke_api_key,
         users::team_invite, users::list_invites, users::account,
         repos::list, repos::add, repos::get, repos::delete, repos::reindex,

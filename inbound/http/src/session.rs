@@ -16,7 +16,7 @@
 //!   sign-in, sign-up and first-run pages, so that those forms carry a CSRF
 //!   token too (against login CSRF) before any session exists.
 //!
-//! Signing in anywhere (password form, invite, admin token, and later OIDC)
+//! Signing in anywhere (password form, invite, admin token, OIDC callback)
 //! ends with [`set_session_cookie`]; signing out with [`clear_session_cookie`].
 //! [`BrowserSession::from_parts`] reads the cookie and authenticates it with
 //! the engine exactly like a bearer token, so cookie requests are authorised
@@ -79,7 +79,7 @@ impl SessionSettings {
     }
 }
 
-fn build_cookie(name: &str, value: String, settings: &SessionSettings, max_age: Duration) -> HeaderValue {
+pub(crate) fn build_cookie(name: &str, value: String, settings: &SessionSettings, max_age: Duration) -> HeaderValue {
     let cookie = Cookie::build((name, value))
         .http_only(true)
         .same_site(SameSite::Lax)

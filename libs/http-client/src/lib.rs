@@ -101,6 +101,45 @@ pub fn build(options: ClientOptions) -> Result<HttpClient, reqwest::Error> {
     Ok(wrap(builder(&options).build()?))
 }
 
+/// GETs `url` (with `Accept: application/json`) and returns the body of a
+/// 2xx answer, at most `max_bytes`. Errors name the URL and the status or
+/// cause, never the body (for documents such as a JWKS or an OIDC
+/// discovery document).
+pub async fn get_text(client: &HttpClient, url: &str, max_bytes: usize) -> Result<String, String> {
+    let resp = client
+        .get(url)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .map_err(|e| format!("GET {url} failed: {}", chain(&e)))?;
+    let status = resp.status();
+    if !status.is_success() {
+        return Err(format!("GET {url} answered {status}"));
+    }
+    if resp.content_length().is_some_and(|n| n > max_bytes as u64) {
+        return Err(format!("{url} is larger than {max_bytes} bytes"));
+    }
+    let body = resp
+        .bytes()
+        .await
+        .map_err(|e| format!("reading {url} failed: {}", chain(&e)))?;
+    if body.len() > max_bytes {
+        return Err(format!("{url} is larger than {max_bytes} bytes"));
+    }
+    String::from_utf8(body.to_vec()).map_err(|_| format!("{url} is not UTF-8"))
+}
+
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

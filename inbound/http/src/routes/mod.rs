@@ -3,6 +3,7 @@
 pub(crate) mod code;
 pub(crate) mod health;
 pub(crate) mod license;
+pub(crate) mod oidc;
 pub(crate) mod repos;
 pub(crate) mod telemetry;
 pub(crate) mod users;
@@ -27,8 +28,23 @@ pub(crate) fn router(state: AppState, extra: Router) -> Router {
         .route("/metrics", get(crate::observe::metrics))
         .route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
         .route("/api/admin/invites", post(users::admin_invite))
-        .route("/v1/auth/signup", post(users::signup))
-        .route("/v1/auth/login", post(users::login))
+        .route(
+            "/v1/auth/signup",
+            post(users::signup).layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                crate::ratelimit::sign_in,
+            )),
+        )
+        .route(
+            "/v1/auth/login",
+            post(users::login).layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                crate::ratelimit::sign_in,
+            )),
+        )
+        .route("/v1/auth/oidc/login", get(oidc::login))
+        .route("/v1/auth/oidc/callback", get(oidc::callback))
+        .route("/v1/auth/logout", get(oidc::logout))
         .route("/v1/api-keys", post(users::create_api_key).get(users::list_api_keys))
         .route("/v1/api-keys/{id}", delete(users::revoke_api_key))
         .route("/v1/invites", post(users::team_invite).get(users::list_invites))

@@ -83,7 +83,8 @@ fn signup_dto(r: SignupResult) -> SignupDto {
 /// Redeem an invite. With a password: a local account. With an IdP bearer
 /// token and no password: an account linked to that identity.
 #[utoipa::path(post, path = "/v1/auth/signup", tag = "auth", request_body = SignupBody,
-    responses((status = 201, body = SignupDto), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 201, body = SignupDto), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 429, body = ErrorBody, description = "too many sign-in attempts from this IP or for this email; see `Retry-After`")))]
 pub(crate) async fn signup(
     State(s): State<AppState>,
     MaybeBearer(bearer): MaybeBearer,
@@ -116,7 +117,8 @@ pub(crate) async fn signup(
 
 /// Sign in with email and password (local accounts).
 #[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = LoginBody,
-    responses((status = 200, body = TokenDto), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = TokenDto), (status = 401, body = ErrorBody),
+        (status = 429, body = ErrorBody, description = "too many sign-in attempts from this IP or for this email; see `Retry-After`")))]
 pub(crate) async fn login(
     State(s): State<AppState>,
     ApiJson(b): ApiJson<LoginBody>,

@@ -6,12 +6,15 @@
 //! * `flows` — happy paths (health, invites, sign-up, login, API keys, team,
 //!   account, the repo lifecycle through the worker);
 //! * `isolation` — accounts cannot see or touch each other's data;
+//! * `tenancy` — the route table: every documented operation with another
+//!   account's and a member's credentials (404 / 403);
 //! * `license` — license states and limits;
 //! * `unavailable` — failing dependencies give 503/500 without leaking internals;
 //! * `secrets` — passwords, invite codes, API keys, tokens and URL credentials
 //!   appear only where they must;
 //! * `telemetry` — the admin telemetry state and opt-out toggle;
 //! * `session` — the session cookie, CSRF tokens and operator sessions;
+//! * `ratelimit` — sign-in limits per IP and per email (429 + Retry-After);
 //! * `openapi` — the document matches the router.
 
 mod errors;
@@ -19,8 +22,10 @@ mod flows;
 mod isolation;
 mod license;
 mod openapi;
+mod ratelimit;
 mod secrets;
 mod session;
 mod support;
 mod telemetry;
+mod tenancy;
 mod unavailable;
