@@ -32,6 +32,8 @@ enum Class {
 const TABLE: &[(&str, &str, Class, &str)] = &[
     ("get", "/healthz", Class::Unscoped, ""),
     ("get", "/readyz", Class::Unscoped, ""),
+    // Counts and timings only, no account data; kept internal by the operator.
+    ("get", "/metrics", Class::Unscoped, ""),
     ("post", "/api/admin/invites", Class::Unscoped, ""),
     ("post", "/v1/auth/signup", Class::Unscoped, ""),
     ("post", "/v1/auth/login", Class::Unscoped, ""),
