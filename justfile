@@ -42,3 +42,7 @@ bench-criterion *ARGS:
 # Job-queue benchmark on local PostgreSQL (vs sqlxmq; ~10 min incl. a 60 s kill-recovery wait); see docs/PERFORMANCE.md
 bench-queue *ARGS:
     cargo run --release -p lettuce-queue-bench -- {{ARGS}}
+
+# What the `otel` feature costs with tracing off: binary size and start-up time with and without it
+bench-observability *ARGS:
+    scripts/bench-observability.sh {{ARGS}}
