@@ -351,14 +351,33 @@ async fn serve(config: Config, env: &EnvMap, args: ServeArgs) -> anyhow::Result<
             }
         });
     }
-    let listener = tokio::net::TcpListener::bind(config.bind)
-        .await
-        .with_context(|| format!("cannot listen on {} (set LETTUCE_BIND or --bind)", config.bind))?;
-    let addr = listener.local_addr()?;
-    let app = if args.role == Role::Worker {
-        // A worker serves no API, but Kubernetes probes every role.
-        lettuce_http::probe_router(state)
+    if args.role == Role::Worker {
+        // A worker serves no API, but Kubernetes probes every role. A worker
+        // beside an API process on one machine (same LETTUCE_BIND) keeps
+        // working without its probes rather than failing to start.
+        match tokio::net::TcpListener::bind(config.bind).await {
+            Ok(listener) => {
+                let addr = listener.local_addr()?;
+                let app = lettuce_http::probe_router(state);
+                let c = cancel.clone();
+                tasks.spawn(async move {
+                    lettuce_http::serve_router(listener, app, c.cancelled_owned())
+                        .await
+                        .context("probe server failed")
+                });
+                tracing::info!(%addr, "worker probes on /healthz, /readyz and /metrics");
+            }
+            Err(e) => tracing::warn!(
+                bind = %config.bind,
+                error = %e,
+                "the worker serves no probes: its address is taken (give the worker its own --bind or LETTUCE_BIND)"
+            ),
+        }
     } else {
+        let listener = tokio::net::TcpListener::bind(config.bind)
+            .await
+            .with_context(|| format!("cannot listen on {} (set LETTUCE_BIND or --bind)", config.bind))?;
+        let addr = listener.local_addr()?;
         let mcp = lettuce_mcp::http_router(
             rt.engine.clone(),
             lettuce_mcp::HttpOptions::for_urls([config.mcp_url.as_str(), config.web_url.as_str()], cancel.clone()),
@@ -372,17 +391,13 @@ async fn serve(config: Config, env: &EnvMap, args: ServeArgs) -> anyhow::Result<
                 admin_token_location: rt.admin_token_source.to_string(),
             },
         ));
-        lettuce_http::router_with(state, mcp.merge(web))
-    };
-    let c = cancel.clone();
-    tasks.spawn(async move {
-        lettuce_http::serve_router(listener, app, c.cancelled_owned())
-            .await
-            .context("HTTP server failed")
-    });
-    if args.role == Role::Worker {
-        tracing::info!(%addr, "worker probes on /healthz, /readyz and /metrics");
-    } else {
+        let app = lettuce_http::router_with(state, mcp.merge(web));
+        let c = cancel.clone();
+        tasks.spawn(async move {
+            lettuce_http::serve_router(listener, app, c.cancelled_owned())
+                .await
+                .context("HTTP server failed")
+        });
         print_banner(&config, &rt, addr);
     }
     if args.role != Role::Api {
