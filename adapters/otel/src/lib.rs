@@ -155,6 +155,26 @@ impl OtelConfig {
         } else {
             return None;
         };
+        // Credentials belong in headers: a URL is logged and shown by
+        // `config check`.
+        let endpoint = endpoint.filter(|e| {
+            let with_userinfo = url::Url::parse(e)
+                .map(|u| !u.username().is_empty() || u.password().is_some())
+                .unwrap_or(false);
+            if with_userinfo {
+                let var = if s.is_set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
+                    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+                } else {
+                    "OTEL_EXPORTER_OTLP_ENDPOINT"
+                };
+                s.error(
+                    var,
+                    "the URL carries credentials",
+                    "remove user:password from the URL and send them as a header: OTEL_EXPORTER_OTLP_HEADERS=authorization=Basic%20…",
+                );
+            }
+            !with_userinfo
+        });
         let service_name = s.get("OTEL_SERVICE_NAME").unwrap_or_else(|| "lettuce".to_owned());
         let resource = match s.get("OTEL_RESOURCE_ATTRIBUTES") {
             None => Vec::new(),
@@ -468,6 +488,10 @@ mod tests {
                 ("OTEL_TRACES_EXPORTER", "zipkin")
             ]),
             Err(vec!["OTEL_TRACES_EXPORTER"])
+        );
+        assert_eq!(
+            read(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "https://user:secret@collector:4318")]),
+            Err(vec!["OTEL_EXPORTER_OTLP_ENDPOINT"])
         );
     }
 
