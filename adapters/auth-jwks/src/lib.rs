@@ -202,18 +202,7 @@ impl JwksAuth {
 }
 
 fn to_auth_error(e: VerifyError) -> AuthError {
-    match e {
-        VerifyError::Expired => AuthError::Expired,
-        VerifyError::KeysUnavailable(msg) => AuthError::Backend {
-            backend: PROVIDER,
-            source: lettuce_ports::box_msg(msg),
-            retryable: true,
-        },
-        VerifyError::Invalid(reason) => AuthError::InvalidToken { reason },
-        other => AuthError::InvalidToken {
-            reason: other.to_string(),
-        },
-    }
+    e.into_auth_error(PROVIDER)
 }
 
 #[async_trait]

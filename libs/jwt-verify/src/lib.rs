@@ -94,6 +94,24 @@ pub enum VerifyError {
     KeysUnavailable(String),
 }
 
+impl VerifyError {
+    /// The `AuthVerifier` port's error for this outcome: unavailable keys
+    /// are a retryable `backend` failure (the API answers 503), everything
+    /// else a rejected token (401).
+    pub fn into_auth_error(self, backend: &'static str) -> lettuce_ports::auth::AuthError {
+        use lettuce_ports::auth::AuthError;
+        match self {
+            VerifyError::Expired => AuthError::Expired,
+            VerifyError::KeysUnavailable(msg) => AuthError::Backend {
+                backend,
+                source: lettuce_ports::box_msg(msg),
+                retryable: true,
+            },
+            VerifyError::Invalid(reason) => AuthError::InvalidToken { reason },
+        }
+    }
+}
+
 fn invalid(reason: impl Into<String>) -> VerifyError {
     VerifyError::Invalid(reason.into())
 }
