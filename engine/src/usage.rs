@@ -12,7 +12,7 @@ use crate::error::EngineError;
 use chrono::{DateTime, NaiveDate, Utc};
 use lettuce_domain::AccountId;
 use lettuce_domain::code::TokenAccount;
-use lettuce_ports::store::{UsageCounters, usage_hour};
+use lettuce_ports::store::{ToolUsage, UsageCounters, usage_hour};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,23 +23,36 @@ pub const FLUSH_AFTER: Duration = Duration::from_secs(2);
 /// Most days `usage` reports.
 pub const MAX_USAGE_DAYS: u32 = 366;
 
-/// Counts not yet written, per account and hour.
-#[derive(Debug, Default)]
-pub(crate) struct UsageMeter {
-    pending: Mutex<HashMap<(AccountId, DateTime<Utc>), UsageCounters>>,
-    flush_scheduled: AtomicBool,
+/// Counts not yet written, per key.
+#[derive(Debug)]
+struct Pending<K>(Mutex<HashMap<K, UsageCounters>>);
+
+impl<K> Default for Pending<K> {
+    fn default() -> Self {
+        Pending(Mutex::default())
+    }
 }
 
-impl UsageMeter {
-    fn add(&self, account: AccountId, hour: DateTime<Utc>, c: UsageCounters) {
-        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        let slot = p.entry((account, hour)).or_default();
+impl<K: std::hash::Hash + Eq> Pending<K> {
+    fn add(&self, key: K, c: UsageCounters) {
+        let mut p = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let slot = p.entry(key).or_default();
         *slot = slot.saturating_add(c);
     }
 
-    fn take(&self) -> HashMap<(AccountId, DateTime<Utc>), UsageCounters> {
-        std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()))
+    fn take(&self) -> HashMap<K, UsageCounters> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
     }
+}
+
+/// Counts not yet written: per account and hour, and per account, hour and
+/// tool (two tables, flushed independently so a failed write of one never
+/// counts the other twice).
+#[derive(Debug, Default)]
+pub(crate) struct UsageMeter {
+    hourly: Pending<(AccountId, DateTime<Utc>)>,
+    per_tool: Pending<(AccountId, DateTime<Utc>, &'static str)>,
+    flush_scheduled: AtomicBool,
 }
 
 /// One day of an account's usage (UTC).
@@ -64,12 +77,14 @@ pub struct UsageReport {
     pub days: Vec<UsageDay>,
     /// Sum over the period.
     pub total: UsageCounters,
+    /// Sum over the period per tool, most queries first.
+    pub tools: Vec<ToolUsage>,
 }
 
 impl Engine {
-    /// Adds one answer's accounting to the account's counters (not
-    /// waiting for the store).
-    pub(crate) fn meter(&self, account: AccountId, tokens: TokenAccount) {
+    /// Adds one answer of `tool` to the account's counters (not waiting
+    /// for the store).
+    pub(crate) fn meter(&self, account: AccountId, tool: &'static str, tokens: TokenAccount) {
         let counters = UsageCounters {
             queries: 1,
             tokens_returned: tokens.returned,
@@ -77,7 +92,9 @@ impl Engine {
             tokens_saved: tokens.saved(),
         };
         let meter = &self.inner.meter;
-        meter.add(account, usage_hour(self.inner.clock.now()), counters);
+        let hour = usage_hour(self.inner.clock.now());
+        meter.hourly.add((account, hour), counters);
+        meter.per_tool.add((account, hour, tool), counters);
         if !meter.flush_scheduled.swap(true, Ordering::AcqRel)
             && let Ok(rt) = tokio::runtime::Handle::try_current()
         {
@@ -95,18 +112,30 @@ impl Engine {
     /// Writes every pending count to the metadata store. Counts that fail
     /// to write are kept for the next flush. Call it at shutdown.
     pub async fn flush_usage(&self) -> Result<(), EngineError> {
-        let pending = self.inner.meter.take();
+        let meter = &self.inner.meter;
+        let store = &self.inner.store;
         let mut first_error = None;
-        for ((account, hour), counters) in pending {
-            if let Err(e) = self.inner.store.add_usage(account, hour, counters).await {
-                match e {
-                    // The account is gone: nothing to bill.
-                    lettuce_ports::store::StoreError::NotFound { .. } => {}
-                    e => {
-                        self.inner.meter.add(account, hour, counters);
-                        first_error.get_or_insert(e);
-                    }
-                }
+        // A write that fails is kept for the next flush, except when the
+        // account is gone (nothing to bill).
+        let mut keep = |e: lettuce_ports::store::StoreError| match e {
+            lettuce_ports::store::StoreError::NotFound { .. } => false,
+            e => {
+                first_error.get_or_insert(e);
+                true
+            }
+        };
+        for ((account, hour), counters) in meter.hourly.take() {
+            if let Err(e) = store.add_usage(account, hour, counters).await
+                && keep(e)
+            {
+                meter.hourly.add((account, hour), counters);
+            }
+        }
+        for ((account, hour, tool), counters) in meter.per_tool.take() {
+            if let Err(e) = store.add_tool_usage(account, hour, tool, counters).await
+                && keep(e)
+            {
+                meter.per_tool.add((account, hour, tool), counters);
             }
         }
         match first_error {
@@ -133,11 +162,9 @@ impl Engine {
         let to = now.date_naive();
         let from = to - chrono::Duration::days(i64::from(days) - 1);
         let start = from.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
-        let buckets = self
-            .inner
-            .store
-            .usage_buckets(Some(u.account_id), start, now + chrono::Duration::hours(1))
-            .await?;
+        let end = now + chrono::Duration::hours(1);
+        let buckets = self.inner.store.usage_buckets(Some(u.account_id), start, end).await?;
+        let tools = self.inner.store.tool_usage(u.account_id, start, end).await?;
         let mut by_day: std::collections::BTreeMap<NaiveDate, UsageCounters> = Default::default();
         let mut total = UsageCounters::default();
         for b in buckets {
@@ -154,6 +181,7 @@ impl Engine {
                 .map(|(date, counters)| UsageDay { date, counters })
                 .collect(),
             total,
+            tools,
         })
     }
 }

@@ -104,6 +104,35 @@ impl UsageCounters {
 /// failing.
 pub const USAGE_COUNTER_MAX: u64 = i64::MAX as u64;
 
+/// One tool's counters over a period (see [`MetadataStore::tool_usage`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolUsage {
+    /// The tool (`find_symbol`, `search_code`, …).
+    pub tool: String,
+    /// Its counters summed over the period.
+    pub counters: UsageCounters,
+}
+
+/// Sums per-hour `(tool, counters)` rows per tool, most queries first (ties
+/// by tool name): the shape [`MetadataStore::tool_usage`] answers with.
+pub fn sum_tool_usage<'a>(rows: impl IntoIterator<Item = (&'a str, UsageCounters)>) -> Vec<ToolUsage> {
+    let mut by_tool: std::collections::BTreeMap<&str, UsageCounters> = Default::default();
+    for (tool, c) in rows {
+        let slot = by_tool.entry(tool).or_default();
+        *slot = slot.saturating_add(c);
+    }
+    let mut out: Vec<ToolUsage> = by_tool
+        .into_iter()
+        .map(|(tool, counters)| ToolUsage {
+            tool: tool.to_owned(),
+            counters,
+        })
+        .collect();
+    // Stable sort: equal query counts keep the BTreeMap's name order.
+    out.sort_by_key(|t| std::cmp::Reverse(t.counters.queries));
+    out
+}
+
 /// The counters of one account for the hour starting at `hour`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UsageBucket {
@@ -219,6 +248,27 @@ pub trait MetadataStore: Send + Sync + std::fmt::Debug + 'static {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<UsageBucket>, StoreError>;
+
+    /// The per-tool breakdown of [`MetadataStore::add_usage`]: adds `delta`
+    /// to the account's counters for `tool` in the hour containing `at`.
+    /// Same atomicity, saturation and `NotFound` rules as `add_usage`.
+    async fn add_tool_usage(
+        &self,
+        account: AccountId,
+        at: DateTime<Utc>,
+        tool: &str,
+        delta: UsageCounters,
+    ) -> Result<(), StoreError>;
+
+    /// The account's counters per tool, summed over the hours with
+    /// `from <= hour < to`; most queries first, ties by tool name. Tools
+    /// without usage in the period are absent.
+    async fn tool_usage(
+        &self,
+        account: AccountId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<ToolUsage>, StoreError>;
 
     // ── instance settings ─────────────────────────────────────────────────
 

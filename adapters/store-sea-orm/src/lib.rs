@@ -69,7 +69,7 @@ use lettuce_domain::api_key::ApiKey;
 use lettuce_domain::invite::Invite;
 use lettuce_domain::repo::Repo;
 use lettuce_domain::{AccountId, ApiKeyId, InviteId, RepoId, UserId};
-use lettuce_ports::store::{MetadataStore, Redemption, RepoUpdate, StoreError, UsageBucket, UsageCounters};
+use lettuce_ports::store::{MetadataStore, Redemption, RepoUpdate, StoreError, ToolUsage, UsageBucket, UsageCounters};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbErr,
@@ -845,6 +845,26 @@ impl MetadataStore for SeaOrmStore {
         to: DateTime<Utc>,
     ) -> Result<Vec<UsageBucket>, StoreError> {
         self.usage_rows(account, from, to).await
+    }
+
+    async fn add_tool_usage(
+        &self,
+        account: AccountId,
+        at: DateTime<Utc>,
+        tool: &str,
+        delta: UsageCounters,
+    ) -> Result<(), StoreError> {
+        // One attempt, as add_usage.
+        self.add_tool_usage_row(account, at, tool, delta).await
+    }
+
+    async fn tool_usage(
+        &self,
+        account: AccountId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<ToolUsage>, StoreError> {
+        self.tool_usage_rows(account, from, to).await
     }
 
     // ── instance settings (settings.rs) ───────────────────────────────────

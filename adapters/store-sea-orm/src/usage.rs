@@ -1,13 +1,13 @@
-//! Usage metering on `usage_hourly`: an incrementing, saturating upsert per
-//! (account, hour), so concurrent writers in any number of processes never
-//! lose counts.
+//! Usage metering on `usage_hourly` and `usage_tool_hourly`: an
+//! incrementing, saturating upsert per (account, hour[, tool]), so concurrent
+//! writers in any number of processes never lose counts.
 
 use crate::SeaOrmStore;
 use crate::convert::{to_i64, to_u64};
-use crate::entity::usage_hourly;
+use crate::entity::{usage_hourly, usage_tool_hourly};
 use chrono::{DateTime, Duration, Utc};
 use lettuce_domain::AccountId;
-use lettuce_ports::store::{StoreError, UsageBucket, UsageCounters, usage_hour};
+use lettuce_ports::store::{StoreError, ToolUsage, UsageBucket, UsageCounters, sum_tool_usage, usage_hour};
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
@@ -15,10 +15,10 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 /// `table.col + excluded.col`, saturating at `i64::MAX` (both operands are
 /// never negative, so `MAX - excluded.col` cannot overflow). Valid on SQLite
 /// (≥ 3.24) and PostgreSQL.
-fn saturating_increment(col: &str) -> Expr {
+fn saturating_increment(table: &str, col: &str) -> Expr {
     const MAX: i64 = i64::MAX;
     Expr::cust(format!(
-        "CASE WHEN usage_hourly.{col} > {MAX} - excluded.{col} THEN {MAX} ELSE usage_hourly.{col} + excluded.{col} END"
+        "CASE WHEN {table}.{col} > {MAX} - excluded.{col} THEN {MAX} ELSE {table}.{col} + excluded.{col} END"
     ))
 }
 
@@ -47,10 +47,13 @@ impl SeaOrmStore {
             tokens_saved: Set(to_i64(delta.tokens_saved)),
         };
         let on_conflict = OnConflict::columns([C::AccountId, C::Hour])
-            .value(C::Queries, saturating_increment("queries"))
-            .value(C::TokensReturned, saturating_increment("tokens_returned"))
-            .value(C::TokensFull, saturating_increment("tokens_full"))
-            .value(C::TokensSaved, saturating_increment("tokens_saved"))
+            .value(C::Queries, saturating_increment("usage_hourly", "queries"))
+            .value(
+                C::TokensReturned,
+                saturating_increment("usage_hourly", "tokens_returned"),
+            )
+            .value(C::TokensFull, saturating_increment("usage_hourly", "tokens_full"))
+            .value(C::TokensSaved, saturating_increment("usage_hourly", "tokens_saved"))
             .to_owned();
         usage_hourly::Entity::insert(row)
             .on_conflict(on_conflict)
@@ -96,6 +99,69 @@ impl SeaOrmStore {
                 },
             })
             .collect())
+    }
+}
+
+impl SeaOrmStore {
+    pub(crate) async fn add_tool_usage_row(
+        &self,
+        account: AccountId,
+        at: DateTime<Utc>,
+        tool: &str,
+        delta: UsageCounters,
+    ) -> Result<(), StoreError> {
+        use usage_tool_hourly::Column as C;
+        const T: &str = "usage_tool_hourly";
+        let row = usage_tool_hourly::ActiveModel {
+            account_id: Set(account.0),
+            hour: Set(usage_hour(at)),
+            tool: Set(tool.to_owned()),
+            queries: Set(to_i64(delta.queries)),
+            tokens_returned: Set(to_i64(delta.tokens_returned)),
+            tokens_full: Set(to_i64(delta.tokens_full)),
+            tokens_saved: Set(to_i64(delta.tokens_saved)),
+        };
+        let on_conflict = OnConflict::columns([C::AccountId, C::Hour, C::Tool])
+            .value(C::Queries, saturating_increment(T, "queries"))
+            .value(C::TokensReturned, saturating_increment(T, "tokens_returned"))
+            .value(C::TokensFull, saturating_increment(T, "tokens_full"))
+            .value(C::TokensSaved, saturating_increment(T, "tokens_saved"))
+            .to_owned();
+        usage_tool_hourly::Entity::insert(row)
+            .on_conflict(on_conflict)
+            .exec_without_returning(&self.conn())
+            .await
+            .map_err(|e| self.err("usage", "account", e))?;
+        Ok(())
+    }
+
+    pub(crate) async fn tool_usage_rows(
+        &self,
+        account: AccountId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<ToolUsage>, StoreError> {
+        use usage_tool_hourly::Column as C;
+        let (from, to) = (ceil_hour(from), ceil_hour(to));
+        if from >= to {
+            return Ok(Vec::new());
+        }
+        let rows = usage_tool_hourly::Entity::find()
+            .filter(C::AccountId.eq(account.0))
+            .filter(C::Hour.gte(from))
+            .filter(C::Hour.lt(to))
+            .all(&self.conn())
+            .await
+            .map_err(|e| self.err("usage", "usage", e))?;
+        Ok(sum_tool_usage(rows.iter().map(|m| {
+            let c = UsageCounters {
+                queries: to_u64(m.queries),
+                tokens_returned: to_u64(m.tokens_returned),
+                tokens_full: to_u64(m.tokens_full),
+                tokens_saved: to_u64(m.tokens_saved),
+            };
+            (m.tool.as_str(), c)
+        })))
     }
 }
 

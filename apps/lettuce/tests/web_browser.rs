@@ -2,9 +2,15 @@
 //! (`inbound/web/e2e/flow.mjs`) against the real binary and a `git daemon`:
 //! first run (admin token) → first invite → sign-up in a second browser
 //! context → add a repository → it becomes ready without a reload (htmx) →
-//! search it and open a result → create an API key, which then works against the API. Screenshots of each
-//! page at 1280 and 375 px go to `target/web-screenshots` (or
-//! `LETTUCE_WEB_SCREENSHOTS`).
+//! search it and open a result → create an API key; the page's MCP snippets
+//! connect with the official MCP TypeScript client (streamable HTTP and
+//! stdio) → usage shows the queries per tool → the owner mints an invite and
+//! a member signs up with it in a third context and is refused on the admin
+//! page → telemetry off and back on → a valid license key, then a forged one
+//! (error next to the field, the valid one stays) → sign out. Every page gets
+//! an axe-core scan (no serious or critical violation), and a screenshot at
+//! 1280 and 375 px in `target/web-screenshots` (or `LETTUCE_WEB_SCREENSHOTS`;
+//! `.ci/run` keeps them).
 //!
 //! Needs Chromium (`LETTUCE_TEST_CHROMIUM`, else `/usr/bin/chromium`), Node
 //! and `playwright-core` installed in `inbound/web/e2e` (scripts/install-deps
@@ -32,11 +38,13 @@ fn missing() -> Option<String> {
     if Command::new("node").arg("--version").output().is_err() {
         return Some("node is not installed".into());
     }
-    if !e2e_dir().join("node_modules/playwright-core").exists() {
-        return Some(format!(
-            "playwright-core is not installed in {} (run scripts/install-deps)",
-            e2e_dir().display()
-        ));
+    for pkg in ["playwright-core", "axe-core", "@modelcontextprotocol/sdk"] {
+        if !e2e_dir().join("node_modules").join(pkg).join("package.json").exists() {
+            return Some(format!(
+                "{pkg} is not installed in {} (run scripts/install-deps)",
+                e2e_dir().display()
+            ));
+        }
     }
     None
 }
@@ -65,7 +73,23 @@ async fn first_run_to_a_ready_repo_and_an_api_key_in_chromium() {
     let daemon = GitDaemon::start(&repos);
     let tmp = tempfile::tempdir().expect("tempdir");
     let data_dir = tmp.path().join("data");
-    let server = Server::start(&data_dir, &[("LETTUCE_ALLOW_PRIVATE_GIT_HOSTS", "1")]).await;
+    // A self-hosted (license-gated) instance, started with a key that lets
+    // telemetry be turned off; the browser later pastes one that requires it.
+    let license = |id: &str, telemetry_required: bool| {
+        use lettuce_license_ed25519::testing::{claims, sign_dev_license};
+        let mut c = claims(id, 365);
+        c["telemetry_required"] = telemetry_required.into();
+        sign_dev_license(&c)
+    };
+    let boot_license = license("lic_boot", false);
+    let cache = tmp.path().join("license.json");
+    let instance_env = [
+        ("LETTUCE_SELF_HOSTED", "1"),
+        ("LETTUCE_LICENSE_KEY", boot_license.as_str()),
+        ("LETTUCE_LICENSE_CACHE_PATH", cache.to_str().expect("utf-8 path")),
+        ("LETTUCE_ALLOW_PRIVATE_GIT_HOSTS", "1"),
+    ];
+    let server = Server::start(&data_dir, &instance_env).await;
     let shots = std::env::var("LETTUCE_WEB_SCREENSHOTS")
         .map(PathBuf::from)
         .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/web-screenshots"));
@@ -74,6 +98,18 @@ async fn first_run_to_a_ready_repo_and_an_api_key_in_chromium() {
     let token = server.admin_token();
     let repo_url = format!("git://127.0.0.1:{}/demo.git", daemon.port);
     let script = e2e_dir().join("flow.mjs");
+    let license = license("lic_browser", true);
+    // `lettuce mcp` (the stdio snippets) with the instance's settings.
+    let mut stdio_env: serde_json::Map<String, serde_json::Value> = instance_env
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).into()))
+        .collect();
+    stdio_env.insert(
+        "CODEWAZE_DATA_DIR".into(),
+        data_dir.to_str().expect("utf-8 path").into(),
+    );
+    stdio_env.insert("LETTUCE_TELEMETRY_URL".into(), support::NO_TELEMETRY_RECEIVER.into());
+    let stdio = serde_json::json!({ "command": support::bin(), "env": stdio_env }).to_string();
     let out = tokio::task::spawn_blocking(move || {
         Command::new("node")
             .arg(script)
@@ -82,6 +118,8 @@ async fn first_run_to_a_ready_repo_and_an_api_key_in_chromium() {
             .env("LETTUCE_E2E_REPO_URL", &repo_url)
             .env("LETTUCE_E2E_CHROMIUM", &chromium)
             .env("LETTUCE_E2E_SCREENSHOTS", &shots)
+            .env("LETTUCE_E2E_LICENSE", &license)
+            .env("LETTUCE_E2E_STDIO", &stdio)
             .output()
             .expect("run node")
     })
@@ -94,6 +132,8 @@ async fn first_run_to_a_ready_repo_and_an_api_key_in_chromium() {
         "browser flow failed\n--- node stdout ---\n{stdout}\n--- node stderr ---\n{stderr}\n{}",
         server.logs()
     );
+    // The steps and the axe-core summary, for the CI log.
+    eprintln!("{stdout}");
     let result: serde_json::Value = stdout
         .lines()
         .find_map(|l| l.strip_prefix("RESULT "))

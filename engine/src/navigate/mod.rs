@@ -586,9 +586,10 @@ impl Navigator {
         total
     }
 
-    /// Finishes an answer: header line, accounting, metering.
+    /// Finishes an answer of `tool`: header line, accounting, metering.
     fn finish<T>(
         &self,
+        tool: &'static str,
         data: T,
         body: String,
         full: u64,
@@ -624,7 +625,7 @@ impl Navigator {
         text.push_str(&line(returned));
         let tokens = TokenAccount { returned, full };
         if let Scope::Account { engine, account } = &self.scope {
-            engine.meter(*account, tokens);
+            engine.meter(*account, tool, tokens);
         }
         Answer {
             data,
@@ -658,7 +659,7 @@ impl Navigator {
                 r.id
             ));
         }
-        Ok(self.finish(repos, body, 0, Vec::new(), None))
+        Ok(self.finish("list_repos", repos, body, 0, Vec::new(), None))
     }
 
     /// `search_code`: full-text search over the indexed repos.
@@ -757,7 +758,7 @@ impl Navigator {
                 .map(|(repo, _, hit)| RepoFileMatch { repo, hit })
                 .collect(),
         };
-        Ok(self.finish(data, body, full, repos, shortened))
+        Ok(self.finish("search_code", data, body, full, repos, shortened))
     }
 
     async fn symbol_hits(
@@ -846,7 +847,7 @@ impl Navigator {
             .into_iter()
             .map(|(repo, _, hit)| RepoSymbol { repo, hit })
             .collect();
-        Ok(self.finish(data, body, full, repos, shortened))
+        Ok(self.finish("find_symbol", data, body, full, repos, shortened))
     }
 
     /// `find_references`: where an identifier is used (and defined), with
@@ -933,7 +934,7 @@ impl Navigator {
                 .map(|(repo, _, reference)| RepoReference { repo, reference })
                 .collect(),
         };
-        Ok(self.finish(data, body, full, repos, shortened))
+        Ok(self.finish("find_references", data, body, full, repos, shortened))
     }
 
     /// `file_outline`: a file's definitions, nested, with line ranges.
@@ -987,7 +988,14 @@ impl Navigator {
             file: o.file,
             symbols: o.symbols,
         };
-        Ok(self.finish(data, body, full, vec![Self::commit_of(&r, &at)], shortened))
+        Ok(self.finish(
+            "file_outline",
+            data,
+            body,
+            full,
+            vec![Self::commit_of(&r, &at)],
+            shortened,
+        ))
     }
 
     /// `read_file`: a line range of one file (default the whole file),
@@ -1050,6 +1058,7 @@ impl Navigator {
             text,
         };
         Ok(self.finish(
+            "read_file",
             data,
             format!("{header}{shown}"),
             full,
@@ -1162,7 +1171,7 @@ impl Navigator {
             code,
             others,
         };
-        Ok(self.finish(data, body, full, vec![c], shortened))
+        Ok(self.finish("read_symbol", data, body, full, vec![c], shortened))
     }
 
     /// `repo_map`: the repo's most important definitions (ranked by how
@@ -1241,6 +1250,7 @@ impl Navigator {
             total_definitions: ranked.defs.len(),
         };
         Ok(self.finish(
+            "repo_map",
             data,
             format!("{header}{text}"),
             full,

@@ -14,7 +14,7 @@ use utoipa::{Modify, OpenApi};
         users::admin_invite, users::signup, users::login,
         oidc::login, oidc::callback, oidc::logout,
         users::create_api_key, users::list_api_keys, users::revoke_api_key,
-        users::team_invite, users::list_invites, users::account,
+        users::team_invite, users::list_invites, users::revoke_invite, users::account,
         repos::list, repos::add, repos::get, repos::delete, repos::reindex,
         code::search, code::symbols, code::outline, code::file, code::usage,
         license::get, license::put,

@@ -7,9 +7,19 @@
 //   LETTUCE_E2E_REPO_URL     git://127.0.0.1:PORT/demo.git
 //   LETTUCE_E2E_CHROMIUM     the Chromium binary
 //   LETTUCE_E2E_SCREENSHOTS  a folder for screenshots (1280 and 375 px wide)
-// Prints one line `RESULT {"api_key": "..."}` on success; exits non-zero on failure.
+//   LETTUCE_E2E_LICENSE      a valid license key (telemetry_required=true) to paste on the admin page
+//                            (the instance is self-hosted, started with a key that allows opting out)
+//   LETTUCE_E2E_STDIO        JSON {"command", "args", "env"} that runs `lettuce mcp` against the same instance
+// Besides the flow, every page gets an axe-core scan (WCAG 2.1 A/AA; a serious
+// or critical violation fails), and the MCP snippets are used by the official
+// MCP TypeScript client over streamable HTTP and stdio.
+// Prints one line `RESULT {...}` on success; exits non-zero on failure.
 import { chromium } from "playwright-core";
-import { mkdirSync } from "node:fs";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import { mkdirSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { join } from "node:path";
 
 const base = process.env.LETTUCE_E2E_BASE;
@@ -17,7 +27,11 @@ const adminToken = process.env.LETTUCE_E2E_ADMIN_TOKEN;
 const repoUrl = process.env.LETTUCE_E2E_REPO_URL;
 const shots = process.env.LETTUCE_E2E_SCREENSHOTS;
 const executablePath = process.env.LETTUCE_E2E_CHROMIUM || "/usr/bin/chromium";
+const license = process.env.LETTUCE_E2E_LICENSE;
+const stdio = JSON.parse(process.env.LETTUCE_E2E_STDIO || "null");
 const password = "correct horse battery staple";
+const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+const scanned = [];
 
 function step(msg) {
   console.log(`step: ${msg}`);
@@ -41,13 +55,31 @@ const browser = await chromium.launch({
 const problems = [];
 function watch(page, who) {
   page.on("console", (m) => {
-    // A CSP violation or a script error is a failure.
-    if (m.type() === "error") problems.push(`${who} console: ${m.text()}`);
+    // A CSP violation or a script error is a failure. An HTTP error status
+    // of a page is not: the steps that expect one (403, 400) check it.
+    if (m.type() === "error" && !m.text().startsWith("Failed to load resource: the server responded with a status of"))
+      problems.push(`${who} console: ${m.text()}`);
   });
   page.on("pageerror", (e) => problems.push(`${who} page error: ${e.message}`));
 }
 
+// axe-core runs through the DevTools protocol (page.evaluate), which the
+// page's Content-Security-Policy does not apply to, so the CSP stays strict.
+async function axe(page, name) {
+  if (!(await page.evaluate(() => typeof window.axe === "object"))) await page.evaluate(axeSource);
+  const violations = await page.evaluate(async () => {
+    const r = await window.axe.run(document, {
+      runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"] },
+    });
+    return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, targets: v.nodes.map((n) => n.target.join(" ")) }));
+  });
+  const bad = violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+  scanned.push({ page: name, violations: violations.length, serious: bad.length });
+  if (bad.length > 0) throw new Error(`axe-core: ${name} has serious violations: ${JSON.stringify(bad, null, 1)}`);
+}
+
 async function screenshot(page, name) {
+  await axe(page, name);
   if (!shots) return;
   mkdirSync(shots, { recursive: true });
   for (const width of [1280, 375]) {
@@ -129,16 +161,100 @@ try {
   if (!snippet.includes(apiKey) || !snippet.includes("/mcp")) throw new Error(`snippet lacks key or URL: ${snippet}`);
   await screenshot(page, "connect");
 
-  // The other pages render for the owner.
-  for (const name of ["team", "usage", "admin"]) {
-    step(`open ${name}`);
-    await page.goto(`${base}/${name}`);
-    await page.locator("h1").waitFor();
-    await screenshot(page, name);
+  // 6. The snippets work in the official MCP client: HTTP (Cursor's JSON) and stdio (VS Code's JSON).
+  step("MCP client over streamable HTTP with the Cursor snippet");
+  const cursor = JSON.parse(await page.locator("#snippet-cursor-http").inputValue()).mcpServers.lettuce;
+  const http = new Client({ name: "lettuce-e2e", version: "1.0.0" });
+  await http.connect(new StreamableHTTPClientTransport(new URL(cursor.url.replace(/^https?:\/\/[^/]+/, base)), {
+    requestInit: { headers: cursor.headers },
+  }));
+  const tools = (await http.listTools()).tools.map((t) => t.name);
+  if (!tools.includes("find_symbol")) throw new Error(`MCP tools over HTTP: ${tools}`);
+  const found = await http.callTool({ name: "find_symbol", arguments: { name: "greet" } });
+  const foundText = found.content.map((c) => c.text || "").join("");
+  if (found.isError || !foundText.includes("src/lib.rs")) throw new Error(`find_symbol over HTTP: ${foundText}`);
+  await http.close();
+  if (stdio) {
+    step("MCP client over stdio with the VS Code snippet");
+    const vscode = JSON.parse(await page.locator("#snippet-vscode-stdio").inputValue()).servers.lettuce;
+    if (vscode.command !== "lettuce" || vscode.args.join(" ") !== "mcp") throw new Error(`stdio snippet: ${JSON.stringify(vscode)}`);
+    const client = new Client({ name: "lettuce-e2e", version: "1.0.0" });
+    // The snippet's command is `lettuce` on PATH; here it is the binary under test, with the instance's settings.
+    await client.connect(new StdioClientTransport({ command: stdio.command, args: vscode.args, env: { ...stdio.env, ...vscode.env }, stderr: "pipe" }));
+    const repos = await client.callTool({ name: "list_repos", arguments: {} });
+    const reposText = repos.content.map((c) => c.text || "").join("");
+    if (repos.isError || !reposText.includes("demo")) throw new Error(`list_repos over stdio: ${reposText}`);
+    await client.close();
   }
 
+  // 7. Usage counts those queries, per tool.
+  step("usage per tool");
+  await page.goto(`${base}/usage`);
+  const perTool = await page.locator("#per-tool").textContent();
+  if (!perTool.includes("find_symbol")) throw new Error(`usage has no per-tool row for find_symbol: ${perTool}`);
+  await screenshot(page, "usage");
+
+  // 8. The owner mints an invite on the Team page; a teammate signs up with it in another context.
+  step("mint an invite and sign up a member");
+  await page.getByRole("link", { name: "Team" }).click();
+  await page.getByRole("button", { name: "Create invite link" }).click();
+  const memberInvite = await page.getByLabel("Invite link").inputValue();
+  await screenshot(page, "team");
+  const second = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const member = await second.newPage();
+  watch(member, "member");
+  await member.goto(memberInvite.replace(/^https?:\/\/[^/]+/, base));
+  await member.getByLabel("Email").fill("grace@example.com");
+  await member.getByLabel("Password").fill(password);
+  await member.getByRole("button", { name: "Create account" }).click();
+  await member.waitForURL(/\/repos$/);
+  if (!(await member.locator('tr[data-status="ready"]').count())) throw new Error("the member does not see the team's repo");
+  step("a member is refused on the admin page");
+  if ((await member.getByRole("link", { name: "Admin" }).count()) > 0) throw new Error("a member is offered the Admin link");
+  const refused = await member.goto(`${base}/admin`);
+  if (refused.status() !== 403) throw new Error(`member on /admin: HTTP ${refused.status()}`);
+  if (!(await member.textContent("main")).includes("only account owners")) throw new Error("the refusal does not say why");
+  if ((await member.locator("#license-key").count()) > 0) throw new Error("the member sees the license form");
+  await screenshot(member, "admin-refused");
+  await page.goto(`${base}/team`);
+  const teamRows = await page.locator("table").first().textContent();
+  if (!teamRows.includes("grace@example.com")) throw new Error(`the new member is not on the Team page: ${teamRows}`);
+
+  // 9. Admin: telemetry toggle both ways, then a valid and an invalid license key.
+  step("telemetry off and back on");
+  await page.getByRole("link", { name: "Admin" }).click();
+  await page.getByRole("button", { name: "Turn telemetry off" }).click();
+  if ((await page.locator("#telemetry-sending").textContent()) !== "not sent") throw new Error("telemetry still sent after turning it off");
+  await page.getByRole("button", { name: "Turn telemetry back on" }).click();
+  await page.getByRole("button", { name: "Turn telemetry off" }).waitFor();
+  if (license) {
+    step("paste a valid license key");
+    await page.getByLabel("Paste a license key").fill(license);
+    await page.getByRole("button", { name: "Install license" }).click();
+    await page.getByText("License installed").waitFor();
+    if (!(await page.textContent(".claims")).includes("lic_browser")) throw new Error("the claims are not shown");
+    // This license requires telemetry: the toggle is disabled and says why.
+    if (!(await page.locator("#telemetry-toggle").isDisabled())) throw new Error("the telemetry toggle is enabled under a license that requires telemetry");
+    if (!(await page.locator("#toggle-reason").textContent()).includes("telemetry_required")) throw new Error("no reason for the disabled toggle");
+    step("paste an invalid license key");
+    await page.getByLabel("Paste a license key").fill(license.slice(0, -6) + "AAAAAA");
+    await page.getByRole("button", { name: "Install license" }).click();
+    const err = await page.locator("#license-error").textContent();
+    if (!/signature|invalid/i.test(err)) throw new Error(`no error next to the field for a forged key: ${err}`);
+    if ((await page.getByLabel("Paste a license key").getAttribute("aria-invalid")) !== "true") throw new Error("the field is not marked invalid");
+    if (!(await page.textContent(".claims")).includes("lic_browser")) throw new Error("a rejected key replaced the installed license");
+  }
+  await screenshot(page, "admin");
+
+  // 10. Sign out: back to the sign-in page.
+  step("sign out");
+  await member.getByRole("button", { name: "Sign out" }).click();
+  await member.waitForURL(/\/signin/);
+  await screenshot(member, "signin");
+
   if (problems.length > 0) throw new Error(`browser reported problems:\n${problems.join("\n")}`);
-  console.log("RESULT " + JSON.stringify({ api_key: apiKey }));
+  console.log("axe-core: " + scanned.map((x) => `${x.page} ${x.violations} minor/moderate`).join(", "));
+  console.log("RESULT " + JSON.stringify({ api_key: apiKey, scanned: scanned.length }));
   await browser.close();
   process.exit(0);
 } catch (e) {

@@ -82,6 +82,7 @@ mod tests {
                 },
             }],
             total: UsageCounters::default(),
+            tools: Vec::new(),
         };
         let v = bars(&report);
         let bars = v.get_attr("bars").unwrap();

@@ -32,6 +32,7 @@ struct App {
     engine: Engine,
     mirror: Arc<MemoryGitMirror>,
     license: Arc<FakeLicenseOracle>,
+    store: Arc<MemoryStore>,
 }
 
 impl App {
@@ -44,11 +45,12 @@ impl App {
         let mirror = Arc::new(MemoryGitMirror::new(false));
         let license = Arc::new(FakeLicenseOracle::with_status(status));
         let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+        let store = Arc::new(MemoryStore::new());
         let engine = Engine::builder()
             .telemetry(Arc::new(
                 lettuce_ports::testing::telemetry::FakeTelemetrySink::accepting(),
             ))
-            .store(Arc::new(MemoryStore::new()))
+            .store(store.clone())
             .queue(Arc::new(MemoryQueue::with_clock(clock.clone())))
             .blobs(Arc::new(MemoryBlobStore::new()))
             .secrets(Arc::new(MemorySecretStore::new()))
@@ -73,6 +75,7 @@ impl App {
             engine,
             mirror,
             license,
+            store,
         }
     }
 
@@ -642,6 +645,50 @@ async fn usage_draws_a_chart() {
     p.expect(StatusCode::OK);
     assert!(p.html.contains("<svg") && p.html.contains("class=\"bar-saved\""));
     assert_eq!(p.html.matches("class=\"bar-returned\"").count(), 30);
+    assert!(
+        p.html.contains("No tool has been called"),
+        "no per-tool rows before any query"
+    );
+
+    // Per-tool counters (the engine meters them per answer; the browser test
+    // covers that path through a real index): one row per tool, most first.
+    let token = ada
+        .cookies
+        .lock()
+        .unwrap()
+        .get("lettuce_session")
+        .cloned()
+        .expect("session cookie");
+    let lettuce_engine::Caller::User(u) = app.engine.authenticate(&Secret::new(token)).await.unwrap() else {
+        panic!("a session authenticates a user");
+    };
+    use lettuce_ports::store::{MetadataStore, UsageCounters};
+    let c = |queries| UsageCounters {
+        queries,
+        tokens_returned: 10 * queries,
+        tokens_full: 100 * queries,
+        tokens_saved: 90 * queries,
+    };
+    let now = chrono::Utc::now();
+    app.store
+        .add_tool_usage(u.account_id, now, "search_code", c(1))
+        .await
+        .unwrap();
+    app.store
+        .add_tool_usage(u.account_id, now, "find_symbol", c(2))
+        .await
+        .unwrap();
+    let p = ada.get("/usage").await;
+    p.expect(StatusCode::OK);
+    let table = &p.html[p.html.find("id=\"per-tool\"").expect("per-tool table")..];
+    let (find, search) = (table.find("find_symbol").unwrap(), table.find("search_code").unwrap());
+    assert!(find < search, "most queries first: {table}");
+    assert!(
+        table.contains(
+            "<code>find_symbol</code></td><td data-label=\"Queries\">2</td><td data-label=\"Returned\">20</td>"
+        ),
+        "{table}"
+    );
 }
 
 fn gated(state: LicenseState) -> LicenseStatus {

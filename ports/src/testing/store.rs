@@ -1,8 +1,8 @@
 //! In-memory [`MetadataStore`] and its contract suite.
 
 use crate::store::{
-    MetadataStore, NewAccount, NewUser, Redemption, RepoUpdate, SealedRef, SealedValue, StoreError, USAGE_COUNTER_MAX,
-    UsageBucket, UsageCounters, sealed_columns, usage_hour,
+    MetadataStore, NewAccount, NewUser, Redemption, RepoUpdate, SealedRef, SealedValue, StoreError, ToolUsage,
+    USAGE_COUNTER_MAX, UsageBucket, UsageCounters, sealed_columns, sum_tool_usage, usage_hour,
 };
 use crate::testing::{lock, now_secs};
 use async_trait::async_trait;
@@ -38,6 +38,7 @@ struct Inner {
     repos: Vec<Repo>,
     /// Usage by (hour, account): iteration order is the port's order.
     usage: BTreeMap<(DateTime<Utc>, AccountId), UsageCounters>,
+    tool_usage: BTreeMap<(DateTime<Utc>, AccountId, String), UsageCounters>,
     settings: BTreeMap<String, String>,
 }
 
@@ -450,6 +451,40 @@ impl MetadataStore for MemoryStore {
                 counters,
             })
             .collect())
+    }
+
+    async fn add_tool_usage(
+        &self,
+        account: AccountId,
+        at: DateTime<Utc>,
+        tool: &str,
+        delta: UsageCounters,
+    ) -> Result<(), StoreError> {
+        let mut inner = lock(&self.inner);
+        if !inner.accounts.iter().any(|a| a.id == account) {
+            return Err(not_found("account"));
+        }
+        let bucket = inner
+            .tool_usage
+            .entry((usage_hour(at), account, tool.to_owned()))
+            .or_default();
+        *bucket = bucket.saturating_add(delta);
+        Ok(())
+    }
+
+    async fn tool_usage(
+        &self,
+        account: AccountId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<ToolUsage>, StoreError> {
+        let inner = lock(&self.inner);
+        let rows = inner
+            .tool_usage
+            .iter()
+            .filter(|((hour, a, _), _)| *hour >= from && *hour < to && *a == account)
+            .map(|((_, _, tool), c)| (tool.as_str(), *c));
+        Ok(sum_tool_usage(rows))
     }
 
     async fn get_setting(&self, key: &str) -> Result<Option<String>, StoreError> {
@@ -1635,6 +1670,82 @@ pub async fn usage_across_handles_contract(
     );
 }
 
+/// Per-tool usage: hour truncation, sums per tool over a half-open range,
+/// most queries first, scoped to one account, unknown account `NotFound`,
+/// concurrent adds all counted.
+async fn tool_usage_contract(store: &dyn MetadataStore, a1: AccountId, a3: AccountId, h0: DateTime<Utc>) {
+    let b = store.backend();
+    let c = |queries: u64, tokens_returned: u64, tokens_saved: u64| UsageCounters {
+        queries,
+        tokens_returned,
+        tokens_full: tokens_returned + tokens_saved,
+        tokens_saved,
+    };
+    let hour = |n: i64| h0 + Duration::hours(n);
+    expect_not_found(
+        b,
+        store
+            .add_tool_usage(AccountId(Uuid::new_v4()), h0, "find_symbol", c(1, 1, 1))
+            .await,
+        "add_tool_usage for an unknown account",
+    );
+    for (at, tool, delta) in [
+        (h0 + Duration::minutes(5), "search_code", c(1, 10, 90)),
+        (h0 + Duration::minutes(50), "find_symbol", c(1, 5, 95)),
+        (hour(1), "find_symbol", c(2, 10, 190)),
+        (hour(2), "read_symbol", c(1, 100, 0)),
+        (hour(-1) + Duration::minutes(59), "repo_map", c(9, 9, 9)),
+    ] {
+        ok(b, store.add_tool_usage(a1, at, tool, delta).await, "add_tool_usage");
+    }
+    ok(
+        b,
+        store.add_tool_usage(a3, h0, "find_symbol", c(4, 4, 4)).await,
+        "add_tool_usage",
+    );
+    let tools = |v: &[ToolUsage]| v.iter().map(|t| (t.tool.clone(), t.counters)).collect::<Vec<_>>();
+    assert_eq!(
+        tools(&ok(b, store.tool_usage(a1, h0, hour(2)).await, "tool_usage")),
+        vec![
+            ("find_symbol".to_owned(), c(3, 15, 285)),
+            ("search_code".to_owned(), c(1, 10, 90)),
+        ],
+        "[{b}] tool_usage sums each tool over from <= hour < to (hour-truncated), most queries first"
+    );
+    assert_eq!(
+        tools(&ok(b, store.tool_usage(a1, hour(-1), hour(3)).await, "tool_usage")),
+        vec![
+            ("repo_map".to_owned(), c(9, 9, 9)),
+            ("find_symbol".to_owned(), c(3, 15, 285)),
+            ("read_symbol".to_owned(), c(1, 100, 0)),
+            ("search_code".to_owned(), c(1, 10, 90)),
+        ],
+        "[{b}] equal query counts are ordered by tool name"
+    );
+    assert_eq!(
+        tools(&ok(b, store.tool_usage(a3, hour(-5), hour(5)).await, "tool_usage")),
+        vec![("find_symbol".to_owned(), c(4, 4, 4))],
+        "[{b}] tool_usage is scoped to the account"
+    );
+    assert!(
+        ok(b, store.tool_usage(a1, hour(3), hour(1)).await, "tool_usage").is_empty(),
+        "[{b}] a reversed range has no tools"
+    );
+    const WRITERS: u64 = 24;
+    let adds = (0..WRITERS).map(|i| {
+        let at = hour(6) + Duration::seconds(i64::try_from(i).unwrap_or(0));
+        store.add_tool_usage(a3, at, "list_repos", c(1, 2, 3))
+    });
+    for res in futures::future::join_all(adds).await {
+        ok(b, res, "concurrent add_tool_usage");
+    }
+    assert_eq!(
+        tools(&ok(b, store.tool_usage(a3, hour(6), hour(7)).await, "tool_usage")),
+        vec![("list_repos".to_owned(), c(WRITERS, 2 * WRITERS, 3 * WRITERS))],
+        "[{b}] {WRITERS} concurrent add_tool_usage calls on one bucket must all be counted"
+    );
+}
+
 /// The usage-metering part of the contract, on two accounts that exist and
 /// have no usage yet.
 async fn usage_contract(store: &dyn MetadataStore, a1: AccountId, a3: AccountId) {
@@ -1767,6 +1878,8 @@ async fn usage_contract(store: &dyn MetadataStore, a1: AccountId, a3: AccountId)
         ours, want,
         "[{b}] usage_buckets(None) must list every account's buckets"
     );
+
+    tool_usage_contract(store, a1, a3, h0).await;
 
     // Concurrent adds lose nothing.
     const WRITERS: u64 = 48;

@@ -11,4 +11,5 @@ pub(crate) mod instance_setting;
 pub(crate) mod invite;
 pub(crate) mod repo;
 pub(crate) mod usage_hourly;
+pub(crate) mod usage_tool_hourly;
 pub(crate) mod user;

@@ -510,6 +510,18 @@ pub struct UsageResponse {
     pub days: Vec<UsageDayDto>,
     /// Sum over the period.
     pub total: UsageCountersDto,
+    /// Sum over the period per tool, most queries first.
+    pub tools: Vec<ToolUsageDto>,
+}
+
+/// One tool's counters over the period.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ToolUsageDto {
+    /// The tool (`find_symbol`, `search_code`, …).
+    pub tool: String,
+    /// Its counters.
+    #[serde(flatten)]
+    pub counters: UsageCountersDto,
 }
 
 fn counters(c: lettuce_ports::store::UsageCounters) -> UsageCountersDto {
@@ -543,5 +555,13 @@ pub(crate) async fn usage(
             })
             .collect(),
         total: counters(r.total),
+        tools: r
+            .tools
+            .into_iter()
+            .map(|t| ToolUsageDto {
+                tool: t.tool,
+                counters: counters(t.counters),
+            })
+            .collect(),
     }))
 }

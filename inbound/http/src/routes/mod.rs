@@ -48,6 +48,7 @@ pub(crate) fn router(state: AppState, extra: Router) -> Router {
         .route("/v1/api-keys", post(users::create_api_key).get(users::list_api_keys))
         .route("/v1/api-keys/{id}", delete(users::revoke_api_key))
         .route("/v1/invites", post(users::team_invite).get(users::list_invites))
+        .route("/v1/invites/{id}", delete(users::revoke_invite))
         .route("/v1/account", get(users::account))
         .route("/v1/repos", get(repos::list).post(repos::add))
         .route("/v1/repos/{id}", get(repos::get).delete(repos::delete))

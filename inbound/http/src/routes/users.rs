@@ -7,7 +7,7 @@ use crate::extract::{ApiJson, ApiPath, Auth, MaybeBearer, OptionalJson};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use lettuce_domain::{ApiKeyId, Secret};
+use lettuce_domain::{ApiKeyId, InviteId, Secret};
 use lettuce_engine::{AdminInviteRequest, SignupRequest, SignupResult};
 use uuid::Uuid;
 
@@ -69,6 +69,20 @@ pub(crate) async fn list_invites(State(s): State<AppState>, Auth(caller): Auth) 
     Ok(Json(InviteList {
         invites: invites.into_iter().map(Into::into).collect(),
     }))
+}
+
+/// Revoke one of the account's invites (owners): its link stops working at
+/// once; accounts already created with it stay.
+#[utoipa::path(delete, path = "/v1/invites/{id}", tag = "team", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "invite id")),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub(crate) async fn revoke_invite(
+    State(s): State<AppState>,
+    Auth(caller): Auth,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    s.engine.revoke_invite(&caller, InviteId(id)).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 fn signup_dto(r: SignupResult) -> SignupDto {

@@ -296,6 +296,25 @@ async fn team_invites_and_account_view() {
     assert_eq!(by_id(&plain.str("/id"))["redemptions"], 1);
     assert_eq!(by_id(&restricted.str("/id"))["email"], "carol@example.com");
 
+    // Revoking: members may not; the owner may; the link then stops working.
+    let spare = app.send(Req::post("/v1/invites").bearer(&owner.token)).await;
+    spare.expect(StatusCode::CREATED);
+    let spare_url = format!("/v1/invites/{}", spare.str("/id"));
+    app.send(Req::delete(&spare_url).bearer(&bob.token))
+        .await
+        .error(StatusCode::FORBIDDEN, "forbidden");
+    app.send(Req::delete(&spare_url).bearer(&owner.token))
+        .await
+        .expect(StatusCode::NO_CONTENT);
+    app.send(Req::post("/v1/auth/signup").json(&json!({
+        "invite_code": spare.str("/code"), "email": "eve@example.com", "password": PASSWORD
+    })))
+    .await
+    .error(StatusCode::BAD_REQUEST, "invite_invalid");
+    app.send(Req::delete(format!("/v1/invites/{}", uuid::Uuid::new_v4())).bearer(&owner.token))
+        .await
+        .error(StatusCode::NOT_FOUND, "not_found");
+
     // Account view: owners see the webhook secret and URLs; members do not.
     let ov = app.send(Req::get("/v1/account").bearer(&owner.token)).await;
     ov.expect(StatusCode::OK);

@@ -25,6 +25,7 @@ const ROUTES: &[(&str, &str, bool)] = &[
     ("delete", "/v1/api-keys/{id}", true),
     ("post", "/v1/invites", true),
     ("get", "/v1/invites", true),
+    ("delete", "/v1/invites/{id}", true),
     ("get", "/v1/account", true),
     ("get", "/v1/repos", true),
     ("post", "/v1/repos", true),

@@ -17,7 +17,7 @@ use lettuce_ports::queue::{
     ClaimedJob, EnqueueOutcome, FailOutcome, JobQueue, JobRecord, JobState, Lease, NewJob, QueueError,
 };
 use lettuce_ports::store::{
-    MetadataStore, Redemption, RepoUpdate, SealedRef, SealedValue, StoreError, UsageBucket, UsageCounters,
+    MetadataStore, Redemption, RepoUpdate, SealedRef, SealedValue, StoreError, ToolUsage, UsageBucket, UsageCounters,
 };
 use lettuce_ports::testing::auth::FakeAuth;
 use lettuce_ports::testing::blob::MemoryBlobStore;
@@ -163,6 +163,8 @@ flaky_store! {
     fn update_repo(&self, id: RepoId, update: RepoUpdate) -> Repo;
     fn add_usage(&self, account: AccountId, at: chrono::DateTime<chrono::Utc>, delta: UsageCounters) -> ();
     fn usage_buckets(&self, account: Option<AccountId>, from: chrono::DateTime<chrono::Utc>, to: chrono::DateTime<chrono::Utc>) -> Vec<UsageBucket>;
+    fn add_tool_usage(&self, account: AccountId, at: chrono::DateTime<chrono::Utc>, tool: &str, delta: UsageCounters) -> ();
+    fn tool_usage(&self, account: AccountId, from: chrono::DateTime<chrono::Utc>, to: chrono::DateTime<chrono::Utc>) -> Vec<ToolUsage>;
     fn get_setting(&self, key: &str) -> Option<String>;
     fn put_setting(&self, key: &str, value: &str) -> ();
     fn init_setting(&self, key: &str, value: &str) -> String;

@@ -45,6 +45,9 @@ const TABLE: &[(&str, &str, Class, &str)] = &[
     ("delete", "/v1/api-keys/{id}", Class::OtherAccount, ""),
     ("post", "/v1/invites", Class::OwnerOnly, ""),
     ("get", "/v1/invites", Class::OwnerOnly, ""),
+    // Another account's invite is 404; a member of its own account gets 403
+    // (team_invites_and_account_view).
+    ("delete", "/v1/invites/{id}", Class::OtherAccount, ""),
     ("get", "/v1/account", Class::OwnAccount, ""),
     ("get", "/v1/repos", Class::OwnAccount, ""),
     ("post", "/v1/repos", Class::OwnAccount, ""),
@@ -108,6 +111,7 @@ async fn every_route_is_classified_and_holds_its_tenancy_rule() {
         .send(Req::post("/v1/api-keys").bearer(&bob.token).json(&json!({"name": "b"})))
         .await
         .str("/key");
+    let alice_invite = app.send(Req::post("/v1/invites").bearer(&alice.token)).await.str("/id");
     let secrets_of_a = [repo.clone(), alice_key.clone(), alice.account_id.clone()];
 
     for (method, path, class, query) in TABLE {
@@ -116,6 +120,8 @@ async fn every_route_is_classified_and_holds_its_tenancy_rule() {
             Class::OtherAccount => {
                 let id = if path.starts_with("/v1/api-keys") {
                     &alice_key
+                } else if path.starts_with("/v1/invites") {
+                    &alice_invite
                 } else {
                     &repo
                 };

@@ -1,4 +1,5 @@
-//! Usage: tokens returned and saved per day (server-drawn SVG), queries.
+//! Usage: tokens returned and saved per day (server-drawn SVG), queries per
+//! day and per tool.
 
 use crate::WebState;
 use crate::chart;
@@ -40,6 +41,12 @@ pub(crate) async fn page(State(s): State<WebState>, viewer: Viewer) -> Response 
             queries => d.counters.queries,
             returned => d.counters.tokens_returned,
             saved => d.counters.tokens_saved,
+        }).collect::<Vec<_>>(),
+        tools => report.tools.iter().map(|t| context! {
+            tool => t.tool.clone(),
+            queries => t.counters.queries,
+            returned => t.counters.tokens_returned,
+            saved => t.counters.tokens_saved,
         }).collect::<Vec<_>>(),
         ..base
     };
