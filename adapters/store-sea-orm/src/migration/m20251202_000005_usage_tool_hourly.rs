@@ -11,7 +11,7 @@ pub(super) struct Migration;
 
 impl MigrationName for Migration {
     fn name(&self) -> &str {
-        "m20251201_000004_usage_tool_hourly"
+        "m20251202_000005_usage_tool_hourly"
     }
 }
 
