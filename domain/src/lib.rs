@@ -18,6 +18,7 @@ pub mod account;
 pub mod api_key;
 pub mod backoff;
 pub mod code;
+pub mod codehost;
 pub mod error;
 pub mod ids;
 pub mod invite;

@@ -89,6 +89,18 @@ pub enum EngineError {
         /// Human message saying what to do.
         message: String,
     },
+    /// A code-host integration refused or failed (`provider_not_configured`,
+    /// `install_state_invalid`, `provider_access_denied`, `not_connected`,
+    /// `webhook_rejected`, `provider_rate_limited`, …).
+    #[error("{message}")]
+    Integration {
+        /// Broad class (status).
+        kind: ErrorKind,
+        /// Stable code.
+        code: &'static str,
+        /// Human message saying what to do.
+        message: String,
+    },
     /// A dependency failed; retrying may help.
     #[error("{0}")]
     Unavailable(String),
@@ -115,7 +127,7 @@ impl EngineError {
             EngineError::InviteInvalid(_) => "invite_invalid",
             EngineError::RepoUrlForbidden(_) => "repo_url_forbidden",
             EngineError::License { code, .. } | EngineError::LicenseKeyRejected { code, .. } => code,
-            EngineError::Navigation { code, .. } => code,
+            EngineError::Navigation { code, .. } | EngineError::Integration { code, .. } => code,
             EngineError::Unavailable(_) => "service_unavailable",
             EngineError::SecretStoreUnavailable(_) => "secret_store_unavailable",
             EngineError::Internal(_) => "internal",
@@ -133,7 +145,7 @@ impl EngineError {
             EngineError::NotFound(_) => ErrorKind::NotFound,
             EngineError::Conflict { .. } => ErrorKind::Conflict,
             EngineError::RepoUrlForbidden(_) => ErrorKind::Unprocessable,
-            EngineError::Navigation { kind, .. } => *kind,
+            EngineError::Navigation { kind, .. } | EngineError::Integration { kind, .. } => *kind,
             EngineError::Unavailable(_) | EngineError::SecretStoreUnavailable(_) => ErrorKind::Unavailable,
             EngineError::Internal(_) => ErrorKind::Internal,
         }
@@ -287,6 +299,36 @@ impl From<GitError> for EngineError {
         match e {
             GitError::Forbidden { reason } => EngineError::RepoUrlForbidden(reason),
             GitError::Network { .. } => EngineError::Unavailable(e.to_string()),
+            GitError::NotConfigured { message } => EngineError::Integration {
+                kind: ErrorKind::Unavailable,
+                code: "provider_not_configured",
+                message,
+            },
+            GitError::Unauthorized { message } => EngineError::Integration {
+                kind: ErrorKind::Forbidden,
+                code: "provider_unauthorized",
+                message,
+            },
+            GitError::PermissionDenied { message } => EngineError::Integration {
+                kind: ErrorKind::Forbidden,
+                code: "provider_permission_denied",
+                message,
+            },
+            GitError::RateLimited { message, .. } => EngineError::Integration {
+                kind: ErrorKind::Unavailable,
+                code: "provider_rate_limited",
+                message,
+            },
+            GitError::NotFound { .. } | GitError::AuthRequired { .. } => EngineError::Integration {
+                kind: ErrorKind::NotFound,
+                code: "provider_not_found",
+                message: e.to_string(),
+            },
+            GitError::Unsupported { .. } => EngineError::Integration {
+                kind: ErrorKind::NotFound,
+                code: "provider_unsupported",
+                message: e.to_string(),
+            },
             other => {
                 let r = other.is_retryable();
                 backend("git", &other, r)

@@ -34,6 +34,7 @@ mod builder;
 mod caller;
 mod crypto;
 mod error;
+mod integrations;
 mod keys;
 mod license;
 mod navigate;
@@ -52,6 +53,10 @@ pub use builder::{Engine, EngineBuilder, EngineSettings, Ports};
 pub use caller::{AuthMethod, Caller, UserCtx};
 pub use crypto::key_id;
 pub use error::{EngineError, ErrorKind};
+pub use integrations::{
+    AddProviderRepoRequest, IntegrationView, PICKER_PER_PAGE, RepoPickerPage, WEBHOOK_MAX_BODY, WebhookHealth,
+    WebhookReply,
+};
 pub use keys::{RotationProgress, RotationReport};
 pub use navigate::{
     Answer, FileRequest, FileSlice, MAX_TOKENS_CAP, MIN_TOKENS, NavRepo, NavState, Navigator, OutlineAnswer,

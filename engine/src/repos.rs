@@ -7,7 +7,7 @@ use crate::worker::{DELETE_REPO_JOB, INDEX_REPO_JOB};
 use lettuce_domain::license::LicensedAction;
 use lettuce_domain::repo::{IndexProgress, Repo, RepoStatus, RepoUrl, UrlCredentials, validate_branch};
 use lettuce_domain::{RepoId, Secret};
-use lettuce_ports::git::GitError;
+use lettuce_ports::git::{GitError, ProviderKind};
 use lettuce_ports::queue::NewJob;
 use lettuce_ports::store::{RepoUpdate, StoreError};
 use serde_json::json;
@@ -28,6 +28,23 @@ pub struct AddRepoRequest {
 impl Engine {
     /// Registers a repo for the caller's account and queues its first index.
     pub async fn add_repo(&self, caller: &Caller, req: AddRepoRequest) -> Result<Repo, EngineError> {
+        let u = caller.user()?;
+        let repo = self.insert_repo(caller, req).await?;
+        if let Err(e) = self.enqueue_index(repo.id).await {
+            // Leave nothing behind: a retry of the same request must not get
+            // `repo_exists` for a repo that no job will ever index.
+            if let Err(undo) = self.inner.store.delete_repo(u.account_id, repo.id).await {
+                tracing::error!(repo = %repo.id, error = %undo, "could not undo a repo whose index job failed to enqueue");
+            }
+            return Err(e);
+        }
+        tracing::info!(repo = %repo.id, url = %repo.url, "repo added");
+        Ok(repo)
+    }
+
+    /// Validates and stores a repo of the caller's account (license, URL,
+    /// network policy, sealed credentials) without queueing its index.
+    pub(crate) async fn insert_repo(&self, caller: &Caller, req: AddRepoRequest) -> Result<Repo, EngineError> {
         let u = caller.user()?;
         self.require_license_for(LicensedAction::AddRepo).await?;
         let url = RepoUrl::parse(&req.url)?;
@@ -89,15 +106,6 @@ impl Engine {
             },
             e => e.into(),
         })?;
-        if let Err(e) = self.enqueue_index(repo.id).await {
-            // Leave nothing behind: a retry of the same request must not get
-            // `repo_exists` for a repo that no job will ever index.
-            if let Err(undo) = self.inner.store.delete_repo(u.account_id, repo.id).await {
-                tracing::error!(repo = %repo.id, error = %undo, "could not undo a repo whose index job failed to enqueue");
-            }
-            return Err(e);
-        }
-        tracing::info!(repo = %repo.id, url = %repo.url, "repo added");
         Ok(repo)
     }
 
@@ -185,27 +193,70 @@ impl Engine {
     }
 
     /// Clone credentials of a repo: sealed ones from the pasted URL, else the
-    /// owning code-host provider's.
+    /// token of the account's code-host installation (the repo's link names
+    /// the provider; otherwise the provider owning the URL). `None` — public
+    /// access — when the account has no installation (e.g. after a
+    /// disconnect).
     pub(crate) async fn clone_credentials(
         &self,
         repo: &Repo,
         url: &RepoUrl,
-    ) -> Result<Option<UrlCredentials>, EngineError> {
+    ) -> Result<Option<UrlCredentials>, CredentialError> {
         if let Some(sealed) = &repo.sealed_credentials {
-            let raw = self.inner.keys.open(sealed).map_err(EngineError::Internal)?;
-            let text =
-                String::from_utf8(raw).map_err(|_| EngineError::Internal("stored credentials are not UTF-8".into()))?;
+            let raw = self
+                .inner
+                .keys
+                .open(sealed)
+                .map_err(|e| CredentialError::Engine(EngineError::Internal(e)))?;
+            let text = String::from_utf8(raw).map_err(|_| {
+                CredentialError::Engine(EngineError::Internal("stored credentials are not UTF-8".into()))
+            })?;
             let (user, pass) = text.split_once('\n').unwrap_or(("x-access-token", text.as_str()));
             return Ok(Some(UrlCredentials {
                 username: user.to_owned(),
                 password: Secret::new(pass),
             }));
         }
+        let engine_err = |e: StoreError| CredentialError::Engine(e.into());
+        let link = self.inner.store.get_repo_link(repo.id).await.map_err(engine_err)?;
         for p in &self.inner.providers {
-            if p.owns(url) {
-                return Ok(p.clone_credentials(repo.account_id, url).await?);
+            let name = p.kind().as_str();
+            let ours = match &link {
+                Some(l) => l.provider == name,
+                None => p.kind() != ProviderKind::Generic && p.owns(url),
+            };
+            if !ours {
+                continue;
             }
+            let Some(inst) = self
+                .inner
+                .store
+                .get_installation(repo.account_id, name)
+                .await
+                .map_err(engine_err)?
+            else {
+                return Ok(None);
+            };
+            return p.clone_credentials(&inst, url).await.map_err(CredentialError::Git);
         }
         Ok(None)
+    }
+}
+
+/// Why clone credentials could not be obtained.
+#[derive(Debug)]
+pub(crate) enum CredentialError {
+    /// The engine failed (store, sealed data).
+    Engine(EngineError),
+    /// The code host refused or failed (rate limits are retried).
+    Git(GitError),
+}
+
+impl std::fmt::Display for CredentialError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CredentialError::Engine(e) => e.fmt(f),
+            CredentialError::Git(e) => e.fmt(f),
+        }
     }
 }

@@ -75,6 +75,9 @@ enum Outcome {
     Done,
     /// Transient failure: try again later.
     Retry(String),
+    /// Transient failure with a wait the remote asked for (a code host's
+    /// rate limit): try again no earlier than that.
+    RetryAfter(String, Duration),
 }
 
 impl Worker {
@@ -221,13 +224,17 @@ impl Worker {
                 return;
             };
             let queue = &self.engine.inner.queue;
+            let wait = match &outcome {
+                Ok(Outcome::RetryAfter(_, w)) => *w,
+                _ => Duration::ZERO,
+            };
             let result = match outcome {
                 Ok(Outcome::Done) => {
                     record("completed");
                     queue.complete(&lease).await
                 }
-                Ok(Outcome::Retry(msg)) | Err(RetryableError(msg)) => {
-                    let delay = retry_delay(lease.attempt, rand::random::<f64>());
+                Ok(Outcome::Retry(msg)) | Ok(Outcome::RetryAfter(msg, _)) | Err(RetryableError(msg)) => {
+                    let delay = retry_delay(lease.attempt, rand::random::<f64>()).max(wait);
                     let retry_at = self.engine.inner.clock.now() + chrono::Duration::from_std(delay).unwrap_or_default();
                     match queue.fail(&lease, &msg, retry_at).await {
                         Ok(FailOutcome::Retrying(at)) => {
@@ -382,6 +389,7 @@ impl Worker {
         let host = crate::observe::host_label(&url);
         let creds = match self.engine.clone_credentials(&repo, &url).await {
             Ok(c) => c,
+            Err(crate::repos::CredentialError::Git(err)) => return self.git_failure(repo_id, job, err).await,
             Err(err) => return self.fail_repo(repo_id, err.to_string()).await,
         };
         let req = SyncRequest {
@@ -477,7 +485,11 @@ impl Worker {
     async fn git_failure(&self, repo_id: RepoId, job: &ClaimedJob, err: GitError) -> Result<Outcome, RetryableError> {
         if err.is_retryable() {
             if job.lease.attempt < job.max_attempts {
-                return self.retry_later(repo_id, job, err.to_string()).await;
+                let outcome = self.retry_later(repo_id, job, err.to_string()).await?;
+                return Ok(match (outcome, err.retry_after()) {
+                    (Outcome::Retry(msg), Some(wait)) => Outcome::RetryAfter(msg, wait),
+                    (outcome, _) => outcome,
+                });
             }
             return Err(RetryableError(err.to_string()));
         }

@@ -1,11 +1,14 @@
 //! Getting code: mirroring git repositories ([`GitMirror`]) and talking to
-//! code hosts ([`GitProvider`]).
+//! code hosts ([`GitProvider`]: installation and clone credentials, the
+//! repository picker, webhooks).
 
 use crate::BoxError;
 use async_trait::async_trait;
-use lettuce_domain::AccountId;
+use lettuce_domain::Secret;
+use lettuce_domain::codehost::Installation;
 use lettuce_domain::repo::{RepoUrl, UrlCredentials};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// A request to bring a local mirror up to date with its remote.
 #[derive(Debug, Clone)]
@@ -134,6 +137,41 @@ pub enum GitError {
         /// Operation.
         operation: &'static str,
     },
+    /// The code host is not set up on this instance (missing settings).
+    #[error("{message}")]
+    NotConfigured {
+        /// What is missing and how to fix it.
+        message: String,
+    },
+    /// The code host refused the credentials (revoked installation, expired
+    /// or withdrawn token): the user must reconnect.
+    #[error("{message}")]
+    Unauthorized {
+        /// What to do.
+        message: String,
+    },
+    /// The credentials are valid but lack a permission (e.g. the GitHub App
+    /// lacks `Webhooks: Read & Write`).
+    #[error("{message}")]
+    PermissionDenied {
+        /// Which permission, and the fix.
+        message: String,
+    },
+    /// The code host's rate limit is exhausted; retry after `retry_after`
+    /// (through the job queue's backoff, never by sleeping in a request).
+    #[error("{message}")]
+    RateLimited {
+        /// How long to wait, when the host said.
+        retry_after: Option<Duration>,
+        /// What happened.
+        message: String,
+    },
+    /// A webhook delivery's body is not what the event header promised.
+    #[error("malformed webhook payload: {message}")]
+    MalformedPayload {
+        /// What is wrong.
+        message: String,
+    },
     /// Anything else.
     #[error("{backend} failed: {source}")]
     Backend {
@@ -152,8 +190,16 @@ impl GitError {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            GitError::Network { .. } | GitError::Backend { retryable: true, .. }
+            GitError::Network { .. } | GitError::RateLimited { .. } | GitError::Backend { retryable: true, .. }
         )
+    }
+
+    /// How long the host asked us to wait before retrying, if it did.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            GitError::RateLimited { retry_after, .. } => *retry_after,
+            _ => None,
+        }
     }
 }
 
@@ -183,11 +229,36 @@ impl ProviderKind {
             ProviderKind::BitbucketDc => "bitbucket_dc",
         }
     }
+
+    /// Parses [`ProviderKind::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "generic" => ProviderKind::Generic,
+            "github" => ProviderKind::GitHub,
+            "gitlab" => ProviderKind::GitLab,
+            "bitbucket" => ProviderKind::BitbucketCloud,
+            "bitbucket_dc" => ProviderKind::BitbucketDc,
+            _ => return None,
+        })
+    }
+
+    /// Name shown to users (`GitHub`, `Bitbucket`, …).
+    pub fn display_name(self) -> &'static str {
+        match self {
+            ProviderKind::Generic => "Git",
+            ProviderKind::GitHub => "GitHub",
+            ProviderKind::GitLab => "GitLab",
+            ProviderKind::BitbucketCloud => "Bitbucket",
+            ProviderKind::BitbucketDc => "Bitbucket Data Center",
+        }
+    }
 }
 
 /// A repository a code host offers to the account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RemoteRepo {
+    /// The provider's id of the repository.
+    pub id: String,
     /// `owner/name`.
     pub full_name: String,
     /// Clone URL (https, without credentials).
@@ -198,9 +269,110 @@ pub struct RemoteRepo {
     pub private: bool,
 }
 
-/// A code host integration: which URLs it owns, clone credentials, and the
-/// repository picker. Webhook and OAuth operations are added by the code-host
-/// adapters that need them.
+/// What the code host's install redirect brought back to the callback
+/// (query parameters; the `state` is checked by the engine first).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InstallCallback {
+    /// GitHub App: `installation_id`.
+    pub installation_id: Option<String>,
+    /// OAuth: the authorization `code`.
+    pub code: Option<String>,
+    /// GitHub App: `setup_action` (`install`, `update`, `request`).
+    pub setup_action: Option<String>,
+    /// OAuth: `error` (`access_denied`, …).
+    pub error: Option<String>,
+}
+
+/// What a completed install grants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstallGrant {
+    /// The provider's installation (or user) id.
+    pub external_id: String,
+    /// Granted scopes or permissions.
+    pub scopes: Vec<String>,
+}
+
+/// Where and how a webhook is registered.
+#[derive(Debug, Clone)]
+pub struct WebhookTarget {
+    /// The delivery URL (`${LETTUCE_WEB_URL}/v1/<provider>/webhook/<account id>`).
+    pub url: String,
+    /// The account's webhook secret.
+    pub secret: Secret,
+}
+
+/// How a code host authenticates its deliveries and names them: which
+/// headers the engine checks (in constant time, before parsing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WebhookScheme {
+    /// Header with `sha256=<hex>` HMAC of the body (`x-hub-signature-256`),
+    /// or with the shared token when `token` is true (`x-gitlab-token`).
+    pub signature_header: &'static str,
+    /// The header carries the secret itself rather than an HMAC.
+    pub token: bool,
+    /// Header naming the event (`x-github-event`).
+    pub event_header: &'static str,
+    /// Header with a unique delivery id (`x-github-delivery`), used to refuse
+    /// replays.
+    pub delivery_header: Option<&'static str>,
+}
+
+/// A verified delivery, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WebhookEvent {
+    /// The host checks the hook works.
+    Ping {
+        /// The provider's repo id, when the hook is a repo hook.
+        provider_repo_id: Option<String>,
+    },
+    /// Commits were pushed.
+    Push {
+        /// The provider's repo id.
+        provider_repo_id: String,
+        /// `owner/name`.
+        full_name: String,
+        /// The branch, when the ref is a branch (`refs/heads/<branch>`).
+        branch: Option<String>,
+        /// The new head commit (all zeros when the branch was deleted).
+        head: String,
+    },
+    /// Anything else (answered, ignored).
+    Other {
+        /// The event name.
+        event: String,
+    },
+}
+
+/// Whether a code host can be used on this instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProviderStatus {
+    /// Configured.
+    Ready,
+    /// Missing settings: the message names them and the fix.
+    NotConfigured {
+        /// E.g. "GitHub App is not configured on this Lettuce instance".
+        message: String,
+    },
+}
+
+/// A code host integration, in three parts:
+///
+/// * **installation and auth** — [`status`](GitProvider::status),
+///   [`install_url`](GitProvider::install_url),
+///   [`complete_install`](GitProvider::complete_install),
+///   [`clone_credentials`](GitProvider::clone_credentials);
+/// * **listing** — [`list_repos`](GitProvider::list_repos) (the engine
+///   filters and pages);
+/// * **webhooks** — [`register_webhook`](GitProvider::register_webhook),
+///   [`webhook_scheme`](GitProvider::webhook_scheme),
+///   [`parse_webhook`](GitProvider::parse_webhook).
+///
+/// Every code-host method has a default answering
+/// [`GitError::Unsupported`], so a provider without a host API (a plain git
+/// URL) implements only [`kind`](GitProvider::kind) and
+/// [`owns`](GitProvider::owns). Signature checking is not the provider's:
+/// the engine checks the [`WebhookScheme`] with the domain's constant-time
+/// rules before the body reaches [`parse_webhook`](GitProvider::parse_webhook).
 #[async_trait]
 pub trait GitProvider: Send + Sync + std::fmt::Debug + 'static {
     /// Which host this is.
@@ -209,12 +381,68 @@ pub trait GitProvider: Send + Sync + std::fmt::Debug + 'static {
     /// Whether this provider owns `url` (by host).
     fn owns(&self, url: &RepoUrl) -> bool;
 
-    /// Credentials to clone `url` on behalf of `account`, if the provider has
-    /// any (an installation token, an OAuth token); `None` for public access.
-    async fn clone_credentials(&self, account: AccountId, url: &RepoUrl) -> Result<Option<UrlCredentials>, GitError>;
+    /// Whether the host is configured on this instance.
+    fn status(&self) -> ProviderStatus {
+        ProviderStatus::Ready
+    }
 
-    /// Repositories the account can add, filtered by a case-insensitive
-    /// substring of `owner/name`. [`GitError::Unsupported`] when the host has
-    /// no listing (a plain git URL).
-    async fn list_repos(&self, account: AccountId, filter: Option<&str>) -> Result<Vec<RemoteRepo>, GitError>;
+    /// Where to send the user to connect the host, carrying `state` back to
+    /// the callback.
+    fn install_url(&self, _state: &str) -> Result<String, GitError> {
+        Err(self.unsupported("connecting"))
+    }
+
+    /// Completes an install from the callback's parameters (exchanges an
+    /// OAuth code, checks a GitHub App installation is reachable).
+    /// `Unauthorized` when the host refuses.
+    async fn complete_install(&self, _callback: &InstallCallback) -> Result<InstallGrant, GitError> {
+        Err(self.unsupported("connecting"))
+    }
+
+    /// Credentials to clone `url` through `installation` (an installation or
+    /// OAuth token, minted or refreshed as needed; never logged), or `None`
+    /// for public access.
+    async fn clone_credentials(
+        &self,
+        _installation: &Installation,
+        _url: &RepoUrl,
+    ) -> Result<Option<UrlCredentials>, GitError> {
+        Ok(None)
+    }
+
+    /// Every repository the installation can add (all pages). The engine
+    /// filters and pages for the picker.
+    async fn list_repos(&self, _installation: &Installation) -> Result<Vec<RemoteRepo>, GitError> {
+        Err(self.unsupported("listing repositories"))
+    }
+
+    /// Registers a push webhook on `repo` and returns the host's hook id.
+    /// `PermissionDenied` when the installation may not manage hooks.
+    async fn register_webhook(
+        &self,
+        _installation: &Installation,
+        _repo: &RemoteRepo,
+        _target: &WebhookTarget,
+    ) -> Result<String, GitError> {
+        Err(self.unsupported("webhooks"))
+    }
+
+    /// How deliveries are authenticated and named; `None` without webhooks.
+    fn webhook_scheme(&self) -> Option<WebhookScheme> {
+        None
+    }
+
+    /// Parses a delivery whose signature the engine already verified.
+    /// `MalformedPayload` when the body does not fit the event.
+    fn parse_webhook(&self, _event: &str, _body: &[u8]) -> Result<WebhookEvent, GitError> {
+        Err(self.unsupported("webhooks"))
+    }
+
+    /// The [`GitError::Unsupported`] for `operation` on this host.
+    fn unsupported(&self, operation: &'static str) -> GitError {
+        GitError::Unsupported {
+            provider: self.kind().as_str(),
+            operation,
+        }
+    }
 }

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use lettuce_domain::account::{Account, ExternalIdentity, User};
 use lettuce_domain::api_key::ApiKey;
+use lettuce_domain::codehost::{Installation, RepoLink, WebhookDelivery};
 use lettuce_domain::invite::Invite;
 use lettuce_domain::repo::{IndexProgress, Repo, RepoStatus};
 use lettuce_domain::{AccountId, ApiKeyId, InviteId, RepoId, UserId};
@@ -284,6 +285,49 @@ pub trait MetadataStore: Send + Sync + std::fmt::Debug + 'static {
     /// processes — concurrent callers all get the same value — which is how
     /// a value is generated once per install (the instance id).
     async fn init_setting(&self, key: &str, value: &str) -> Result<String, StoreError>;
+
+    // ── code hosts ────────────────────────────────────────────────────────
+
+    /// Stores the account's installation of `installation.provider`,
+    /// replacing the previous one (a reconnect). `NotFound { entity:
+    /// "account" }` when the account does not exist.
+    async fn put_installation(&self, installation: &Installation) -> Result<(), StoreError>;
+    /// The account's installation of `provider`, if any.
+    async fn get_installation(&self, account: AccountId, provider: &str) -> Result<Option<Installation>, StoreError>;
+    /// The account's installations, ordered by provider name.
+    async fn list_installations(&self, account: AccountId) -> Result<Vec<Installation>, StoreError>;
+    /// Deletes the account's installation of `provider` (and with it any
+    /// credentials); `Ok(false)` when there was none. Repos and their links
+    /// stay.
+    async fn delete_installation(&self, account: AccountId, provider: &str) -> Result<bool, StoreError>;
+
+    /// Records the single use of `key` under `scope` (an install-state
+    /// nonce, a webhook delivery id): `Ok(true)` the first time, `Ok(false)`
+    /// on every later call. Atomic across processes (two concurrent calls:
+    /// exactly one `true`). Entries whose `expires_at` is before `now` may be
+    /// forgotten (pruned) by any call.
+    async fn use_once(
+        &self,
+        scope: &str,
+        key: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Stores or replaces the code-host link of `link.repo_id`. `NotFound {
+    /// entity: "repo" }` when the repo does not exist. Deleting the repo
+    /// deletes its link and deliveries.
+    async fn put_repo_link(&self, link: &RepoLink) -> Result<(), StoreError>;
+    /// The repo's code-host link, if it was added through a code host.
+    async fn get_repo_link(&self, repo: RepoId) -> Result<Option<RepoLink>, StoreError>;
+    /// The account's links to repos of `provider`, ordered by repo id.
+    async fn list_repo_links(&self, account: AccountId, provider: &str) -> Result<Vec<RepoLink>, StoreError>;
+
+    /// Records an accepted webhook delivery for its repo. `NotFound {
+    /// entity: "repo" }` when the repo does not exist.
+    async fn record_webhook_delivery(&self, delivery: &WebhookDelivery) -> Result<(), StoreError>;
+    /// The repo's latest deliveries, newest first, at most `limit`.
+    async fn list_webhook_deliveries(&self, repo: RepoId, limit: usize) -> Result<Vec<WebhookDelivery>, StoreError>;
 
     // ── sealed values (data-key rotation) ─────────────────────────────────
 

@@ -79,11 +79,8 @@ mod sync;
 pub use policy::NetworkPolicy;
 
 use async_trait::async_trait;
-use lettuce_domain::AccountId;
-use lettuce_domain::repo::{RepoUrl, UrlCredentials};
-use lettuce_ports::git::{
-    GitError, GitMirror, GitProvider, ProviderKind, RemoteRepo, RepoSnapshot, SyncOutcome, SyncRequest,
-};
+use lettuce_domain::repo::RepoUrl;
+use lettuce_ports::git::{GitError, GitMirror, GitProvider, ProviderKind, RepoSnapshot, SyncOutcome, SyncRequest};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -270,17 +267,6 @@ impl GitProvider for GenericProvider {
 
     fn owns(&self, _url: &RepoUrl) -> bool {
         true
-    }
-
-    async fn clone_credentials(&self, _account: AccountId, _url: &RepoUrl) -> Result<Option<UrlCredentials>, GitError> {
-        Ok(None)
-    }
-
-    async fn list_repos(&self, _account: AccountId, _filter: Option<&str>) -> Result<Vec<RemoteRepo>, GitError> {
-        Err(GitError::Unsupported {
-            provider: "a plain git URL",
-            operation: "listing repositories",
-        })
     }
 }
 

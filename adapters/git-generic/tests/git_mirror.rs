@@ -618,13 +618,23 @@ async fn generic_provider() {
     assert_eq!(p.kind(), ProviderKind::Generic);
     assert!(p.owns(&url("https://git.example.com/a/b.git")));
     assert!(p.owns(&url("git://h.example/x")));
-    let account: lettuce_domain::AccountId = "0190a6f0-0000-7000-8000-000000000001".parse().unwrap();
+    let installation = lettuce_domain::codehost::Installation {
+        account_id: "0190a6f0-0000-7000-8000-000000000001".parse().unwrap(),
+        provider: "generic".into(),
+        external_id: "x".into(),
+        connected_by: "0190a6f0-0000-7000-8000-000000000002".parse().unwrap(),
+        connected_at: chrono::Utc::now(),
+        scopes: vec![],
+        needs_reauth: false,
+    };
     assert!(
-        p.clone_credentials(account, &url("https://user:tok@git.example.com/a/b"))
+        p.clone_credentials(&installation, &url("https://user:tok@git.example.com/a/b"))
             .await
             .unwrap()
             .is_none()
     );
-    let e = p.list_repos(account, None).await.unwrap_err();
+    assert_eq!(p.status(), lettuce_ports::git::ProviderStatus::Ready);
+    assert!(p.webhook_scheme().is_none());
+    let e = p.list_repos(&installation).await.unwrap_err();
     assert!(matches!(e, GitError::Unsupported { .. }), "{e:?}");
 }

@@ -45,6 +45,7 @@
 //! [sea-orm]: https://www.sea-ql.org/SeaORM/
 #![deny(missing_docs)]
 
+mod codehost;
 mod convert;
 mod entity;
 mod error;
@@ -879,6 +880,74 @@ impl MetadataStore for SeaOrmStore {
 
     async fn init_setting(&self, key: &str, value: &str) -> Result<String, StoreError> {
         retrying(|| self.insert_setting_if_absent(key, value)).await
+    }
+
+    // ── code hosts (codehost.rs) ──────────────────────────────────────────
+
+    async fn put_installation(&self, installation: &lettuce_domain::codehost::Installation) -> Result<(), StoreError> {
+        retrying(|| self.installation_put(installation)).await
+    }
+
+    async fn get_installation(
+        &self,
+        account: AccountId,
+        provider: &str,
+    ) -> Result<Option<lettuce_domain::codehost::Installation>, StoreError> {
+        self.installation_get(account, provider).await
+    }
+
+    async fn list_installations(
+        &self,
+        account: AccountId,
+    ) -> Result<Vec<lettuce_domain::codehost::Installation>, StoreError> {
+        self.installations_of(account).await
+    }
+
+    async fn delete_installation(&self, account: AccountId, provider: &str) -> Result<bool, StoreError> {
+        retrying(|| self.installation_delete(account, provider)).await
+    }
+
+    async fn use_once(
+        &self,
+        scope: &str,
+        key: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        // One attempt: a retry after an ambiguous failure could answer
+        // "already used" for the caller's own first use.
+        self.once(scope, key, expires_at, now).await
+    }
+
+    async fn put_repo_link(&self, link: &lettuce_domain::codehost::RepoLink) -> Result<(), StoreError> {
+        retrying(|| self.link_put(link)).await
+    }
+
+    async fn get_repo_link(&self, repo: RepoId) -> Result<Option<lettuce_domain::codehost::RepoLink>, StoreError> {
+        self.link_get(repo).await
+    }
+
+    async fn list_repo_links(
+        &self,
+        account: AccountId,
+        provider: &str,
+    ) -> Result<Vec<lettuce_domain::codehost::RepoLink>, StoreError> {
+        self.links_of(account, provider).await
+    }
+
+    async fn record_webhook_delivery(
+        &self,
+        delivery: &lettuce_domain::codehost::WebhookDelivery,
+    ) -> Result<(), StoreError> {
+        self.delivery_put(delivery).await
+    }
+
+    async fn list_webhook_deliveries(
+        &self,
+        repo: RepoId,
+        limit: usize,
+    ) -> Result<Vec<lettuce_domain::codehost::WebhookDelivery>, StoreError> {
+        self.deliveries_of(repo, limit).await
     }
 
     async fn count_sealed(&self) -> Result<u64, StoreError> {

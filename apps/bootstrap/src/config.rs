@@ -245,6 +245,8 @@ pub struct Config {
     pub auth_provider: String,
     /// `LETTUCE_AUTH_PROVIDER` with the chosen IdP adapter's own configuration.
     pub auth: crate::auth::AuthProvider,
+    /// Code hosts (`GITHUB_*`).
+    pub code_hosts: crate::code_hosts::CodeHostsConfig,
     /// `LETTUCE_ALLOW_PRIVATE_GIT_HOSTS`.
     pub allow_private_git_hosts: bool,
     /// `LETTUCE_GIT_TIMEOUT_SECS`.
@@ -561,6 +563,7 @@ impl Config {
 
         let auth = crate::auth::read(env, &mut errs);
         let auth_provider = auth.name().to_owned();
+        let code_hosts = crate::code_hosts::read(env, &mut errs);
 
         let self_hosted = parse_bool(env, "LETTUCE_SELF_HOSTED", false, &mut errs);
         if self_hosted && !cfg!(feature = "license-ed25519") {
@@ -625,6 +628,7 @@ impl Config {
             secrets,
             auth_provider,
             auth,
+            code_hosts,
             allow_private_git_hosts,
             git_timeout,
             web_url,
@@ -680,6 +684,7 @@ impl Config {
         ];
         rows.extend(self.secrets.describe());
         rows.extend(self.auth.describe());
+        rows.extend(self.code_hosts.describe());
         rows.extend(vec![
             (
                 "LETTUCE_ALLOW_PRIVATE_GIT_HOSTS",

@@ -18,6 +18,7 @@ pub const ADAPTER_FEATURES: &[&str] = &[
     "auth-supabase",
     "auth-jwks",
     "git-generic",
+    "git-github",
     "index-tantivy",
     "tokens-bpe",
     "source-local",
@@ -76,6 +77,9 @@ pub fn enabled_features() -> Vec<&'static str> {
     }
     if cfg!(feature = "git-generic") {
         v.push("git-generic");
+    }
+    if cfg!(feature = "git-github") {
+        v.push("git-github");
     }
     if cfg!(feature = "index-tantivy") {
         v.push("index-tantivy");

@@ -16,6 +16,7 @@
 #![deny(missing_docs)]
 
 pub mod auth;
+pub mod code_hosts;
 mod config;
 mod features;
 #[cfg(all(feature = "index-tantivy", feature = "source-local", feature = "blob-fs"))]

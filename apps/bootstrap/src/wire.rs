@@ -345,6 +345,9 @@ pub async fn wire(config: &Config) -> anyhow::Result<Runtime> {
     if let Some(sink) = telemetry_sink(config)? {
         builder = builder.telemetry(sink);
     }
+    for provider in crate::code_hosts::providers(&config.code_hosts, &secrets).await? {
+        builder = builder.provider(provider);
+    }
     let engine = builder
         .store(Arc::new(store))
         .queue(queue)

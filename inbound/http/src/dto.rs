@@ -296,6 +296,10 @@ pub struct RepoDto {
     pub updated_at: DateTime<Utc>,
     /// Last successful index.
     pub indexed_at: Option<DateTime<Utc>>,
+    /// Webhook health, for repos added through a code host (`GET
+    /// /v1/repos/{id}` and adding from the picker).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<crate::routes::integrations::WebhookHealthDto>,
 }
 
 impl From<Repo> for RepoDto {
@@ -315,6 +319,7 @@ impl From<Repo> for RepoDto {
             created_at: r.created_at,
             updated_at: r.updated_at,
             indexed_at: r.indexed_at,
+            webhook: None,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The OpenAPI document served at `/openapi.json`.
 
 use crate::error::{ErrorBody, ErrorDetail};
-use crate::routes::{code, health, license, oidc, repos, telemetry, users};
+use crate::routes::{code, health, integrations, license, oidc, repos, telemetry, users};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -19,6 +19,8 @@ use utoipa::{Modify, OpenApi};
         code::search, code::symbols, code::outline, code::file, code::usage,
         license::get, license::put,
         telemetry::get, telemetry::put,
+        integrations::list, integrations::install, integrations::callback, integrations::picker,
+        integrations::add, integrations::disconnect, integrations::retry_webhook, integrations::webhook,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&BearerAuth),
@@ -26,6 +28,7 @@ use utoipa::{Modify, OpenApi};
         (name = "health"), (name = "admin", description = "operator endpoints (admin token)"),
         (name = "auth"), (name = "api-keys"), (name = "team"), (name = "repos"), (name = "code", description = "navigation: search, symbols, outlines, files, usage"), (name = "license"),
         (name = "telemetry", description = "the daily heartbeat and the admin opt-out"),
+        (name = "integrations", description = "code hosts: connect, pick repos, webhooks"),
     )
 )]
 pub struct ApiDoc;

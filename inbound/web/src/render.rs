@@ -21,6 +21,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("setup.html", include_str!("../templates/setup.html")),
     ("repos.html", include_str!("../templates/repos.html")),
     ("repo_rows.html", include_str!("../templates/repo_rows.html")),
+    ("code_hosts.html", include_str!("../templates/code_hosts.html")),
     ("repo_delete.html", include_str!("../templates/repo_delete.html")),
     ("team.html", include_str!("../templates/team.html")),
     ("admin.html", include_str!("../templates/admin.html")),

@@ -49,6 +49,7 @@ pub mod clock;
 pub mod git;
 pub mod index;
 pub mod license;
+pub mod provider;
 pub mod queue;
 pub mod search;
 pub mod secrets;

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use lettuce_domain::account::{Account, ExternalIdentity, Role, User};
 use lettuce_domain::api_key::ApiKey;
+use lettuce_domain::codehost::{DeliveryOutcome, Installation, RepoLink, WebhookDelivery};
 use lettuce_domain::invite::Invite;
 use lettuce_domain::repo::{IndexProgress, Repo, RepoStatus};
 use lettuce_domain::token::hash_token;
@@ -40,6 +41,13 @@ struct Inner {
     usage: BTreeMap<(DateTime<Utc>, AccountId), UsageCounters>,
     tool_usage: BTreeMap<(DateTime<Utc>, AccountId, String), UsageCounters>,
     settings: BTreeMap<String, String>,
+    /// Installations by (account, provider).
+    installations: BTreeMap<(AccountId, String), Installation>,
+    /// Single-use keys by (scope, key) → expiry.
+    used_once: BTreeMap<(String, String), DateTime<Utc>>,
+    repo_links: BTreeMap<RepoId, RepoLink>,
+    /// Deliveries in arrival order.
+    deliveries: Vec<WebhookDelivery>,
 }
 
 const fn not_found(entity: &'static str) -> StoreError {
@@ -389,6 +397,8 @@ impl MetadataStore for MemoryStore {
             .position(|r| r.id == id && r.account_id == account)
             .ok_or(not_found("repo"))?;
         inner.repos.remove(idx);
+        inner.repo_links.remove(&id);
+        inner.deliveries.retain(|d| d.repo_id != id);
         Ok(())
     }
 
@@ -502,6 +512,93 @@ impl MetadataStore for MemoryStore {
             .entry(key.to_owned())
             .or_insert_with(|| value.to_owned())
             .clone())
+    }
+
+    async fn put_installation(&self, installation: &Installation) -> Result<(), StoreError> {
+        let mut inner = lock(&self.inner);
+        if !inner.accounts.iter().any(|a| a.id == installation.account_id) {
+            return Err(not_found("account"));
+        }
+        inner.installations.insert(
+            (installation.account_id, installation.provider.clone()),
+            installation.clone(),
+        );
+        Ok(())
+    }
+
+    async fn get_installation(&self, account: AccountId, provider: &str) -> Result<Option<Installation>, StoreError> {
+        Ok(lock(&self.inner)
+            .installations
+            .get(&(account, provider.to_owned()))
+            .cloned())
+    }
+
+    async fn list_installations(&self, account: AccountId) -> Result<Vec<Installation>, StoreError> {
+        Ok(lock(&self.inner)
+            .installations
+            .values()
+            .filter(|i| i.account_id == account)
+            .cloned()
+            .collect())
+    }
+
+    async fn delete_installation(&self, account: AccountId, provider: &str) -> Result<bool, StoreError> {
+        Ok(lock(&self.inner)
+            .installations
+            .remove(&(account, provider.to_owned()))
+            .is_some())
+    }
+
+    async fn use_once(
+        &self,
+        scope: &str,
+        key: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut inner = lock(&self.inner);
+        inner.used_once.retain(|_, exp| *exp >= now);
+        Ok(inner
+            .used_once
+            .insert((scope.to_owned(), key.to_owned()), expires_at)
+            .is_none())
+    }
+
+    async fn put_repo_link(&self, link: &RepoLink) -> Result<(), StoreError> {
+        let mut inner = lock(&self.inner);
+        inner.repo_mut(link.repo_id)?;
+        inner.repo_links.insert(link.repo_id, link.clone());
+        Ok(())
+    }
+
+    async fn get_repo_link(&self, repo: RepoId) -> Result<Option<RepoLink>, StoreError> {
+        Ok(lock(&self.inner).repo_links.get(&repo).cloned())
+    }
+
+    async fn list_repo_links(&self, account: AccountId, provider: &str) -> Result<Vec<RepoLink>, StoreError> {
+        Ok(lock(&self.inner)
+            .repo_links
+            .values()
+            .filter(|l| l.account_id == account && l.provider == provider)
+            .cloned()
+            .collect())
+    }
+
+    async fn record_webhook_delivery(&self, delivery: &WebhookDelivery) -> Result<(), StoreError> {
+        let mut inner = lock(&self.inner);
+        inner.repo_mut(delivery.repo_id)?;
+        inner.deliveries.push(delivery.clone());
+        Ok(())
+    }
+
+    async fn list_webhook_deliveries(&self, repo: RepoId, limit: usize) -> Result<Vec<WebhookDelivery>, StoreError> {
+        let inner = lock(&self.inner);
+        Ok(
+            newest_first(inner.deliveries.iter().filter(|d| d.repo_id == repo).cloned(), |d| d.at)
+                .into_iter()
+                .take(limit)
+                .collect(),
+        )
     }
 
     async fn count_sealed(&self) -> Result<u64, StoreError> {
@@ -1415,6 +1512,178 @@ pub async fn metadata_store_contract(store: &dyn MetadataStore) {
     usage_contract(store, a1, a3).await;
     settings_contract(store, &n.tag).await;
     sealed_contract(store, &n, a1, at(9)).await;
+    codehost_contract(store, &n, a1, a3, owner.id, at(60)).await;
+}
+
+/// Installations, single-use keys, repo links and webhook deliveries.
+async fn codehost_contract(
+    store: &dyn MetadataStore,
+    n: &Names,
+    a1: AccountId,
+    a3: AccountId,
+    user: UserId,
+    t: DateTime<Utc>,
+) {
+    let b = store.backend();
+    // ── installations ─────────────────────────────────────────────────────
+    let inst = Installation {
+        account_id: a1,
+        provider: "github".into(),
+        external_id: "4242".into(),
+        connected_by: user,
+        connected_at: t,
+        scopes: vec!["contents:read".into(), "metadata:read".into()],
+        needs_reauth: false,
+    };
+    assert_eq!(
+        ok(b, store.get_installation(a1, "github").await, "get_installation"),
+        None,
+        "[{b}] no installation before one is stored"
+    );
+    ok(b, store.put_installation(&inst).await, "put_installation");
+    assert_eq!(
+        ok(b, store.get_installation(a1, "github").await, "get_installation"),
+        Some(inst.clone()),
+        "[{b}] get_installation must return what was stored"
+    );
+    assert_eq!(
+        ok(b, store.get_installation(a3, "github").await, "get_installation"),
+        None,
+        "[{b}] installations are per account"
+    );
+    let mut reconnect = inst.clone();
+    reconnect.external_id = "4343".into();
+    reconnect.needs_reauth = true;
+    reconnect.scopes = vec![];
+    ok(
+        b,
+        store.put_installation(&reconnect).await,
+        "put_installation (replace)",
+    );
+    let mut gitlab = inst.clone();
+    gitlab.provider = "gitlab".into();
+    ok(
+        b,
+        store.put_installation(&gitlab).await,
+        "put_installation (second provider)",
+    );
+    assert_eq!(
+        ok(b, store.list_installations(a1).await, "list_installations"),
+        vec![reconnect.clone(), gitlab.clone()],
+        "[{b}] list_installations: one per provider, by provider name, the replacement kept"
+    );
+    let mut orphan = inst.clone();
+    orphan.account_id = AccountId(Uuid::new_v4());
+    expect_not_found(
+        b,
+        store.put_installation(&orphan).await,
+        "put_installation for a missing account",
+    );
+    assert!(ok(
+        b,
+        store.delete_installation(a1, "gitlab").await,
+        "delete_installation"
+    ));
+    assert!(
+        !ok(b, store.delete_installation(a1, "gitlab").await, "delete_installation"),
+        "[{b}] deleting a deleted installation answers false"
+    );
+    assert_eq!(ok(b, store.list_installations(a1).await, "list_installations").len(), 1);
+
+    // ── single use ────────────────────────────────────────────────────────
+    let key = format!("nonce-{}", n.tag);
+    let exp = t + Duration::minutes(15);
+    assert!(ok(b, store.use_once("install_state", &key, exp, t).await, "use_once"));
+    assert!(
+        !ok(b, store.use_once("install_state", &key, exp, t).await, "use_once"),
+        "[{b}] a key is usable once"
+    );
+    assert!(
+        ok(b, store.use_once("github_delivery", &key, exp, t).await, "use_once"),
+        "[{b}] scopes are separate"
+    );
+
+    // ── repo links and deliveries ─────────────────────────────────────────
+    let repo = n.repo(a1, Some("codehost"), t);
+    ok(b, store.create_repo(&repo).await, "create_repo");
+    let link = RepoLink {
+        repo_id: repo.id,
+        account_id: a1,
+        provider: "github".into(),
+        provider_repo_id: "1296269".into(),
+        full_name: "octocat/Hello-World".into(),
+        branch: "codehost".into(),
+        hook_id: None,
+        hook_error: Some("re-grant the permission, then retry webhook setup".into()),
+        updated_at: t,
+    };
+    assert_eq!(ok(b, store.get_repo_link(repo.id).await, "get_repo_link"), None);
+    ok(b, store.put_repo_link(&link).await, "put_repo_link");
+    assert_eq!(
+        ok(b, store.get_repo_link(repo.id).await, "get_repo_link"),
+        Some(link.clone())
+    );
+    let mut hooked = link.clone();
+    hooked.hook_id = Some("12345678".into());
+    hooked.hook_error = None;
+    ok(b, store.put_repo_link(&hooked).await, "put_repo_link (replace)");
+    assert_eq!(
+        ok(b, store.list_repo_links(a1, "github").await, "list_repo_links"),
+        vec![hooked.clone()],
+        "[{b}] list_repo_links: the account's links of the provider"
+    );
+    assert!(ok(b, store.list_repo_links(a1, "gitlab").await, "list_repo_links").is_empty());
+    assert!(ok(b, store.list_repo_links(a3, "github").await, "list_repo_links").is_empty());
+    let mut missing = link.clone();
+    missing.repo_id = RepoId(Uuid::new_v4());
+    expect_not_found(
+        b,
+        store.put_repo_link(&missing).await,
+        "put_repo_link for a missing repo",
+    );
+
+    let delivery = |secs: i64, outcome: DeliveryOutcome| WebhookDelivery {
+        repo_id: repo.id,
+        at: t + Duration::seconds(secs),
+        event: "push".into(),
+        delivery_id: Some(format!("d-{secs}")),
+        outcome,
+        detail: format!("refs/heads/codehost at {secs}"),
+    };
+    let d1 = delivery(1, DeliveryOutcome::Ping);
+    let d2 = delivery(2, DeliveryOutcome::Queued);
+    let d3 = delivery(3, DeliveryOutcome::Ignored);
+    for d in [&d1, &d2, &d3] {
+        ok(b, store.record_webhook_delivery(d).await, "record_webhook_delivery");
+    }
+    assert_eq!(
+        ok(
+            b,
+            store.list_webhook_deliveries(repo.id, 2).await,
+            "list_webhook_deliveries"
+        ),
+        vec![d3.clone(), d2.clone()],
+        "[{b}] deliveries newest first, limited"
+    );
+    let mut orphan_delivery = d1.clone();
+    orphan_delivery.repo_id = RepoId(Uuid::new_v4());
+    expect_not_found(
+        b,
+        store.record_webhook_delivery(&orphan_delivery).await,
+        "record_webhook_delivery for a missing repo",
+    );
+    // Deleting the repo removes its link and deliveries; the installation stays.
+    ok(b, store.delete_repo(a1, repo.id).await, "delete_repo");
+    assert_eq!(ok(b, store.get_repo_link(repo.id).await, "get_repo_link"), None);
+    assert!(
+        ok(
+            b,
+            store.list_webhook_deliveries(repo.id, 10).await,
+            "list_webhook_deliveries"
+        )
+        .is_empty()
+    );
+    assert!(ok(b, store.get_installation(a1, "github").await, "get_installation").is_some());
 }
 
 /// The sealed-values part of the contract: every sealed column is listed in

@@ -10,6 +10,7 @@ use sea_orm_migration::{MigrationTrait, MigratorTrait};
 mod m20250601_000001_initial;
 mod m20250701_000002_usage_hourly;
 mod m20250801_000003_instance_settings;
+mod m20251201_000004_code_hosts;
 mod m20251202_000005_usage_tool_hourly;
 
 /// The ordered list of Lettuce metadata migrations.
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20250601_000001_initial::Migration),
             Box::new(m20250701_000002_usage_hourly::Migration),
             Box::new(m20250801_000003_instance_settings::Migration),
+            Box::new(m20251201_000004_code_hosts::Migration),
             Box::new(m20251202_000005_usage_tool_hourly::Migration),
         ]
     }

@@ -2,6 +2,7 @@
 
 pub(crate) mod code;
 pub(crate) mod health;
+pub(crate) mod integrations;
 pub(crate) mod license;
 pub(crate) mod oidc;
 pub(crate) mod repos;
@@ -53,6 +54,16 @@ pub(crate) fn router(state: AppState, extra: Router) -> Router {
         .route("/v1/repos", get(repos::list).post(repos::add))
         .route("/v1/repos/{id}", get(repos::get).delete(repos::delete))
         .route("/v1/repos/{id}/reindex", post(repos::reindex))
+        .route("/v1/repos/{id}/webhook", post(integrations::retry_webhook))
+        .route("/v1/integrations", get(integrations::list))
+        .route("/v1/integrations/{provider}", delete(integrations::disconnect))
+        .route("/v1/integrations/{provider}/install", get(integrations::install))
+        .route("/v1/integrations/{provider}/callback", get(integrations::callback))
+        .route(
+            "/v1/integrations/{provider}/repos",
+            get(integrations::picker).post(integrations::add),
+        )
+        .route("/v1/{provider}/webhook/{account_id}", post(integrations::webhook))
         .route("/v1/repos/{id}/outline", get(code::outline))
         .route("/v1/repos/{id}/file", get(code::file))
         .route("/v1/search", get(code::search))

@@ -56,7 +56,11 @@ pub(crate) async fn get(
     Auth(caller): Auth,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<RepoDto>, ApiError> {
-    Ok(Json(s.engine.get_repo(&caller, RepoId(id)).await?.into()))
+    let repo = s.engine.get_repo(&caller, RepoId(id)).await?;
+    let webhook = s.engine.webhook_health(&caller, RepoId(id)).await?;
+    let mut dto: RepoDto = repo.into();
+    dto.webhook = webhook.map(Into::into);
+    Ok(Json(dto))
 }
 
 /// Delete a repository and its index.

@@ -19,6 +19,7 @@
 
 mod errors;
 mod flows;
+mod integrations;
 mod isolation;
 mod license;
 mod openapi;

@@ -41,6 +41,14 @@ const ROUTES: &[(&str, &str, bool)] = &[
     ("put", "/v1/admin/license", true),
     ("get", "/v1/admin/telemetry", true),
     ("put", "/v1/admin/telemetry", true),
+    ("post", "/v1/repos/{id}/webhook", true),
+    ("get", "/v1/integrations", true),
+    ("delete", "/v1/integrations/{provider}", true),
+    ("get", "/v1/integrations/{provider}/install", true),
+    ("get", "/v1/integrations/{provider}/callback", false),
+    ("get", "/v1/integrations/{provider}/repos", true),
+    ("post", "/v1/integrations/{provider}/repos", true),
+    ("post", "/v1/{provider}/webhook/{account_id}", false),
 ];
 
 const METHODS: &[&str] = &["get", "put", "post", "delete", "options", "head", "patch", "trace"];

@@ -131,6 +131,7 @@ macro_rules! flaky_store {
 
 use lettuce_domain::account::{Account, ExternalIdentity, User};
 use lettuce_domain::api_key::ApiKey;
+use lettuce_domain::codehost::{Installation, RepoLink, WebhookDelivery};
 use lettuce_domain::invite::Invite;
 use lettuce_domain::repo::Repo;
 use lettuce_domain::{AccountId, ApiKeyId, InviteId, JobId, RepoId, UserId};
@@ -171,6 +172,16 @@ flaky_store! {
     fn count_sealed(&self) -> u64;
     fn list_sealed(&self, after: Option<&SealedRef>, limit: usize) -> Vec<SealedValue>;
     fn reseal(&self, at: &SealedRef, old: &str, new: &str) -> bool;
+    fn put_installation(&self, installation: &Installation) -> ();
+    fn get_installation(&self, account: AccountId, provider: &str) -> Option<Installation>;
+    fn list_installations(&self, account: AccountId) -> Vec<Installation>;
+    fn delete_installation(&self, account: AccountId, provider: &str) -> bool;
+    fn use_once(&self, scope: &str, key: &str, expires_at: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono::Utc>) -> bool;
+    fn put_repo_link(&self, link: &RepoLink) -> ();
+    fn get_repo_link(&self, repo: RepoId) -> Option<RepoLink>;
+    fn list_repo_links(&self, account: AccountId, provider: &str) -> Vec<RepoLink>;
+    fn record_webhook_delivery(&self, delivery: &WebhookDelivery) -> ();
+    fn list_webhook_deliveries(&self, repo: RepoId, limit: usize) -> Vec<WebhookDelivery>;
 }
 
 // ── a job queue whose enqueue can be switched off ─────────────────────────
@@ -561,6 +572,8 @@ pub struct App {
     pub engine: Engine,
     /// Fake git remotes.
     pub mirror: Arc<MemoryGitMirror>,
+    /// Fake GitHub (host `github.example`).
+    pub github: Arc<lettuce_ports::testing::provider::MemoryGitProvider>,
     /// Fake license state.
     pub license: Arc<FakeLicenseOracle>,
     /// Switchable metadata store.
@@ -589,6 +602,10 @@ impl App {
     pub fn with_settings(adjust: impl FnOnce(&mut EngineSettings)) -> Self {
         let auth = Arc::new(FakeAuth::new());
         let mirror = Arc::new(MemoryGitMirror::new(false));
+        let github = Arc::new(lettuce_ports::testing::provider::MemoryGitProvider::new(
+            lettuce_ports::git::ProviderKind::GitHub,
+            "github.example",
+        ));
         let license = Arc::new(FakeLicenseOracle::with_status(LicenseStatus::ungated()));
         let store = Arc::new(FlakyStore::default());
         let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
@@ -608,6 +625,7 @@ impl App {
             .sessions(auth.clone())
             .passwords(auth)
             .mirror(mirror.clone())
+            .provider(github.clone())
             .indexer(Arc::new(MemoryIndexer::new()))
             .license(license.clone())
             .clock(clock.clone())
@@ -618,6 +636,7 @@ impl App {
             router: lettuce_http::router(AppState::new(engine.clone())),
             engine,
             mirror,
+            github,
             license,
             store,
             queue,

@@ -63,6 +63,16 @@ const TABLE: &[(&str, &str, Class, &str)] = &[
     ("put", "/v1/admin/license", Class::OwnerOnly, ""),
     ("get", "/v1/admin/telemetry", Class::OwnerOnly, ""),
     ("put", "/v1/admin/telemetry", Class::OwnerOnly, ""),
+    ("post", "/v1/repos/{id}/webhook", Class::OtherAccount, ""),
+    ("get", "/v1/integrations", Class::OwnAccount, ""),
+    ("delete", "/v1/integrations/{provider}", Class::OwnerOnly, ""),
+    ("get", "/v1/integrations/{provider}/install", Class::OwnAccount, ""),
+    // Authenticated by the signed state, which names the account.
+    ("get", "/v1/integrations/{provider}/callback", Class::Unscoped, ""),
+    ("get", "/v1/integrations/{provider}/repos", Class::OwnAccount, ""),
+    ("post", "/v1/integrations/{provider}/repos", Class::OwnAccount, ""),
+    // Authenticated by the account's webhook signature (see integrations.rs).
+    ("post", "/v1/{provider}/webhook/{account_id}", Class::Unscoped, ""),
 ];
 
 fn is_code_route(path: &str) -> bool {
@@ -155,9 +165,15 @@ async fn every_route_is_classified_and_holds_its_tenancy_rule() {
                 let url = match *path {
                     "/v1/search" => "/v1/search?q=alpha".to_owned(),
                     "/v1/symbols" => "/v1/symbols?name=alpha".to_owned(),
-                    other => other.to_owned(),
+                    other => other.replace("{provider}", "github"),
                 };
                 let r = app.send(Req::get(url.clone()).bearer(&bob.token)).await;
+                // Bob has not connected GitHub: the picker refuses (409
+                // `not_connected`) rather than showing anything of A's.
+                if path.contains("{provider}") && r.status == StatusCode::CONFLICT {
+                    r.error(StatusCode::CONFLICT, "not_connected");
+                    continue;
+                }
                 if is_code_route(path) && r.status == StatusCode::SERVICE_UNAVAILABLE {
                     continue;
                 }

@@ -36,6 +36,86 @@ fn action_for(error: &str) -> &'static str {
     }
 }
 
+/// Webhook health of the linked repos, by repo id.
+async fn webhooks(s: &WebState, viewer: &Viewer, repos: &[Repo]) -> std::collections::HashMap<RepoId, Value> {
+    let mut out = std::collections::HashMap::new();
+    for r in repos {
+        if let Ok(Some(h)) = s.engine.webhook_health(&viewer.caller, r.id).await {
+            let last = h.deliveries.first().map(|d| {
+                context! { event => d.event.clone(), outcome => d.outcome.as_str(), ago => ago(d.at) }
+            });
+            out.insert(
+                r.id,
+                context! { provider => h.link.provider, error => h.link.hook_error, last => last },
+            );
+        }
+    }
+    out
+}
+
+/// Percent-encodes a query value.
+fn query_value(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The code hosts and, when `?pick=<provider>`, one page of its picker.
+async fn code_hosts(s: &WebState, viewer: &Viewer, q: &Flash) -> (Vec<Value>, Option<Value>) {
+    let hosts = s.engine.list_integrations(&viewer.caller).await.unwrap_or_default();
+    let views = hosts
+        .iter()
+        .map(|h| {
+            context! {
+                provider => h.provider.clone(),
+                display_name => h.display_name.clone(),
+                configured => h.configured,
+                reason => h.reason.clone(),
+                connected => h.installation.is_some(),
+                needs_reauth => h.installation.as_ref().is_some_and(|i| i.needs_reauth),
+            }
+        })
+        .collect();
+    let picker = match q.pick.as_deref().and_then(|p| hosts.iter().find(|h| h.provider == p)) {
+        None => None,
+        Some(h) => {
+            let filter = q.filter.clone().filter(|f| !f.trim().is_empty());
+            let page = s
+                .engine
+                .list_provider_repos(&viewer.caller, &h.provider, filter.as_deref(), q.page, None)
+                .await;
+            let (repos, page_no, has_more, error) = match page {
+                Ok(p) => (
+                    p.repos
+                        .iter()
+                        .map(
+                            |r| context! { id => r.id.clone(), full_name => r.full_name.clone(), private => r.private },
+                        )
+                        .collect::<Vec<_>>(),
+                    p.page,
+                    p.has_more,
+                    None,
+                ),
+                Err(e) => (Vec::new(), 1, false, Some(e.to_string())),
+            };
+            Some(context! {
+                provider => h.provider.clone(),
+                display_name => h.display_name.clone(),
+                filter_q => query_value(filter.as_deref().unwrap_or_default()),
+                filter => filter,
+                repos => repos,
+                page => page_no,
+                has_more => has_more,
+                error => error,
+            })
+        }
+    };
+    (views, picker)
+}
+
 fn repo_view(r: &Repo) -> Value {
     let live = matches!(r.status, RepoStatus::Pending | RepoStatus::Indexing);
     let pct = (r.progress.files_total > 0).then(|| r.progress.files_done.saturating_mul(100) / r.progress.files_total);
@@ -57,9 +137,18 @@ fn repo_view(r: &Repo) -> Value {
     }
 }
 
-fn rows_ctx(repos: &[Repo]) -> Value {
+fn rows_ctx(repos: &[Repo], hooks: &std::collections::HashMap<RepoId, Value>) -> Value {
     context! {
-        repos => repos.iter().map(repo_view).collect::<Vec<_>>(),
+        repos => repos
+            .iter()
+            .map(|r| {
+                let view = repo_view(r);
+                match hooks.get(&r.id) {
+                    Some(h) => context! { webhook => h.clone(), ..view },
+                    None => view,
+                }
+            })
+            .collect::<Vec<_>>(),
         polling => repos.iter().any(|r| matches!(r.status, RepoStatus::Pending | RepoStatus::Indexing)),
     }
 }
@@ -68,6 +157,16 @@ fn rows_ctx(repos: &[Repo]) -> Value {
 pub(crate) struct Flash {
     #[serde(default)]
     done: Option<String>,
+    /// `?connected=<provider>` after a code-host install.
+    #[serde(default)]
+    connected: Option<String>,
+    /// `?pick=<provider>`: show that host's picker.
+    #[serde(default)]
+    pick: Option<String>,
+    #[serde(default)]
+    filter: Option<String>,
+    #[serde(default)]
+    page: Option<u32>,
 }
 
 fn flash(done: Option<&str>) -> Option<&'static str> {
@@ -75,23 +174,39 @@ fn flash(done: Option<&str>) -> Option<&'static str> {
         "added" => Some("Repository added; indexing has started."),
         "reindex" => Some("Re-index queued; queries keep answering from the current index meanwhile."),
         "deleted" => Some("Repository deleted; its index is removed in the background."),
+        "webhook" => Some("Webhook setup retried; see the repository's webhook status."),
         _ => None,
     }
 }
 
 async fn render(s: &WebState, viewer: &Viewer, status: StatusCode, notice: Option<&str>, form: Value) -> Response {
+    render_with(s, viewer, status, notice, form, &Flash::default()).await
+}
+
+async fn render_with(
+    s: &WebState,
+    viewer: &Viewer,
+    status: StatusCode,
+    notice: Option<&str>,
+    form: Value,
+    q: &Flash,
+) -> Response {
     let base = s.base(viewer, "repos").await;
     let repos = match s.engine.list_repos(&viewer.caller).await {
         Ok(r) => r,
         Err(e) => return s.error_page(Some(viewer), e.into()),
     };
+    let hooks = webhooks(s, viewer, &repos).await;
+    let (hosts, picker) = code_hosts(s, viewer, q).await;
     let license = s.engine.license_status(&viewer.caller).await;
     let cap = license.claims.filter(|_| license.gated).map(|c| c.repo_cap);
     let limit_reached = cap.is_some_and(|c| repos.len() as u64 >= u64::from(c));
     let ctx = context! {
         notice => notice,
         form => form,
-        rows => rows_ctx(&repos),
+        rows => rows_ctx(&repos, &hooks),
+        hosts => hosts,
+        picker => picker,
         repo_cap => cap,
         limit_reached => limit_reached,
         ..base
@@ -104,16 +219,82 @@ pub(crate) async fn page(State(s): State<WebState>, viewer: Viewer, Query(q): Qu
     if !matches!(viewer.caller, lettuce_engine::Caller::User(_)) {
         return Redirect::to("/admin").into_response();
     }
-    render(&s, &viewer, StatusCode::OK, flash(q.done.as_deref()), Value::UNDEFINED).await
+    let connected = q.connected.as_deref().map(|p| {
+        format!(
+            "{} connected: pick repositories below.",
+            if p == "github" { "GitHub" } else { p }
+        )
+    });
+    let notice = connected.as_deref().or_else(|| flash(q.done.as_deref()));
+    render_with(&s, &viewer, StatusCode::OK, notice, Value::UNDEFINED, &q).await
+}
+
+/// `GET /repos/connect/{provider}`: to the code host's install page.
+pub(crate) async fn connect(State(s): State<WebState>, viewer: Viewer, Path(provider): Path<String>) -> Response {
+    match s.engine.start_install(&viewer.caller, &provider).await {
+        Ok(url) => Redirect::to(&url).into_response(),
+        Err(e) => s.error_page(Some(&viewer), e.into()),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct PickForm {
+    #[serde(default)]
+    repo: String,
+    #[serde(default)]
+    csrf_token: String,
+}
+
+/// `POST /repos/pick/{provider}`: add a repo from the picker.
+pub(crate) async fn pick(
+    State(s): State<WebState>,
+    viewer: Viewer,
+    Path(provider): Path<String>,
+    WebForm(f): WebForm<PickForm>,
+) -> Response {
+    if let Err(r) = viewer.check_csrf(&s, &f.csrf_token) {
+        return r;
+    }
+    let req = lettuce_engine::AddProviderRepoRequest {
+        repo: f.repo,
+        branch: None,
+    };
+    match s.engine.add_provider_repo(&viewer.caller, &provider, req).await {
+        Ok(_) => Redirect::to("/repos?done=added").into_response(),
+        Err(e) => s.error_page(Some(&viewer), e.into()),
+    }
+}
+
+/// `POST /repos/{id}/webhook`: retry the webhook registration.
+pub(crate) async fn retry_webhook(
+    State(s): State<WebState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    WebForm(f): WebForm<CsrfForm>,
+) -> Response {
+    if let Err(r) = viewer.check_csrf(&s, &f.csrf_token) {
+        return r;
+    }
+    let id = match repo_id(&s, &viewer, &id) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    match s.engine.retry_webhook(&viewer.caller, id).await {
+        Ok(_) => Redirect::to("/repos?done=webhook").into_response(),
+        Err(e) => s.error_page(Some(&viewer), e.into()),
+    }
 }
 
 /// `GET /repos/rows`: the table body alone (htmx polling).
 pub(crate) async fn rows(State(s): State<WebState>, viewer: Viewer) -> Response {
     match s.engine.list_repos(&viewer.caller).await {
-        Ok(repos) => s.page(
-            "repo_rows.html",
-            context! { rows => rows_ctx(&repos), csrf => viewer.csrf.clone() },
-        ),
+        Ok(repos) => {
+            let hooks = webhooks(&s, &viewer, &repos).await;
+            s.page(
+                "repo_rows.html",
+                context! { rows => rows_ctx(&repos, &hooks), csrf => viewer.csrf.clone() },
+            )
+        }
         Err(e) => s.error_page(Some(&viewer), e.into()),
     }
 }

@@ -1,0 +1,489 @@
+//! Code hosts (GitHub, GitLab, Bitbucket): installations, the signed install
+//! `state`, webhook signatures, repo links and deliveries, the picker's
+//! filter and paging, and host URL composition. Pure rules: time is passed in.
+
+use crate::{AccountId, RepoId, UserId};
+use chrono::{DateTime, Duration, Utc};
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// How long an install `state` stays valid.
+pub const INSTALL_STATE_TTL: Duration = Duration::minutes(15);
+
+/// The user-facing message for an install `state` that is expired, forged,
+/// already used or for another provider (the Bitbucket guide's wording,
+/// shared by every provider).
+pub const INSTALL_STATE_MESSAGE: &str = "invalid or expired install state";
+
+/// The user-facing message when the user (or their admin) refused the
+/// install on the code host: "GitHub access was denied".
+pub fn access_denied_message(provider_display: &str) -> String {
+    format!("{provider_display} access was denied")
+}
+
+/// A code-host connection of one account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Installation {
+    /// The account.
+    pub account_id: AccountId,
+    /// Provider name (`github`, `gitlab`, `bitbucket`, `bitbucket_dc`).
+    pub provider: String,
+    /// The provider's id of the installation (GitHub App installation id)
+    /// or of the connected user (OAuth providers).
+    pub external_id: String,
+    /// Who connected it.
+    pub connected_by: UserId,
+    /// When.
+    pub connected_at: DateTime<Utc>,
+    /// Granted scopes or permissions (`contents:read`, `api`, …).
+    pub scopes: Vec<String>,
+    /// The provider refused the stored credentials: the user must reconnect.
+    pub needs_reauth: bool,
+}
+
+/// Why an install `state` was refused (all show [`INSTALL_STATE_MESSAGE`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum InstallStateError {
+    /// Not of the expected shape.
+    #[error("{INSTALL_STATE_MESSAGE} (malformed)")]
+    Malformed,
+    /// Signature mismatch (forged, or the server secret changed).
+    #[error("{INSTALL_STATE_MESSAGE} (bad signature)")]
+    BadSignature,
+    /// Signed for another provider.
+    #[error("{INSTALL_STATE_MESSAGE} (other provider)")]
+    WrongProvider,
+    /// Older than [`INSTALL_STATE_TTL`] (or from the future).
+    #[error("{INSTALL_STATE_MESSAGE} (expired)")]
+    Expired,
+}
+
+/// What a verified install `state` carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstallState {
+    /// The account that started the install.
+    pub account_id: AccountId,
+    /// The user that started it.
+    pub user_id: UserId,
+    /// The provider.
+    pub provider: String,
+    /// When it was issued.
+    pub issued_at: DateTime<Utc>,
+    /// Single-use nonce (the caller records its use).
+    pub nonce: String,
+}
+
+fn state_mac(secret: &[u8], payload: &str) -> HmacSha256 {
+    let mut mac = HmacSha256::new_from_slice(secret).unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    mac.update(b"lettuce install state\n");
+    mac.update(payload.as_bytes());
+    mac
+}
+
+impl InstallState {
+    fn payload(&self) -> String {
+        format!(
+            "{}.{}.{}.{}.{}",
+            self.account_id,
+            self.user_id,
+            self.provider,
+            self.issued_at.timestamp(),
+            self.nonce
+        )
+    }
+
+    /// The signed `state` string: `<account>.<user>.<provider>.<unix time>.<nonce>.<hex HMAC-SHA256>`.
+    /// `nonce` must not contain `.`.
+    pub fn sign(&self, secret: &[u8]) -> String {
+        let payload = self.payload();
+        let tag = hex::encode(state_mac(secret, &payload).finalize().into_bytes());
+        format!("{payload}.{tag}")
+    }
+
+    /// Verifies `state` for `provider` at `now`: the signature (constant
+    /// time), the provider and the age. The caller must then record the
+    /// nonce as used (single use).
+    pub fn verify(secret: &[u8], state: &str, provider: &str, now: DateTime<Utc>) -> Result<Self, InstallStateError> {
+        let (payload, tag) = state.rsplit_once('.').ok_or(InstallStateError::Malformed)?;
+        let tag = hex::decode(tag).map_err(|_| InstallStateError::Malformed)?;
+        state_mac(secret, payload)
+            .verify_slice(&tag)
+            .map_err(|_| InstallStateError::BadSignature)?;
+        let parts: Vec<&str> = payload.split('.').collect();
+        let [account, user, prov, ts, nonce] = parts[..] else {
+            return Err(InstallStateError::Malformed);
+        };
+        let account_id = account.parse().map_err(|_| InstallStateError::Malformed)?;
+        let user_id = user.parse().map_err(|_| InstallStateError::Malformed)?;
+        let ts: i64 = ts.parse().map_err(|_| InstallStateError::Malformed)?;
+        let issued_at = DateTime::from_timestamp(ts, 0).ok_or(InstallStateError::Malformed)?;
+        if prov != provider {
+            return Err(InstallStateError::WrongProvider);
+        }
+        if now - issued_at > INSTALL_STATE_TTL || issued_at - now > Duration::minutes(1) {
+            return Err(InstallStateError::Expired);
+        }
+        Ok(InstallState {
+            account_id,
+            user_id,
+            provider: prov.to_owned(),
+            issued_at,
+            nonce: nonce.to_owned(),
+        })
+    }
+}
+
+/// Why a webhook delivery's signature was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    /// No signature header.
+    #[error("unsigned delivery")]
+    Missing,
+    /// The header is not `sha256=<64 hex digits>`.
+    #[error("malformed signature header")]
+    Malformed,
+    /// The signature does not match the body.
+    #[error("signature does not match")]
+    Mismatch,
+}
+
+/// Checks a `sha256=<hex>` HMAC-SHA256 signature of `body` (GitHub's
+/// `X-Hub-Signature-256`, Bitbucket Cloud's `X-Hub-Signature`) in constant
+/// time. Call it before parsing the body.
+pub fn verify_hmac_sha256_signature(secret: &[u8], body: &[u8], header: Option<&str>) -> Result<(), SignatureError> {
+    let header = header.ok_or(SignatureError::Missing)?.trim();
+    let hex_sig = header.strip_prefix("sha256=").ok_or(SignatureError::Malformed)?;
+    let sig = hex::decode(hex_sig).map_err(|_| SignatureError::Malformed)?;
+    if sig.len() != 32 {
+        return Err(SignatureError::Malformed);
+    }
+    let mut mac = HmacSha256::new_from_slice(secret).unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    mac.update(body);
+    mac.verify_slice(&sig).map_err(|_| SignatureError::Mismatch)
+}
+
+/// The `sha256=<hex>` signature of `body` (what a code host sends; tests
+/// and fakes use it).
+pub fn hmac_sha256_signature(secret: &[u8], body: &[u8]) -> String {
+    let mut mac = HmacSha256::new_from_slice(secret).unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// Checks a shared-token header (GitLab's `X-Gitlab-Token`) in constant time.
+pub fn verify_token_header(secret: &str, header: Option<&str>) -> Result<(), SignatureError> {
+    use subtle::ConstantTimeEq;
+    let header = header.ok_or(SignatureError::Missing)?;
+    if bool::from(header.as_bytes().ct_eq(secret.as_bytes())) {
+        Ok(())
+    } else {
+        Err(SignatureError::Mismatch)
+    }
+}
+
+/// A repo added through a code host: the provider's id for it and the state
+/// of its webhook.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepoLink {
+    /// The Lettuce repo.
+    pub repo_id: RepoId,
+    /// Its account.
+    pub account_id: AccountId,
+    /// Provider name.
+    pub provider: String,
+    /// The provider's repo id.
+    pub provider_repo_id: String,
+    /// `owner/name` on the provider.
+    pub full_name: String,
+    /// The branch pushes are indexed from (the repo's branch, else the
+    /// provider's default branch at add time).
+    pub branch: String,
+    /// The provider's id of the registered webhook, once registered.
+    pub hook_id: Option<String>,
+    /// Why the last webhook registration failed, with the fix.
+    pub hook_error: Option<String>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What became of a webhook delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryOutcome {
+    /// A ping, answered.
+    Ping,
+    /// A push to the indexed branch: re-index queued.
+    Queued,
+    /// A push to another branch, or an event Lettuce does not use.
+    Ignored,
+}
+
+impl DeliveryOutcome {
+    /// Stable string form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryOutcome::Ping => "ping",
+            DeliveryOutcome::Queued => "queued",
+            DeliveryOutcome::Ignored => "ignored",
+        }
+    }
+
+    /// Parses [`DeliveryOutcome::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "ping" => DeliveryOutcome::Ping,
+            "queued" => DeliveryOutcome::Queued,
+            "ignored" => DeliveryOutcome::Ignored,
+            _ => return None,
+        })
+    }
+}
+
+/// One accepted webhook delivery for a repo.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookDelivery {
+    /// The repo.
+    pub repo_id: RepoId,
+    /// When it arrived.
+    pub at: DateTime<Utc>,
+    /// The provider's event name (`push`, `ping`).
+    pub event: String,
+    /// The provider's delivery id, if it sends one.
+    pub delivery_id: Option<String>,
+    /// What Lettuce did.
+    pub outcome: DeliveryOutcome,
+    /// Detail (branch and head of a push).
+    pub detail: String,
+}
+
+/// One page of the picker: items whose `name` contains `filter`
+/// (case-insensitive), page `page` (1-based) of `per_page`, and whether more
+/// follow.
+pub fn filter_page<T: Clone>(
+    items: &[T],
+    name: impl Fn(&T) -> &str,
+    filter: Option<&str>,
+    page: u32,
+    per_page: u32,
+) -> (Vec<T>, bool) {
+    let needle = filter.map(str::trim).filter(|f| !f.is_empty()).map(str::to_lowercase);
+    let matching: Vec<&T> = items
+        .iter()
+        .filter(|i| {
+            needle
+                .as_ref()
+                .is_none_or(|n| name(i).to_lowercase().contains(n.as_str()))
+        })
+        .collect();
+    let per = per_page.max(1) as usize;
+    let start = (page.max(1) as usize - 1).saturating_mul(per);
+    let out: Vec<T> = matching.iter().skip(start).take(per).map(|i| (*i).clone()).collect();
+    let more = matching.len() > start.saturating_add(per);
+    (out, more)
+}
+
+/// API and web base URLs of a GitHub host: `github.com` →
+/// `https://api.github.com` and `https://github.com`; any other host (GitHub
+/// Enterprise Server) → `https://<host>/api/v3` and `https://<host>`. A
+/// scheme given with the host is kept (`http://` for tests).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitHubUrls {
+    /// REST API base, without trailing slash.
+    pub api: String,
+    /// Web base, without trailing slash.
+    pub web: String,
+}
+
+impl GitHubUrls {
+    /// Composes the URLs for `host` (`github.com`, `ghes.example.com`,
+    /// `https://ghes.example.com/`).
+    pub fn for_host(host: &str) -> Self {
+        let host = host.trim().trim_end_matches('/');
+        let (scheme, bare) = match host.split_once("://") {
+            Some((s, rest)) => (s.to_ascii_lowercase(), rest),
+            None => ("https".to_owned(), host),
+        };
+        let bare_lc = bare.to_ascii_lowercase();
+        if bare_lc == "github.com" || bare_lc == "www.github.com" || bare_lc.is_empty() {
+            return GitHubUrls {
+                api: "https://api.github.com".into(),
+                web: "https://github.com".into(),
+            };
+        }
+        let web = format!("{scheme}://{bare}");
+        GitHubUrls {
+            api: format!("{web}/api/v3"),
+            web,
+        }
+    }
+
+    /// Where a user installs the App named `slug`.
+    pub fn install_url(&self, slug: &str) -> String {
+        format!("{}/apps/{slug}/installations/new", self.web)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uuid::Uuid;
+
+    fn state(at: DateTime<Utc>) -> InstallState {
+        InstallState {
+            account_id: AccountId(Uuid::now_v7()),
+            user_id: UserId(Uuid::now_v7()),
+            provider: "github".into(),
+            issued_at: DateTime::from_timestamp(at.timestamp(), 0).unwrap(),
+            nonce: "n0nce".into(),
+        }
+    }
+
+    #[test]
+    fn install_state_round_trip_and_refusals() {
+        let now = Utc::now();
+        let s = state(now);
+        let signed = s.sign(b"server secret");
+        assert_eq!(
+            InstallState::verify(b"server secret", &signed, "github", now),
+            Ok(s.clone())
+        );
+        let cases: Vec<(&str, String, &str, DateTime<Utc>, InstallStateError)> = vec![
+            (
+                "other secret",
+                signed.clone(),
+                "github",
+                now,
+                InstallStateError::BadSignature,
+            ),
+            (
+                "server secret",
+                signed.clone(),
+                "gitlab",
+                now,
+                InstallStateError::WrongProvider,
+            ),
+            (
+                "server secret",
+                signed.clone(),
+                "github",
+                now + Duration::minutes(16),
+                InstallStateError::Expired,
+            ),
+            (
+                "server secret",
+                signed.clone(),
+                "github",
+                now - Duration::minutes(5),
+                InstallStateError::Expired,
+            ),
+            (
+                "server secret",
+                "garbage".into(),
+                "github",
+                now,
+                InstallStateError::Malformed,
+            ),
+            (
+                "server secret",
+                signed.replacen("github", "gitlab", 1),
+                "gitlab",
+                now,
+                InstallStateError::BadSignature,
+            ),
+        ];
+        for (secret, st, prov, at, want) in cases {
+            assert_eq!(
+                InstallState::verify(secret.as_bytes(), &st, prov, at),
+                Err(want),
+                "{st} {prov}"
+            );
+            assert!(want.to_string().starts_with(INSTALL_STATE_MESSAGE));
+        }
+        assert!(InstallState::verify(b"server secret", &signed, "github", now + Duration::minutes(14)).is_ok());
+    }
+
+    #[test]
+    fn hmac_signatures() {
+        let body = br#"{"ref":"refs/heads/main"}"#;
+        let sig = hmac_sha256_signature(b"s3cret", body);
+        assert_eq!(verify_hmac_sha256_signature(b"s3cret", body, Some(&sig)), Ok(()));
+        assert_eq!(
+            verify_hmac_sha256_signature(b"other", body, Some(&sig)),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            verify_hmac_sha256_signature(b"s3cret", b"{\"ref\":\"refs/heads/mair\"}", Some(&sig)),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            verify_hmac_sha256_signature(b"s3cret", body, None),
+            Err(SignatureError::Missing)
+        );
+        for bad in ["sha1=abc", "sha256=zz", "sha256=abcd", ""] {
+            assert_eq!(
+                verify_hmac_sha256_signature(b"s3cret", body, Some(bad)),
+                Err(SignatureError::Malformed),
+                "{bad}"
+            );
+        }
+        // Known answer (RFC 4231-style check against GitHub's documented example).
+        assert_eq!(
+            hmac_sha256_signature(b"It's a Secret to Everybody", b"Hello, World!"),
+            "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
+        );
+        assert_eq!(verify_token_header("tok", Some("tok")), Ok(()));
+        assert_eq!(verify_token_header("tok", Some("tok2")), Err(SignatureError::Mismatch));
+        assert_eq!(verify_token_header("tok", None), Err(SignatureError::Missing));
+    }
+
+    #[test]
+    fn github_urls_table() {
+        let cases = [
+            ("github.com", "https://api.github.com", "https://github.com"),
+            ("GitHub.com", "https://api.github.com", "https://github.com"),
+            ("https://github.com/", "https://api.github.com", "https://github.com"),
+            (
+                "ghe.corp.example",
+                "https://ghe.corp.example/api/v3",
+                "https://ghe.corp.example",
+            ),
+            (
+                "https://ghe.corp.example/",
+                "https://ghe.corp.example/api/v3",
+                "https://ghe.corp.example",
+            ),
+            (
+                "http://127.0.0.1:8080",
+                "http://127.0.0.1:8080/api/v3",
+                "http://127.0.0.1:8080",
+            ),
+        ];
+        for (host, api, web) in cases {
+            let u = GitHubUrls::for_host(host);
+            assert_eq!((u.api.as_str(), u.web.as_str()), (api, web), "{host}");
+        }
+        assert_eq!(
+            GitHubUrls::for_host("ghe.corp.example").install_url("lettuce-app"),
+            "https://ghe.corp.example/apps/lettuce-app/installations/new"
+        );
+    }
+
+    #[test]
+    fn picker_filter_and_pages() {
+        let items: Vec<String> = ["acme/Api", "acme/web", "other/API-docs", "x/y"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let (page, more) = filter_page(&items, |s| s.as_str(), Some("api"), 1, 1);
+        assert_eq!((page, more), (vec!["acme/Api".to_string()], true));
+        let (page, more) = filter_page(&items, |s| s.as_str(), Some(" API "), 2, 1);
+        assert_eq!((page, more), (vec!["other/API-docs".to_string()], false));
+        let (page, more) = filter_page(&items, |s| s.as_str(), None, 1, 10);
+        assert_eq!((page.len(), more), (4, false));
+        let (page, more) = filter_page(&items, |s| s.as_str(), Some("zzz"), 1, 10);
+        assert!(page.is_empty() && !more);
+    }
+}
