@@ -35,6 +35,13 @@ bench *ARGS:
     cargo build --release -p lettuce -p lettuce-index-bench
     "$CARGO_TARGET_DIR/release/lettuce-index-bench" {{ARGS}}
 
+# Question benchmark (issue 9): `lettuce eval` (search_code, locate, grep baseline) over flask, ripgrep and cobra at
+# pinned commits, 100 commit subjects each; see docs/PERFORMANCE.md. Plain commands:
+#   cargo build --release -p lettuce && scripts/bench-questions.sh [N]
+bench-questions *ARGS:
+    cargo build --release -p lettuce
+    scripts/bench-questions.sh {{ARGS}}
+
 # Criterion micro-benchmarks of the index: extraction throughput on fixtures/code/src, warm query latency
 bench-criterion *ARGS:
     cargo bench -p lettuce-index-tantivy --bench index -- {{ARGS}}

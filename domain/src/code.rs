@@ -51,6 +51,32 @@ impl Symbol {
     }
 }
 
+/// How a definition or reference in an answer was found: what an agent may
+/// trust it for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Trust {
+    /// From the syntax tree: a tree-sitter definition, or an identifier
+    /// occurrence matched by name (not resolved by type: a same-named
+    /// identifier elsewhere also counts).
+    Syntactic,
+    /// A lexical match only (words in text, comments, strings).
+    Text,
+    /// Resolved by a compiler-grade index (reserved for a precise-index import).
+    Precise,
+}
+
+impl Trust {
+    /// The label answers print: `syntactic`, `text`, `precise`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trust::Syntactic => "syntactic",
+            Trust::Text => "text",
+            Trust::Precise => "precise",
+        }
+    }
+}
+
 /// A symbol and the symbols nested in it: one node of a file outline.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutlineNode {

@@ -59,9 +59,10 @@ pub use integrations::{
 };
 pub use keys::{RotationProgress, RotationReport};
 pub use navigate::{
-    Answer, FileRequest, FileSlice, MAX_TOKENS_CAP, MIN_TOKENS, NavRepo, NavState, Navigator, OutlineAnswer,
-    ReadSymbolRequest, ReferencesAnswer, ReferencesRequest, RepoCommit, RepoFileMatch, RepoMapAnswer, RepoMapRequest,
-    RepoReference, RepoSymbol, SearchAnswer, SearchRequest, SymbolCode, SymbolRequest, budgets,
+    Answer, FileRequest, FileSlice, LocateAnswer, LocateRequest, LocatedDefinition, LocatedFile, MAX_TASK_BYTES,
+    MAX_TOKENS_CAP, MIN_TOKENS, NavRepo, NavState, Navigator, OutlineAnswer, ReadSymbolRequest, ReferencesAnswer,
+    ReferencesRequest, RepoCommit, RepoFileMatch, RepoMapAnswer, RepoMapRequest, RepoReference, RepoSymbol,
+    SearchAnswer, SearchRequest, SymbolCode, SymbolRequest, budgets,
 };
 pub use observe::TRACE_FIELD;
 pub use ready::{ReadyCheck, ReadyReport};

@@ -6,8 +6,8 @@
 use lettuce_domain::Secret;
 use lettuce_domain::repo::RepoStatus;
 use lettuce_engine::{
-    AddRepoRequest, Caller, Engine, EngineSettings, FileRequest, ReadSymbolRequest, ReferencesRequest, RepoMapRequest,
-    SearchRequest, SignupRequest, SymbolRequest, Worker,
+    AddRepoRequest, Caller, Engine, EngineSettings, FileRequest, LocateRequest, ReadSymbolRequest, ReferencesRequest,
+    RepoMapRequest, SearchRequest, SignupRequest, SymbolRequest, Worker,
 };
 use lettuce_index_tantivy::{IndexConfig, TantivyIndex};
 use lettuce_ports::index::{CodeIndexer, SearchMode};
@@ -465,4 +465,113 @@ async fn a_push_reindexes_one_file_and_a_lost_index_is_rebuilt() {
         .await
         .unwrap();
     assert_eq!(hit.data[0].hit.symbol.start_line, 1);
+}
+
+#[tokio::test]
+async fn locate_and_questions_answer_tasks_with_trust_labels() {
+    let h = Harness::new();
+    h.mirror.add_remote(URL, "main", files(&[]));
+    let ada = h.user().await;
+    h.engine
+        .add_repo(
+            &ada,
+            AddRepoRequest {
+                url: URL.into(),
+                branch: None,
+            },
+        )
+        .await
+        .unwrap();
+    h.work().await;
+    let nav = h.engine.navigator(&ada).unwrap();
+
+    // A task in words: the file and the definition, with line ranges and a reason.
+    let a = nav
+        .locate(LocateRequest {
+            task: "Reserving stock fails when the held units exceed what is available".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let first = &a.data.files[0];
+    assert_eq!(first.path, "cart.py", "{}", a.text);
+    assert!(first.reason.contains("words:"), "{}", first.reason);
+    assert!(
+        first
+            .definitions
+            .iter()
+            .any(|d| d.symbol.qualified_name() == "Inventory.reserve" && d.symbol.start_line == 31),
+        "{}",
+        a.text
+    );
+    assert!(
+        a.text.contains("[text]") && a.text.contains("Inventory.reserve"),
+        "{}",
+        a.text
+    );
+    assert!(a.tokens.returned <= 1_500);
+
+    // A task that spells a name: its definition (syntactic) and its callers.
+    let a = nav
+        .locate(LocateRequest {
+            task: "`total_quantity` double counts returned items".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let paths: Vec<&str> = a.data.files.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(paths[..2], ["cart.py", "checkout.py"], "{}", a.text);
+    assert_eq!(a.data.files[0].trust, lettuce_domain::code::Trust::Syntactic);
+    assert!(a.data.files[0].reason.contains("defines total_quantity"), "{}", a.text);
+    assert!(a.data.files[1].reason.contains("total_quantity"), "{}", a.text);
+
+    // Over-long and empty tasks are refused.
+    for task in [String::new(), "x ".repeat(5_000)] {
+        let e = nav
+            .locate(LocateRequest {
+                task,
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), "validation_failed");
+    }
+
+    // A many-word question is answered when some word occurs; lines name
+    // their enclosing definition; labels say how things were found.
+    let s = nav
+        .search_code(SearchRequest {
+            query: "why does the checkout charge an empty basket".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(s.data.hits[0].hit.file.path, "checkout.py", "{}", s.text);
+    assert!(s.text.contains("[in checkout]"), "{}", s.text);
+    assert!(s.text.contains("trust: text"), "{}", s.text);
+    assert_eq!(s.data.absent, ["basket"]);
+    let s = nav
+        .search_code(SearchRequest {
+            query: "frobnicate quux".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(s.data.hits.is_empty());
+    assert!(
+        s.text
+            .contains("none of the words occurs in any file (frobnicate, quux)")
+            && s.text.contains("try other words"),
+        "{}",
+        s.text
+    );
+    let f = nav
+        .find_symbol(SymbolRequest {
+            name: "__init__".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(f.text.contains("definitions: syntactic"), "{}", f.text);
+    assert!(f.text.contains("ambiguous: 2 definitions named __init__"), "{}", f.text);
 }

@@ -4,7 +4,7 @@
 use crate::BoxError;
 use crate::git::RepoSnapshot;
 use async_trait::async_trait;
-use lettuce_domain::code::{OutlineNode, Symbol};
+use lettuce_domain::code::{OutlineNode, Symbol, Trust};
 use lettuce_domain::{AccountId, RepoId};
 use std::sync::Arc;
 
@@ -153,9 +153,13 @@ pub struct IndexRef {
 /// How a search query is matched against file contents.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum SearchMode {
-    /// Words: every word of the query must occur in the file; identifiers
-    /// are split at `_` and case changes (`parseUrl` matches `parse url`),
-    /// case-insensitive; files are ranked by relevance.
+    /// Words, for questions: files with any of the query's words, ranked by
+    /// relevance (BM25), strongly preferring files with all of them or with
+    /// the identifier they form; identifiers are split at `_` and case
+    /// changes (`parseUrl` matches `parse url`), case-insensitive, words
+    /// lightly stemmed (`callbacks` matches `callback`), stop words ignored;
+    /// definition names, paths, signatures and doc comments weigh more;
+    /// tests, docs and changelogs weigh less unless the query names them.
     #[default]
     Text,
     /// The exact string (case-sensitive unless asked otherwise).
@@ -197,6 +201,9 @@ pub struct LineMatch {
     pub text: String,
     /// Byte ranges of the matches within `text`.
     pub ranges: Vec<(u32, u32)>,
+    /// The innermost definition containing the line, qualified
+    /// (`Client.send`), when the file was parsed.
+    pub enclosing: Option<String>,
 }
 
 /// A file that matched a search.
@@ -210,6 +217,9 @@ pub struct FileMatch {
     pub lines: Vec<LineMatch>,
     /// Matching lines in the file (at least `lines.len()`).
     pub line_matches: u32,
+    /// For a [`SearchMode::Text`] search: the query's words the file
+    /// contains (as the query wrote them); empty for other modes.
+    pub words: Vec<String>,
 }
 
 /// The answer to a [`SearchQuery`].
@@ -219,6 +229,11 @@ pub struct SearchResults {
     pub files: Vec<FileMatch>,
     /// Whether more files matched than `max_files`.
     pub more: bool,
+    /// For a [`SearchMode::Text`] search: the query's words that occur in
+    /// no file at all.
+    pub absent: Vec<String>,
+    /// For a [`SearchMode::Text`] search: the words ignored as stop words.
+    pub ignored: Vec<String>,
 }
 
 /// A symbol-definition lookup.
@@ -256,6 +271,8 @@ pub struct SymbolMatch {
     pub symbol: Symbol,
     /// How well the name matched.
     pub matched: NameMatch,
+    /// How the definition was found.
+    pub trust: Trust,
 }
 
 /// A reference lookup: where an identifier occurs.
@@ -285,6 +302,9 @@ pub struct Reference {
     /// The innermost definition containing the occurrence (the caller, for
     /// a call), qualified: `Client.send`.
     pub enclosing: Option<String>,
+    /// How the occurrence was found (by name in the syntax tree:
+    /// [`Trust::Syntactic`]).
+    pub trust: Trust,
 }
 
 /// The answer to a [`ReferenceQuery`].

@@ -56,6 +56,7 @@
 mod build;
 mod extract;
 pub mod langs;
+mod question;
 pub mod rules;
 mod schema;
 mod search;

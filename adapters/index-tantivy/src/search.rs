@@ -1,11 +1,12 @@
 //! Queries over one opened commit.
 
 use crate::extract::{FileFacts, truncate_chars};
+use crate::question;
 use crate::schema::{self, Fields, Stored};
 use crate::storage::{PinnedDirectory, backend_err};
 use crate::tokenizer::{MAX_WORD_BYTES, terms};
 use globset::{Glob, GlobMatcher};
-use lettuce_domain::code::{Symbol, build_outline, is_word_char, split_identifier, split_qualified_name};
+use lettuce_domain::code::{Symbol, Trust, build_outline, is_word_char, split_identifier, split_qualified_name};
 use lettuce_ports::index::{
     FileContent, FileMatch, FileOutline, GraphFile, IndexError, IndexRef, IndexedFile, LineMatch, NameMatch, Reference,
     ReferenceQuery, References, SearchMode, SearchQuery, SearchResults, SymbolGraph, SymbolMatch, SymbolQuery,
@@ -15,9 +16,9 @@ use regex::{Regex, RegexBuilder};
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
-use tantivy::collector::{DocSetCollector, TopDocs};
+use tantivy::collector::{Count, DocSetCollector, TopDocs};
 use tantivy::postings::Postings;
-use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
+use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, QueryClone, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{DocAddress, DocSet, Index, IndexReader, ReloadPolicy, Searcher, TantivyDocument, Term};
 
@@ -275,76 +276,240 @@ impl OpenIndex {
         }
     }
 
+    /// Terms of the content field that stem like `word` (`callbacks` →
+    /// `callback`, `callbacks`), the word itself first.
+    fn stem_family(&self, searcher: &Searcher, word: &str) -> Result<Vec<String>, IndexError> {
+        let mut out = vec![word.to_owned()];
+        let s = question::stem(word);
+        if s == word && word.len() < 4 {
+            return Ok(out);
+        }
+        if !out.contains(&s) && s.len() <= MAX_WORD_BYTES {
+            out.push(s.clone());
+        }
+        let mut upper = s.as_bytes().to_vec();
+        upper.push(0xFF);
+        for segment in searcher.segment_readers() {
+            let inverted = segment.inverted_index(self.fields.content).map_err(tantivy_err)?;
+            let mut stream = inverted
+                .terms()
+                .range()
+                .ge(s.as_bytes())
+                .lt(&upper)
+                .into_stream()
+                .map_err(|e| tantivy_err(e.into()))?;
+            let mut seen = 0;
+            while stream.advance() && seen < STEM_SCAN {
+                seen += 1;
+                let key = stream.key();
+                if key.len() > s.len() + 5 {
+                    continue;
+                }
+                if let Ok(t) = std::str::from_utf8(key)
+                    && !out.iter().any(|o| o == t)
+                    && question::stem(t) == s
+                {
+                    out.push(t.to_owned());
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The content clause of one word: any of its variants, or all its parts.
+    fn word_clause(&self, w: &QueryWord) -> Box<dyn Query> {
+        let f = &self.fields;
+        let mut alts: Vec<Box<dyn Query>> = w.variants.iter().map(|v| term(f.content, v)).collect();
+        if w.parts.len() > 1 {
+            // Parts over the limit are not terms (an overlong word is
+            // indexed by its other parts).
+            let parts = w.parts.iter().filter(|p| p.len() <= MAX_WORD_BYTES);
+            alts.push(all_of(parts.map(|p| term(f.content, p)).collect()));
+        }
+        any_of(alts)
+    }
+
     fn search_words(
         &self,
-        words: &[QueryWord],
+        all_words: &[QueryWord],
         q: &SearchQuery,
         filter: &Option<PathFilter>,
         max_files: usize,
         max_lines: usize,
     ) -> Result<SearchResults, IndexError> {
         let f = &self.fields;
-        let mut must = vec![self.of_kind(schema::FILE)];
-        let mut should: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        for w in words {
-            let whole = term(f.content, &w.whole);
-            let clause = if w.parts.len() > 1 {
-                // Parts over the limit are not terms (an overlong word is
-                // indexed by its other parts).
-                let parts = w.parts.iter().filter(|p| p.len() <= MAX_WORD_BYTES);
-                any_of(vec![whole, all_of(parts.map(|p| term(f.content, p)).collect())])
+        let searcher = self.searcher();
+        // Stop words say nothing about where code is, unless they are all
+        // the query has.
+        let (mut words, mut ignored): (Vec<QueryWord>, Vec<QueryWord>) = all_words
+            .iter()
+            .cloned()
+            .partition(|w| !question::is_stop_word(&w.whole));
+        if words.is_empty() {
+            words = all_words.to_vec();
+            ignored.clear();
+        }
+        // One word per stem: `callback callbacks` is one word.
+        let mut stems: Vec<String> = Vec::new();
+        words.retain(|w| {
+            let s = question::stem(&w.whole);
+            if stems.contains(&s) {
+                false
             } else {
-                whole
-            };
-            must.push(clause);
-            should.push((Occur::Should, boost(term(f.defs, &w.whole), 3.0)));
-            should.push((Occur::Should, boost(term(f.path_text, &w.whole), 2.0)));
+                stems.push(s);
+                true
+            }
+        });
+        for w in &mut words {
+            w.variants = self.stem_family(&searcher, &w.whole)?;
+        }
+        let files_q = || all_of(self.with_lang(vec![self.of_kind(schema::FILE)], q.lang.as_deref()));
+        let n_files = searcher.search(files_q().as_ref(), &Count).map_err(tantivy_err)? as f32;
+        // Which files have each word, and how rare it is.
+        let mut present: Vec<Present> = Vec::new();
+        let mut absent: Vec<String> = Vec::new();
+        for w in words {
+            let clause = self.word_clause(&w);
+            let docs: HashSet<DocAddress> = searcher
+                .search(all_of(vec![files_q(), clause.box_clone()]).as_ref(), &DocSetCollector)
+                .map_err(tantivy_err)?;
+            if docs.is_empty() {
+                absent.push(w.written.clone());
+                continue;
+            }
+            let df = docs.len() as f32;
+            let idf = (1.0 + (n_files - df + 0.5) / (df + 0.5)).ln().max(0.01);
+            present.push(Present {
+                word: w,
+                clause,
+                docs,
+                idf,
+            });
+        }
+        let ignored: Vec<String> = ignored.into_iter().map(|w| w.written).collect();
+        if present.is_empty() {
+            return Ok(SearchResults {
+                files: Vec::new(),
+                more: false,
+                absent,
+                ignored,
+            });
+        }
+        let mut should: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        for p in &present {
+            should.push((Occur::Should, p.clause.box_clone()));
+            let defs = p.word.variants.iter().map(|v| term(f.defs, v)).collect();
+            should.push((Occur::Should, boost(any_of(defs), 2.0)));
+            let paths = p.word.variants.iter().map(|v| term(f.path_text, v)).collect();
+            should.push((Occur::Should, boost(any_of(paths), 2.0)));
         }
         // Several words may name one identifier: `find iter` → find_iter, finditer.
-        if words.len() > 1 && words.iter().all(|w| w.parts.len() == 1) {
-            let parts: Vec<&str> = words.iter().map(|w| w.whole.as_str()).collect();
+        if present.len() > 1 && present.iter().all(|p| p.word.parts.len() == 1) {
+            let parts: Vec<&str> = present.iter().map(|p| p.word.whole.as_str()).collect();
             for joined in [parts.join("_"), parts.concat()] {
-                should.push((Occur::Should, boost(term(f.content, &joined), 4.0)));
-                should.push((Occur::Should, boost(term(f.defs, &joined), 6.0)));
+                if joined.len() <= MAX_WORD_BYTES {
+                    should.push((Occur::Should, boost(term(f.content, &joined), 4.0)));
+                    should.push((Occur::Should, boost(term(f.defs, &joined), 6.0)));
+                }
             }
         }
-        let must = self.with_lang(must, q.lang.as_deref());
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> = must.into_iter().map(|m| (Occur::Must, m)).collect();
+        let any_word = any_of(present.iter().map(|p| p.clause.box_clone()).collect());
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, files_q()), (Occur::Must, any_word)];
         clauses.extend(should);
         let query = BooleanQuery::new(clauses);
         let limit = if filter.is_some() {
             FILTERED_CANDIDATES
         } else {
-            max_files + 1
+            (max_files * 10).max(100)
         };
-        let searcher = self.searcher();
         let top = searcher
             .search(&query, &TopDocs::with_limit(limit).order_by_score())
             .map_err(tantivy_err)?;
-        let highlight = words_regex(words);
-        let mut files = Vec::new();
-        let mut more = false;
+        let total_idf: f32 = present.iter().map(|p| p.idf).sum();
+        let question_words: Vec<String> = all_words.iter().map(|w| w.whole.clone()).collect();
+        // Rank: relevance × coverage (the share of the question's weight the
+        // file has; all words earn a bonus) × the file's kind.
+        let mut ranked: Vec<Candidate> = Vec::new();
         for (score, addr) in top {
             let doc = self.doc(&searcher, addr)?;
-            let s = self.stored(&doc);
-            let file = s.file();
+            let file = self.stored(&doc).file();
             if !keep(filter, &file.path) {
                 continue;
             }
-            if files.len() == max_files {
-                more = true;
-                break;
-            }
-            let text = s.str(f.content).unwrap_or_default();
-            let (lines, line_matches) = best_lines(text, &highlight, words, max_lines);
-            files.push(FileMatch {
+            let has: Vec<bool> = present.iter().map(|p| p.docs.contains(&addr)).collect();
+            let coverage = present
+                .iter()
+                .zip(&has)
+                .filter(|(_, h)| **h)
+                .map(|(p, _)| p.idf)
+                .sum::<f32>()
+                / total_idf;
+            let all = has.iter().all(|h| *h) && present.len() > 1;
+            let weight = question::class_weight(question::path_class(&file.path), &question_words);
+            let rank = score * (0.3 + 0.7 * coverage).powi(2) * if all { 1.5 } else { 1.0 } * weight;
+            ranked.push(Candidate {
                 file,
-                score,
-                lines,
-                line_matches,
+                doc,
+                has,
+                coverage,
+                rank,
             });
         }
-        Ok(SearchResults { files, more })
+        // Files with a small share of what the best file has are noise.
+        let best = ranked.iter().map(|c| c.coverage).fold(0.0f32, f32::max);
+        ranked.retain(|c| c.coverage >= best * 0.5);
+        sort_candidates(&mut ranked);
+        // Definitions: a file whose definition names, signatures or docs
+        // carry the words ranks higher.
+        let rerank = ranked.len().min(max_files * 2 + 5);
+        let mut facts: Vec<Option<FileFacts>> = Vec::with_capacity(rerank);
+        for c in ranked.iter_mut().take(rerank) {
+            let decoded = match self.stored(&c.doc).bytes(f.facts) {
+                Some(b) => Some(schema::decode_facts(b)?),
+                None => None,
+            };
+            if let Some(fx) = &decoded {
+                let def = best_definition(&fx.symbols, &present, total_idf);
+                c.rank *= 1.0 + 0.6 * def;
+            }
+            facts.push(decoded);
+        }
+        let mut head: Vec<(Candidate, Option<FileFacts>)> = ranked.drain(..rerank).zip(facts).collect();
+        head.sort_by(|(a, _), (b, _)| b.rank.total_cmp(&a.rank).then_with(|| a.file.path.cmp(&b.file.path)));
+        let more = head.len() > max_files || !ranked.is_empty();
+        head.truncate(max_files);
+        let words_for_lines: Vec<QueryWord> = present.iter().map(|p| p.word.clone()).collect();
+        let highlight = words_regex(&words_for_lines);
+        let mut files = Vec::with_capacity(head.len());
+        for (c, fx) in head {
+            let stored = self.stored(&c.doc);
+            let text = stored.str(f.content).unwrap_or_default();
+            let (mut lines, line_matches) = best_lines(text, &highlight, &words_for_lines, max_lines);
+            if let Some(fx) = &fx {
+                for l in &mut lines {
+                    l.enclosing = innermost(&fx.symbols, l.line).map(Symbol::qualified_name);
+                }
+            }
+            let words = present
+                .iter()
+                .zip(&c.has)
+                .filter(|(_, h)| **h)
+                .map(|(p, _)| p.word.written.clone())
+                .collect();
+            files.push(FileMatch {
+                file: c.file,
+                score: c.rank,
+                lines,
+                line_matches,
+                words,
+            });
+        }
+        Ok(SearchResults {
+            files,
+            more,
+            absent,
+            ignored,
+        })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -398,7 +563,12 @@ impl OpenIndex {
         });
         let more = files.len() > max_files;
         files.truncate(max_files);
-        Ok(SearchResults { files, more })
+        Ok(SearchResults {
+            files,
+            more,
+            absent: Vec::new(),
+            ignored: Vec::new(),
+        })
     }
 
     /// `candidates` ordered by the summed frequency of `words` in the content
@@ -465,6 +635,7 @@ impl OpenIndex {
                             score: line_matches as f32,
                             lines,
                             line_matches,
+                            words: Vec::new(),
                         }));
                     }
                 }
@@ -522,7 +693,15 @@ impl OpenIndex {
             let Some(bytes) = s.bytes(f.sym) else { continue };
             let symbol = schema::decode_symbol(bytes)?;
             let matched = name_match(&symbol, &name, container.as_deref());
-            out.push((SymbolMatch { file, symbol, matched }, score));
+            out.push((
+                SymbolMatch {
+                    file,
+                    symbol,
+                    matched,
+                    trust: Trust::Syntactic,
+                },
+                score,
+            ));
         }
         out.sort_by(|(a, sa), (b, sb)| {
             a.matched
@@ -644,11 +823,78 @@ impl OpenIndex {
     }
 }
 
+/// Terms scanned per segment when looking for a word's stem family.
+const STEM_SCAN: usize = 4_000;
+
+/// A question word that occurs in the index.
+struct Present {
+    word: QueryWord,
+    clause: Box<dyn Query>,
+    docs: HashSet<DocAddress>,
+    idf: f32,
+}
+
+/// A file being ranked for a question.
+struct Candidate {
+    file: IndexedFile,
+    doc: TantivyDocument,
+    /// Per present word: whether the file has it.
+    has: Vec<bool>,
+    coverage: f32,
+    rank: f32,
+}
+
+fn sort_candidates(c: &mut [Candidate]) {
+    c.sort_by(|a, b| b.rank.total_cmp(&a.rank).then_with(|| a.file.path.cmp(&b.file.path)));
+}
+
+/// Whether `terms` (a definition's name, signature or doc, tokenised) has `w`.
+fn has_word(terms: &HashSet<String>, w: &QueryWord) -> bool {
+    w.variants.iter().any(|v| terms.contains(v)) || (w.parts.len() > 1 && w.parts.iter().all(|p| terms.contains(p)))
+}
+
+/// The share of the question's weight (0–1) the best definition of a file
+/// carries: words in its name count fully, in its signature or doc half.
+fn best_definition(symbols: &[Symbol], present: &[Present], total_idf: f32) -> f32 {
+    let mut best = 0.0f32;
+    for s in symbols {
+        let name: HashSet<String> = terms(&s.name).into_iter().collect();
+        let sig: HashSet<String> = terms(&s.signature).into_iter().collect();
+        let doc: HashSet<String> = s
+            .doc
+            .as_deref()
+            .map(|d| terms(truncate_chars(d, 400).as_str()).into_iter().collect())
+            .unwrap_or_default();
+        let mut got = 0.0;
+        for p in present {
+            if has_word(&name, &p.word) {
+                got += p.idf;
+            } else if has_word(&sig, &p.word) || has_word(&doc, &p.word) {
+                got += 0.5 * p.idf;
+            }
+        }
+        best = best.max(got / total_idf);
+    }
+    best
+}
+
+/// The innermost definition containing `line`.
+pub(crate) fn innermost(symbols: &[Symbol], line: u32) -> Option<&Symbol> {
+    symbols
+        .iter()
+        .filter(|s| s.start_line <= line && line <= s.end_line)
+        .max_by_key(|s| (s.start_line, std::cmp::Reverse(s.end_line)))
+}
+
 /// A word of a text query: the whole word and its parts, lowercased.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct QueryWord {
+    /// As the query wrote it.
+    pub written: String,
     pub whole: String,
     pub parts: Vec<String>,
+    /// Terms that count as the word: itself and its stem family.
+    pub variants: Vec<String>,
 }
 
 pub(crate) fn query_words(query: &str) -> Vec<QueryWord> {
@@ -658,13 +904,16 @@ pub(crate) fn query_words(query: &str) -> Vec<QueryWord> {
         if parts.is_empty() {
             continue;
         }
-        let w = QueryWord {
-            whole: word.to_lowercase(),
-            parts,
-        };
-        if !out.contains(&w) {
-            out.push(w);
+        let whole = word.to_lowercase();
+        if out.iter().any(|w| w.whole == whole) {
+            continue;
         }
+        out.push(QueryWord {
+            written: word.to_owned(),
+            variants: vec![whole.clone()],
+            whole,
+            parts,
+        });
     }
     out
 }
@@ -672,7 +921,7 @@ pub(crate) fn query_words(query: &str) -> Vec<QueryWord> {
 fn words_regex(words: &[QueryWord]) -> Regex {
     let mut alts: Vec<String> = words
         .iter()
-        .flat_map(|w| std::iter::once(&w.whole).chain(w.parts.iter()))
+        .flat_map(|w| w.variants.iter().chain(w.parts.iter()))
         .map(|t| regex::escape(t))
         .collect();
     // Longest first, so a whole word wins over its parts.
@@ -701,7 +950,7 @@ fn best_lines(text: &str, prefilter: &Regex, words: &[QueryWord], max: usize) ->
         for w in words {
             let whole: Vec<(usize, usize)> = spans
                 .iter()
-                .filter(|(t, _, _)| *t == w.whole)
+                .filter(|(t, _, _)| *t == w.whole || w.variants.contains(t))
                 .map(|(_, a, b)| (*a, *b))
                 .collect();
             if !whole.is_empty() {
@@ -803,6 +1052,7 @@ fn line_match(line_no: u32, line: &str, ranges: &[(usize, usize)]) -> LineMatch 
             line: line_no,
             text: line.to_owned(),
             ranges: ranges.iter().map(|&(s, e)| (s as u32, e as u32)).collect(),
+            enclosing: None,
         };
     }
     // Window: from a little before the first match.
@@ -826,6 +1076,7 @@ fn line_match(line_no: u32, line: &str, ranges: &[(usize, usize)]) -> LineMatch 
         line: line_no,
         text,
         ranges,
+        enclosing: None,
     }
 }
 
@@ -967,11 +1218,7 @@ fn occurrences(facts: &FileFacts, group: usize, file: &IndexedFile, text: &str) 
     }
     g.at.iter()
         .map(|&(line, column, definition)| {
-            let innermost = facts
-                .symbols
-                .iter()
-                .filter(|s| s.start_line <= line && line <= s.end_line)
-                .max_by_key(|s| (s.start_line, std::cmp::Reverse(s.end_line)));
+            let innermost = innermost(&facts.symbols, line);
             // A use: the definition it sits in (the caller). A definition:
             // what the defined symbol belongs to.
             let enclosing = match innermost {
@@ -986,6 +1233,7 @@ fn occurrences(facts: &FileFacts, group: usize, file: &IndexedFile, text: &str) 
                 text: truncate_chars(line_text.get(&line).copied().unwrap_or_default().trim(), MAX_LINE_CHARS),
                 definition,
                 enclosing,
+                trust: Trust::Syntactic,
             }
         })
         .collect()
@@ -1043,7 +1291,8 @@ mod tests {
             LineMatch {
                 line: 1,
                 text: "xab ab".into(),
-                ranges: vec![(1, 3), (4, 6)]
+                ranges: vec![(1, 3), (4, 6)],
+                enclosing: None,
             }
         );
         assert_eq!(lines[1].line, 3);

@@ -336,3 +336,83 @@ async fn substring_search_stops_scanning_once_enough_files_matched_and_says_so()
     let r = index.search(&c1, &q).await.unwrap();
     assert_eq!((r.files.len(), r.more), (3, false));
 }
+
+fn words(q: &str) -> lettuce_ports::index::SearchQuery {
+    lettuce_ports::index::SearchQuery {
+        mode: lettuce_ports::index::SearchMode::Text,
+        case_sensitive: false,
+        ..substring(q)
+    }
+}
+
+const APP_PY: &str = "class App:\n    def do_teardown_request(self, exc):\n        \"\"\"Calls every teardown callback.\"\"\"\n        for func in self.teardown_funcs:\n            func(exc)\n\n    def route(self, rule):\n        return rule\n";
+const CTX_PY: &str = "def push_context(app):\n    \"\"\"Pushes the app context.\"\"\"\n    return app\n";
+const TEST_APP_PY: &str = "def test_teardown_callbacks_despite_errors(app):\n    # teardown callback errors are raised after all callbacks ran\n    app.do_teardown_request(None)\n";
+const CHANGES: &str = "Version 2.0\n-----------\n\n- All teardown callbacks are called despite errors.\n";
+
+#[tokio::test]
+async fn questions_rank_by_relevance_and_are_never_empty_when_a_word_occurs() {
+    let (index, _blobs, _cache) = memory_index();
+    let repo = RepoId(Uuid::now_v7());
+    run(
+        &index,
+        repo,
+        snap(
+            "c1",
+            &[
+                ("src/app.py", APP_PY),
+                ("src/ctx.py", CTX_PY),
+                ("tests/test_app.py", TEST_APP_PY),
+                ("CHANGES.rst", CHANGES),
+            ],
+        ),
+    )
+    .await;
+    let c1 = at(repo, "c1");
+    // "despite" and "errors" are not in the source, "callbacks" only as
+    // "callback" (stemming), "all"/"are" are stop words: the source file
+    // still ranks first, above the test and the changelog that have every word.
+    let r = index
+        .search(&c1, &words("all teardown callbacks are called despite errors"))
+        .await
+        .unwrap();
+    let paths: Vec<&str> = r.files.iter().map(|f| f.file.path.as_str()).collect();
+    let dbg: Vec<_> = r
+        .files
+        .iter()
+        .map(|f| (f.file.path.clone(), f.score, f.words.clone()))
+        .collect();
+    assert_eq!(paths.first(), Some(&"src/app.py"), "{dbg:?}");
+    assert!(
+        paths.contains(&"tests/test_app.py"),
+        "down-weighted, not excluded: {paths:?}"
+    );
+    assert!(!paths.contains(&"src/ctx.py"), "{paths:?}");
+    assert!(
+        r.ignored.contains(&"all".to_owned()) && r.ignored.contains(&"are".to_owned()),
+        "{:?}",
+        r.ignored
+    );
+    let app = &r.files[0];
+    assert!(
+        app.words.contains(&"teardown".to_owned()) && app.words.contains(&"callbacks".to_owned()),
+        "{:?}",
+        app.words
+    );
+    // Each line names its enclosing definition.
+    let line = app.lines.iter().find(|l| l.line == 4).expect("the loop line");
+    assert_eq!(line.enclosing.as_deref(), Some("App.do_teardown_request"));
+    // The question names tests: the test file is no longer down-weighted.
+    let r = index
+        .search(&c1, &words("teardown callbacks errors test"))
+        .await
+        .unwrap();
+    assert_eq!(r.files[0].file.path, "tests/test_app.py");
+    // A word that occurs nowhere is reported; only absent words: empty.
+    let r = index.search(&c1, &words("teardown frobnicate")).await.unwrap();
+    assert_eq!(r.absent, ["frobnicate"]);
+    assert!(!r.files.is_empty());
+    let r = index.search(&c1, &words("frobnicate quux")).await.unwrap();
+    assert!(r.files.is_empty());
+    assert_eq!(r.absent, ["frobnicate", "quux"]);
+}

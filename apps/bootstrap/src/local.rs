@@ -162,6 +162,12 @@ impl LocalRepo {
         Ok(summary)
     }
 
+    /// The token counter answers are counted with (for tools that compare
+    /// against reading files whole, like `lettuce eval`).
+    pub fn token_counter(&self) -> Arc<dyn lettuce_ports::tokens::TokenCounter> {
+        self.tokens.clone()
+    }
+
     /// A navigator over this directory's index (after [`LocalRepo::index`]).
     pub fn navigator(&self) -> Navigator {
         Navigator::fixed(self.index.clone(), self.tokens.clone(), vec![self.repo.clone()])

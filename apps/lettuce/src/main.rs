@@ -32,6 +32,11 @@ enum Command {
     /// Index a local directory (respecting .gitignore) with a progress bar and
     /// print counts and timings. Runs again incrementally. No server needed.
     Index(IndexArgs),
+    /// Measure navigation on a repository's own history: replay the last N
+    /// commits (subject → files changed, at the parent commit) and print
+    /// Acc@1/3/5, MRR and tokens per question for search_code and locate,
+    /// beside a grep baseline. Needs git (and rg for the baseline).
+    Eval(EvalArgs),
     /// Serve MCP over stdio: with --repo, index that directory first and serve
     /// it; without, serve the repositories of the account whose API key is in
     /// LETTUCE_API_KEY on this instance (same configuration as `serve`).
@@ -60,6 +65,20 @@ enum KeysCommand {
 struct IndexArgs {
     /// The directory to index.
     path: std::path::PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+struct EvalArgs {
+    /// A local git clone (its HEAD's history is replayed; the clone is not touched:
+    /// a scratch worktree is used).
+    #[arg(long)]
+    repo: std::path::PathBuf,
+    /// Commits to replay.
+    #[arg(short = 'n', long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=5000))]
+    commits: u32,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -121,6 +140,11 @@ fn main() -> ExitCode {
     // Local commands need no server configuration.
     match &cli.command {
         Some(Command::Index(args)) => return run_local(&env, |c| async move { local::index(&c, &args.path).await }),
+        Some(Command::Eval(args)) => {
+            return run_local(&env, |c| async move {
+                eval::eval(&c, &args.repo, args.commits as usize, args.json).await
+            });
+        }
         Some(Command::Mcp(McpArgs { repo: Some(path) })) => {
             return run_local(&env, |c| async move { local::mcp_local(&c, path).await });
         }
@@ -172,7 +196,7 @@ fn main() -> ExitCode {
                 command: KeysCommand::Rotate,
             } => keys::rotate(&config).await,
             Command::Mcp(_) => mcp_as_user(config, &env).await,
-            Command::Index(_) => unreachable!("handled before the server configuration"),
+            Command::Index(_) | Command::Eval(_) => unreachable!("handled before the server configuration"),
         }
     });
     // Spans still buffered go out while the runtime still runs.
@@ -430,6 +454,7 @@ async fn serve(config: Config, env: &EnvMap, args: ServeArgs) -> anyhow::Result<
     result
 }
 
+mod eval;
 mod keys;
 mod local;
 mod telemetry;

@@ -14,11 +14,12 @@ use std::time::Duration;
 use support::{Api, GitDaemon, GitRepos, Server};
 
 const ALLOW_PRIVATE: (&str, &str) = ("LETTUCE_ALLOW_PRIVATE_GIT_HOSTS", "1");
-const TOOLS: [&str; 8] = [
+const TOOLS: [&str; 9] = [
     "file_outline",
     "find_references",
     "find_symbol",
     "list_repos",
+    "locate",
     "read_file",
     "read_symbol",
     "repo_map",

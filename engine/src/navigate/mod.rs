@@ -9,13 +9,16 @@
 //! files the answer stands for) and a note when it was shortened to fit its
 //! budget — an answer over budget is cut, never an error.
 
+mod locate;
 mod render;
 mod repo_map;
+
+pub use locate::{LocateAnswer, LocateRequest, LocatedDefinition, LocatedFile, MAX_TASK_BYTES};
 
 use crate::builder::Engine;
 use crate::caller::Caller;
 use crate::error::{EngineError, ErrorKind};
-use lettuce_domain::code::{OutlineNode, Symbol, TokenAccount, normalize_repo_path, split_qualified_name};
+use lettuce_domain::code::{OutlineNode, Symbol, TokenAccount, Trust, normalize_repo_path, split_qualified_name};
 use lettuce_domain::repo::{IndexProgress, Repo, RepoStatus};
 use lettuce_domain::{AccountId, RepoId, ValidationError};
 use lettuce_ports::index::{
@@ -46,6 +49,8 @@ pub mod budgets {
     pub const READ_FILE: u64 = 5_000;
     /// `repo_map`.
     pub const REPO_MAP: u64 = 1_500;
+    /// `locate`.
+    pub const LOCATE: u64 = 1_500;
 }
 
 /// A repository as navigation sees it.
@@ -238,6 +243,8 @@ pub struct SearchAnswer {
     pub hits: Vec<RepoFileMatch>,
     /// More files matched than were returned.
     pub more: bool,
+    /// Text mode: the query's words no file has.
+    pub absent: Vec<String>,
 }
 
 /// References.
@@ -394,6 +401,45 @@ fn nav_err(kind: ErrorKind, code: &'static str, message: String) -> EngineError 
 
 fn footer_note(what: &str, dropped: usize, budget: u64, hint: &str) -> String {
     format!("… {dropped} more {what} not shown (max_tokens={budget}); {hint}")
+}
+
+/// `syntactic`, or e.g. `syntactic, text` when items were found in several
+/// ways (each item's own label is in the answer's data).
+fn trust_legend(items: impl Iterator<Item = Trust>) -> String {
+    let mut seen: Vec<Trust> = Vec::new();
+    for t in items {
+        if !seen.contains(&t) {
+            seen.push(t);
+        }
+    }
+    let names: Vec<&str> = seen.iter().map(|t| t.as_str()).collect();
+    let what = match seen.as_slice() {
+        [Trust::Syntactic] => " (tree-sitter, by name)",
+        _ => "",
+    };
+    format!("{}{what}", names.join(", "))
+}
+
+/// The text of a search answer without files: which words occur nowhere
+/// and what to try instead.
+fn no_match_text(query: &str, words_mode: bool, absent: &[String], ignored: &[String]) -> String {
+    if !words_mode {
+        return format!(
+            "no matches of {:?}; try mode=text (words) or a shorter pattern\n",
+            query.trim()
+        );
+    }
+    let mut t = String::from("no matches: ");
+    if absent.is_empty() && !ignored.is_empty() {
+        t.push_str(&format!("only common words ({}); ", ignored.join(", ")));
+    } else {
+        t.push_str(&format!(
+            "none of the words occurs in any file ({}); ",
+            absent.join(", ")
+        ));
+    }
+    t.push_str("try other words (a synonym, an identifier, a file name), fewer filters, or find_symbol\n");
+    t
 }
 
 impl Navigator {
@@ -682,14 +728,27 @@ impl Navigator {
         let targets = self.targets(req.repo.as_deref()).await?;
         let mut per_repo = Vec::new();
         let mut more = false;
+        // Words no repo has, and stop words ignored (for the note).
+        let mut absent: Option<Vec<String>> = None;
+        let mut ignored: Vec<String> = Vec::new();
         for (r, at) in &targets {
             let res = match self.search.search(at, &query).await {
                 Ok(res) => res,
                 Err(e) => return Err(self.index_err(r, e).await),
             };
             more |= res.more;
+            absent = Some(match absent {
+                None => res.absent.clone(),
+                Some(a) => a.into_iter().filter(|w| res.absent.contains(w)).collect(),
+            });
+            for w in res.ignored {
+                if !ignored.contains(&w) {
+                    ignored.push(w);
+                }
+            }
             per_repo.push((Self::commit_of(r, at), at, res.files));
         }
+        let absent = absent.unwrap_or_default();
         // Interleave repos by rank.
         let mut hits: Vec<(RepoCommit, &IndexRef, FileMatch)> = Vec::new();
         let mut iters: Vec<_> = per_repo.into_iter().map(|(c, at, f)| (c, at, f.into_iter())).collect();
@@ -712,8 +771,27 @@ impl Navigator {
         let multi = targets.len() > 1;
         let mut b = Budgeted::new(self.tokens.as_ref(), room(budget));
         let mut shown = Vec::new();
+        let words_mode = req.mode == SearchMode::Text;
         if hits.is_empty() {
-            b.push("no matches\n");
+            b.push(&no_match_text(&req.query, words_mode, &absent, &ignored));
+        } else if words_mode {
+            let mut legend =
+                String::from("lines: text matches (trust: text); [in X]: enclosing definition (syntactic)\n");
+            if !absent.is_empty() {
+                legend.push_str(&format!("not found anywhere: {}\n", absent.join(", ")));
+            }
+            b.push(&legend);
+        } else {
+            b.push("lines: text matches (trust: text)\n");
+        }
+        // Every word a shown file could have (to name the missing ones).
+        let mut asked: Vec<String> = Vec::new();
+        for (_, _, h) in &hits {
+            for w in &h.words {
+                if !asked.contains(w) {
+                    asked.push(w.clone());
+                }
+            }
         }
         for (c, at, h) in hits {
             let mut chunk = String::new();
@@ -724,9 +802,22 @@ impl Navigator {
             if h.line_matches as usize > h.lines.len() {
                 chunk.push_str(&format!(" ({} matching lines)", h.line_matches));
             }
+            if words_mode && asked.len() > 1 && h.words.len() < asked.len() {
+                let missing: Vec<&str> = asked
+                    .iter()
+                    .filter(|w| !h.words.contains(w))
+                    .map(String::as_str)
+                    .collect();
+                chunk.push_str(&format!(" (without: {})", missing.join(", ")));
+            }
             chunk.push('\n');
             for l in &h.lines {
-                chunk.push_str(&format!("  {}: {}\n", l.line, l.text));
+                let within = l
+                    .enclosing
+                    .as_deref()
+                    .map(|e| format!("  [in {e}]"))
+                    .unwrap_or_default();
+                chunk.push_str(&format!("  {}: {}{within}\n", l.line, l.text));
             }
             if b.push(&chunk) {
                 shown.push((c, at, h));
@@ -752,6 +843,7 @@ impl Navigator {
         let repos = targets.iter().map(|(r, at)| Self::commit_of(r, at)).collect();
         let body = b.into_text();
         let data = SearchAnswer {
+            absent,
             more: more || shortened.is_some(),
             hits: shown
                 .into_iter()
@@ -805,6 +897,16 @@ impl Navigator {
         let mut shown = Vec::new();
         if hits.is_empty() {
             b.push(&format!("no definition of {}\n", req.name.trim()));
+        } else {
+            let exact = hits.iter().filter(|(_, _, h)| h.matched == NameMatch::Exact).count();
+            let mut legend = format!("definitions: {}\n", trust_legend(hits.iter().map(|(_, _, h)| h.trust)));
+            if exact > 1 {
+                legend.push_str(&format!(
+                    "ambiguous: {exact} definitions named {}; pass path=, kind= or a qualified name to pick\n",
+                    req.name.trim()
+                ));
+            }
+            b.push(&legend);
         }
         for (c, at, h) in hits {
             let s = &h.symbol;
@@ -889,6 +991,11 @@ impl Navigator {
         let mut shown: Vec<(RepoCommit, IndexRef, Reference)> = Vec::new();
         if refs.is_empty() {
             b.push(&format!("no occurrences of {name} in code\n"));
+        } else {
+            b.push(&format!(
+                "occurrences: {} (any identifier named {name}; not resolved by type)\n",
+                trust_legend(refs.iter().map(|(_, _, r)| r.trust))
+            ));
         }
         let mut last_file: Option<(RepoId, String)> = None;
         for (c, at, r) in refs {
@@ -948,7 +1055,7 @@ impl Navigator {
         };
         let mut b = Budgeted::new(self.tokens.as_ref(), room(budget));
         b.push(&format!(
-            "{} ({}, {} lines)\n",
+            "{} ({}, {} lines; definitions: syntactic)\n",
             o.file.path,
             o.file.lang.as_deref().unwrap_or("text"),
             o.file.lines
@@ -1116,12 +1223,13 @@ impl Navigator {
             .map(|(_, _, h)| (h.file.path.clone(), h.symbol.start_line))
             .collect();
         let mut header = format!(
-            "{}:{}-{} {} {}\n",
+            "{}:{}-{} {} {} ({})\n",
             hit.file.path,
             s.start_line,
             s.end_line,
             s.kind,
-            s.qualified_name()
+            s.qualified_name(),
+            hit.trust.as_str()
         );
         if let Some(doc) = &s.doc {
             // Docs outside the range (comments above) are shown; docstrings are in the code.
@@ -1154,7 +1262,10 @@ impl Navigator {
         let mut body = format!("{header}{shown}");
         if !others.is_empty() {
             let list: Vec<String> = others.iter().take(5).map(|(p, l)| format!("{p}:{l}")).collect();
-            body.push_str(&format!("also defined at {} (pass path= to pick)\n", list.join(", ")));
+            body.push_str(&format!(
+                "ambiguous: also defined at {} (pass path= to pick)\n",
+                list.join(", ")
+            ));
         }
         let full = self.tokens.count(&content.text);
         self.remember_tokens(&content.file.blob_id, full);
@@ -1198,7 +1309,7 @@ impl Navigator {
             Err(e) => return Err(e),
         };
         let header = format!(
-            "{} @ {}: {} definitions ranked\n",
+            "{} @ {}: {} definitions ranked (syntactic)\n",
             r.name,
             short(&at.commit),
             ranked.defs.len()

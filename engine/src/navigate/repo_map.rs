@@ -15,6 +15,98 @@ use std::sync::Arc;
 /// Names defined in more files than this carry no signal (`__init__`, `new`).
 const MAX_DEFINERS: usize = 40;
 
+/// Methods that are trait/protocol plumbing repeated per type (`fmt`,
+/// `next`, `len`, `new`, `__repr__`, `String`, …): folded into their type
+/// in the map instead of ranked on their own.
+const PLUMBING: &[&str] = &[
+    "fmt",
+    "next",
+    "next_back",
+    "size_hint",
+    "len",
+    "is_empty",
+    "new",
+    "default",
+    "from",
+    "into",
+    "try_from",
+    "try_into",
+    "eq",
+    "ne",
+    "partial_cmp",
+    "cmp",
+    "hash",
+    "clone",
+    "clone_from",
+    "drop",
+    "deref",
+    "deref_mut",
+    "as_ref",
+    "as_mut",
+    "borrow",
+    "borrow_mut",
+    "from_str",
+    "to_string",
+    "into_iter",
+    "from_iter",
+    "extend",
+    "index",
+    "index_mut",
+    "add",
+    "sub",
+    "mul",
+    "div",
+    "neg",
+    "not",
+    "poll",
+    "poll_next",
+    "serialize",
+    "deserialize",
+    "description",
+    "source",
+    "cause",
+    "write_str",
+    "write",
+    "flush",
+    "read",
+    "__init__",
+    "__repr__",
+    "__str__",
+    "__eq__",
+    "__ne__",
+    "__hash__",
+    "__len__",
+    "__iter__",
+    "__next__",
+    "__contains__",
+    "__getitem__",
+    "__setitem__",
+    "__enter__",
+    "__exit__",
+    "__lt__",
+    "__le__",
+    "__gt__",
+    "__ge__",
+    "__bool__",
+    "String",
+    "Error",
+    "Len",
+    "Less",
+    "Swap",
+    "toString",
+    "equals",
+    "hashCode",
+    "compareTo",
+];
+
+/// Whether a definition is a plumbing method of a type.
+pub(crate) fn is_plumbing(d: &lettuce_domain::code::Symbol) -> bool {
+    d.container.is_some() && matches!(d.kind.as_str(), "method" | "function") && PLUMBING.contains(&d.name.as_str())
+}
+
+/// How much a plumbing method keeps of its rank (it folds into its type).
+const PLUMBING_WEIGHT: f64 = 0.02;
+
 /// A definition and its rank.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RankedDef {
@@ -113,6 +205,8 @@ pub(crate) fn rank(graph: Arc<SymbolGraph>, focus: &Focus) -> Ranked {
             let mut r = def_rank.get(&(i, d.name.as_str())).copied().unwrap_or(0.0) + base;
             if focus.names.contains(&d.name) {
                 r += 1.0;
+            } else if is_plumbing(d) {
+                r *= PLUMBING_WEIGHT;
             }
             defs.push(RankedDef {
                 file: i,
@@ -153,8 +247,23 @@ pub(crate) fn render(ranked: &Ranked, k: usize) -> (String, Vec<usize>) {
         }
         let s = &f.definitions[d.def];
         let depth = s.container.as_deref().map_or(0, |c| c.split('.').count());
+        // A type's plumbing methods, folded into its line.
+        let qualified = s.qualified_name();
+        let mut folded: Vec<&str> = f
+            .definitions
+            .iter()
+            .filter(|m| is_plumbing(m) && m.container.as_deref() == Some(qualified.as_str()))
+            .map(|m| m.name.as_str())
+            .collect();
+        folded.sort_unstable();
+        folded.dedup();
+        let folded = if folded.is_empty() || is_plumbing(s) {
+            String::new()
+        } else {
+            format!("  (+ {})", folded.join(", "))
+        };
         out.push_str(&format!(
-            "{}{}: {}\n",
+            "{}{}: {}{folded}\n",
             "  ".repeat(depth + 1),
             s.start_line,
             s.signature
@@ -219,6 +328,41 @@ mod tests {
         let (text, shown) = render(&r, 2);
         assert_eq!(shown.len(), 2);
         assert!(text.starts_with("core.py:\n  1: def parse():\n"), "{text}");
+    }
+
+    #[test]
+    fn trait_plumbing_folds_into_its_type() {
+        let mut lib = file("src/lib.rs", &["Iter", "parse"], &[]);
+        for (i, name) in ["next", "len", "fmt"].iter().enumerate() {
+            lib.definitions.push(Symbol {
+                name: (*name).into(),
+                kind: "method".into(),
+                container: Some("Iter".into()),
+                start_line: 10 + i as u32,
+                end_line: 10 + i as u32,
+                start_byte: 0,
+                end_byte: 1,
+                signature: format!("fn {name}(&self)"),
+                doc: None,
+            });
+        }
+        lib.definitions[0].kind = "struct".into();
+        lib.definitions[0].signature = "pub struct Iter".into();
+        let user = file(
+            "src/main.rs",
+            &["main"],
+            &[("Iter", 2), ("parse", 2), ("next", 9), ("len", 9), ("fmt", 9)],
+        );
+        let r = rank(Arc::new(SymbolGraph { files: vec![lib, user] }), &Focus::default());
+        let names: Vec<&str> = r
+            .defs
+            .iter()
+            .take(2)
+            .map(|d| r.graph.files[d.file].definitions[d.def].name.as_str())
+            .collect();
+        assert!(names.contains(&"Iter") && names.contains(&"parse"), "{names:?}");
+        let (text, _) = render(&r, 2);
+        assert!(text.contains("1: pub struct Iter  (+ fmt, len, next)\n"), "{text}");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The OpenAPI document served at `/openapi.json`.
 
 use crate::error::{ErrorBody, ErrorDetail};
-use crate::routes::{code, health, integrations, license, oidc, repos, telemetry, users};
+use crate::routes::{code, health, integrations, license, locate, oidc, repos, telemetry, users};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -16,7 +16,7 @@ use utoipa::{Modify, OpenApi};
         users::create_api_key, users::list_api_keys, users::revoke_api_key,
         users::team_invite, users::list_invites, users::revoke_invite, users::account,
         repos::list, repos::add, repos::get, repos::delete, repos::reindex,
-        code::search, code::symbols, code::outline, code::file, code::usage,
+        code::search, code::symbols, code::outline, code::file, code::usage, locate::get, locate::post,
         license::get, license::put,
         telemetry::get, telemetry::put,
         integrations::list, integrations::install, integrations::callback, integrations::picker,
@@ -26,7 +26,7 @@ use utoipa::{Modify, OpenApi};
     modifiers(&BearerAuth),
     tags(
         (name = "health"), (name = "admin", description = "operator endpoints (admin token)"),
-        (name = "auth"), (name = "api-keys"), (name = "team"), (name = "repos"), (name = "code", description = "navigation: search, symbols, outlines, files, usage"), (name = "license"),
+        (name = "auth"), (name = "api-keys"), (name = "team"), (name = "repos"), (name = "code", description = "navigation: search, symbols, outlines, files, locate, usage"), (name = "license"),
         (name = "telemetry", description = "the daily heartbeat and the admin opt-out"),
         (name = "integrations", description = "code hosts: connect, pick repos, webhooks"),
     )

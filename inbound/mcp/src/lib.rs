@@ -2,7 +2,7 @@
 //!
 //! The inbound MCP adapter: Lettuce's navigation tools — `list_repos`,
 //! `search_code`, `find_symbol`, `find_references`, `file_outline`,
-//! `read_symbol`, `read_file`, `repo_map` — served with the official Rust
+//! `read_symbol`, `read_file`, `repo_map`, `locate` — served with the official Rust
 //! MCP SDK ([rmcp]).
 //!
 //! * **Streamable HTTP** ([`http_router`]): mounted at `/mcp` beside the
@@ -41,9 +41,11 @@ use tokio_util::sync::CancellationToken;
 
 /// Instructions sent to clients at initialisation.
 pub const INSTRUCTIONS: &str = "Lettuce navigates indexed code repositories with a fraction of the tokens reading files costs. \
-Start with repo_map (what matters in a repo) or search_code / find_symbol (where something is), then read_symbol for one \
+Given a task (an issue, a bug report), start with locate (the files and definitions likely to need a change). \
+Otherwise start with repo_map (what matters in a repo) or search_code / find_symbol (where something is), then read_symbol for one \
 definition's code, file_outline for what a file contains, find_references for callers and uses, and read_file with a \
-line range only when you need surrounding code. Every answer names the commit it read and its token accounting; \
+line range only when you need surrounding code. Every answer names the commit it read, how its items were found \
+(syntactic: from the syntax tree, by name; text: words only) and its token accounting; \
 answers over max_tokens are shortened and say how to continue.";
 
 /// Where a tool call's navigator comes from.
@@ -205,7 +207,7 @@ impl LettuceTools {
     }
 
     #[tool(
-        description = "Search file contents. mode=text (default): every word must occur; identifiers are split (parseUrl, parse_url and 'parse url' match each other); ranked by relevance. mode=substring: exact string. mode=regex: Rust regex. Returns matching lines with line numbers. Narrow with path (glob like src/**/*.py, or a substring) and lang."
+        description = "Search file contents. mode=text (default): words or a question; files ranked by relevance (all words and the identifier they form first; stemmed, stop words ignored; tests and docs after source); identifiers are split (parseUrl, parse_url and 'parse url' match each other); each line names its enclosing definition. mode=substring: exact string. mode=regex: Rust regex. Returns matching lines with line numbers. Narrow with path (glob like src/**/*.py, or a substring) and lang."
     )]
     async fn search_code(
         &self,
@@ -221,6 +223,21 @@ impl LettuceTools {
             Err(e) => return Ok(tool_error(&e)),
         };
         tool_result(nav.search_code(req).await)
+    }
+
+    #[tool(
+        description = "Locate the code a task is about: give an issue title and body (or a bug report, a question; up to 8 KB) and get the files most likely to need a change, best first, each with the definitions that matter (line ranges) and a one-line reason (words matched, names the task spells, callers). Start here for a task; then read_symbol the definitions shown."
+    )]
+    async fn locate(
+        &self,
+        Parameters(p): Parameters<LocateParams>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let nav = match self.navigator(&ctx) {
+            Ok(n) => n,
+            Err(e) => return Ok(tool_error(&e)),
+        };
+        tool_result(nav.locate(p.into()).await)
     }
 
     #[tool(

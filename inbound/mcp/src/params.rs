@@ -1,7 +1,8 @@
 //! Tool parameters (their JSON schemas are what clients see).
 
 use lettuce_engine::{
-    EngineError, FileRequest, ReadSymbolRequest, ReferencesRequest, RepoMapRequest, SearchRequest, SymbolRequest,
+    EngineError, FileRequest, LocateRequest, ReadSymbolRequest, ReferencesRequest, RepoMapRequest, SearchRequest,
+    SymbolRequest,
 };
 use lettuce_ports::index::SearchMode;
 use schemars::JsonSchema;
@@ -249,6 +250,35 @@ impl From<RepoMapParams> for RepoMapRequest {
         RepoMapRequest {
             repo: p.repo,
             focus: p.focus,
+            max_tokens: p.max_tokens,
+        }
+    }
+}
+
+/// `locate` parameters.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LocateParams {
+    /// The task: an issue title and body, a commit subject or a question
+    /// (up to 8 KB).
+    pub task: String,
+    /// Repository name or id (needed when several are indexed).
+    #[serde(default)]
+    pub repo: Option<String>,
+    /// Most files (default 8).
+    #[serde(default)]
+    pub max_files: Option<usize>,
+    /// Token budget (default 1500).
+    #[serde(default)]
+    pub max_tokens: Option<u64>,
+}
+
+impl From<LocateParams> for LocateRequest {
+    fn from(p: LocateParams) -> Self {
+        LocateRequest {
+            task: p.task,
+            repo: p.repo,
+            max_files: p.max_files,
             max_tokens: p.max_tokens,
         }
     }

@@ -118,7 +118,7 @@ pub struct AnswerMeta {
     pub shortened: Option<String>,
 }
 
-fn meta<T>(a: &Answer<T>) -> AnswerMeta {
+pub(crate) fn meta<T>(a: &Answer<T>) -> AnswerMeta {
     AnswerMeta {
         repos: a.repos.iter().cloned().map(Into::into).collect(),
         tokens: TokensDto {
@@ -161,6 +161,11 @@ pub struct LineDto {
     pub text: String,
     /// Byte ranges of the matches in `text`.
     pub ranges: Vec<(u32, u32)>,
+    /// How the line was found: always `text` (a lexical match).
+    pub trust: &'static str,
+    /// The innermost definition containing the line (found `syntactic`ally).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enclosing: Option<String>,
 }
 
 /// A file that matched.
@@ -174,6 +179,8 @@ pub struct SearchHitDto {
     pub lines: Vec<LineDto>,
     /// Matching lines in the file.
     pub line_matches: u32,
+    /// Text mode: the query's words this file contains.
+    pub words: Vec<String>,
 }
 
 /// `GET /v1/search` answer.
@@ -183,6 +190,8 @@ pub struct SearchResponse {
     pub results: Vec<SearchHitDto>,
     /// More files matched.
     pub more: bool,
+    /// Text mode: the query's words found in no file.
+    pub absent: Vec<String>,
     /// Commits, tokens, shortening.
     #[serde(flatten)]
     pub meta: AnswerMeta,
@@ -225,6 +234,7 @@ pub(crate) async fn search(
     let meta = meta(&a);
     Ok(Json(SearchResponse {
         more: a.data.more,
+        absent: a.data.absent,
         results: a
             .data
             .hits
@@ -233,6 +243,7 @@ pub(crate) async fn search(
                 repo: h.repo.into(),
                 file: h.hit.file.into(),
                 line_matches: h.hit.line_matches,
+                words: h.hit.words,
                 lines: h
                     .hit
                     .lines
@@ -241,6 +252,8 @@ pub(crate) async fn search(
                         line: l.line,
                         text: l.text,
                         ranges: l.ranges,
+                        trust: lettuce_domain::code::Trust::Text.as_str(),
+                        enclosing: l.enclosing,
                     })
                     .collect(),
             })
@@ -280,6 +293,8 @@ pub struct SymbolHitDto {
     pub symbol: SymbolDto,
     /// `exact`, `ignore_case` or `partial`.
     pub matched: &'static str,
+    /// How it was found: `syntactic` (tree-sitter), `text`, `precise`.
+    pub trust: &'static str,
 }
 
 /// `GET /v1/symbols` answer.
@@ -326,6 +341,7 @@ pub(crate) async fn symbols(
                     lettuce_ports::index::NameMatch::IgnoreCase => "ignore_case",
                     lettuce_ports::index::NameMatch::Partial => "partial",
                 },
+                trust: h.hit.trust.as_str(),
                 symbol: h.hit.symbol.into(),
             })
             .collect(),

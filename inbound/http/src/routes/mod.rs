@@ -4,6 +4,7 @@ pub(crate) mod code;
 pub(crate) mod health;
 pub(crate) mod integrations;
 pub(crate) mod license;
+pub(crate) mod locate;
 pub(crate) mod oidc;
 pub(crate) mod repos;
 pub(crate) mod telemetry;
@@ -68,6 +69,7 @@ pub(crate) fn router(state: AppState, extra: Router) -> Router {
         .route("/v1/repos/{id}/file", get(code::file))
         .route("/v1/search", get(code::search))
         .route("/v1/symbols", get(code::symbols))
+        .route("/v1/locate", get(locate::get).post(locate::post))
         .route("/v1/usage", get(code::usage))
         .route("/v1/license", get(license::get))
         .route("/v1/admin/license", put(license::put))

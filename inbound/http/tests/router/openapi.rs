@@ -36,6 +36,8 @@ const ROUTES: &[(&str, &str, bool)] = &[
     ("get", "/v1/repos/{id}/file", true),
     ("get", "/v1/search", true),
     ("get", "/v1/symbols", true),
+    ("get", "/v1/locate", true),
+    ("post", "/v1/locate", true),
     ("get", "/v1/usage", true),
     ("get", "/v1/license", true),
     ("put", "/v1/admin/license", true),

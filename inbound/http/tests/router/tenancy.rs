@@ -5,7 +5,7 @@
 //! member is `403`; list endpoints show only the caller's own account. A new
 //! route must be added to the table (the test fails on an unclassified one).
 //!
-//! The code-reading routes (outline, file, search, symbols) need a
+//! The code-reading routes (outline, file, search, symbols, locate) need a
 //! `CodeSearch` port that the in-memory harness does not have: here they
 //! may also answer 503, but never another account's data (the real index is
 //! exercised by the binary's end-to-end tests).
@@ -58,6 +58,8 @@ const TABLE: &[(&str, &str, Class, &str)] = &[
     ("get", "/v1/repos/{id}/file", Class::OtherAccount, "?path=a.rs"),
     ("get", "/v1/search", Class::OwnAccount, ""),
     ("get", "/v1/symbols", Class::OwnAccount, ""),
+    ("get", "/v1/locate", Class::OwnAccount, ""),
+    ("post", "/v1/locate", Class::OwnAccount, ""),
     ("get", "/v1/usage", Class::OwnAccount, ""),
     ("get", "/v1/license", Class::Unscoped, ""),
     ("put", "/v1/admin/license", Class::OwnerOnly, ""),
@@ -76,7 +78,11 @@ const TABLE: &[(&str, &str, Class, &str)] = &[
 ];
 
 fn is_code_route(path: &str) -> bool {
-    path.ends_with("/outline") || path.ends_with("/file") || path == "/v1/search" || path == "/v1/symbols"
+    path.ends_with("/outline")
+        || path.ends_with("/file")
+        || path == "/v1/search"
+        || path == "/v1/symbols"
+        || path == "/v1/locate"
 }
 
 const METHODS: &[&str] = &["get", "put", "post", "delete", "patch"];
@@ -165,6 +171,7 @@ async fn every_route_is_classified_and_holds_its_tenancy_rule() {
                 let url = match *path {
                     "/v1/search" => "/v1/search?q=alpha".to_owned(),
                     "/v1/symbols" => "/v1/symbols?name=alpha".to_owned(),
+                    "/v1/locate" => "/v1/locate?q=alpha".to_owned(),
                     other => other.replace("{provider}", "github"),
                 };
                 let r = app.send(Req::get(url.clone()).bearer(&bob.token)).await;
@@ -198,6 +205,7 @@ async fn every_route_is_classified_and_holds_its_tenancy_rule() {
     for url in [
         format!("/v1/search?q=alpha&repo={repo}"),
         format!("/v1/symbols?name=alpha&repo={repo}"),
+        format!("/v1/locate?q=alpha&repo={repo}"),
     ] {
         let r = app.send(Req::get(url.clone()).bearer(&bob.token)).await;
         assert!(

@@ -1,0 +1,466 @@
+//! `locate`: from a task description (an issue title and body) to the
+//! files most likely to need a change, each with the definitions that
+//! matter, their line ranges and a one-line reason, fitted to a budget.
+//!
+//! Evidence, combined per file (deterministic for a given index):
+//! * **words** — the task as a question to the text search (BM25 over the
+//!   task's words, stemmed, stop words out; tests/docs/changelogs weigh
+//!   less), normalised to the best file;
+//! * **names** — identifiers the task spells (`snake_case`, `camelCase`,
+//!   `Dotted.names`, `calls()`, `` `quoted` ``) looked up as definitions;
+//!   a name with several definitions shares its weight among them;
+//! * **graph** — files that call the definitions found above (by name, from
+//!   the symbol graph), a weaker signal.
+
+use super::render::Budgeted;
+use super::{Answer, Navigator, RepoCommit, budgets, clamp_budget, footer_note, room};
+use crate::error::EngineError;
+use lettuce_domain::ValidationError;
+use lettuce_domain::code::{OutlineNode, Symbol, Trust, is_word_char};
+use lettuce_ports::index::{NameMatch, SearchMode, SearchQuery, SymbolQuery};
+use std::collections::{BTreeMap, HashMap};
+
+/// Longest task description accepted, in bytes.
+pub const MAX_TASK_BYTES: usize = 8 * 1024;
+/// Files the text search contributes.
+const LEXICAL_FILES: usize = 40;
+/// Identifiers looked up as definitions.
+const MAX_NAMES: usize = 12;
+/// Definitions shown per file.
+const DEFS_PER_FILE: usize = 3;
+
+/// `locate` parameters.
+#[derive(Debug, Clone, Default)]
+pub struct LocateRequest {
+    /// The task: an issue title and body, a commit subject, a question.
+    pub task: String,
+    /// The repo (optional when there is one).
+    pub repo: Option<String>,
+    /// Most files (default 8, at most 30).
+    pub max_files: Option<usize>,
+    /// Token budget (default [`budgets::LOCATE`]).
+    pub max_tokens: Option<u64>,
+}
+
+/// A definition in a located file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocatedDefinition {
+    /// The definition (name, kind, container, line range, signature).
+    pub symbol: Symbol,
+    /// How it was found (the definition itself is always syntactic).
+    pub trust: Trust,
+    /// Why it matters: `named in the task`, `3 matching lines`, `calls X`.
+    pub why: String,
+}
+
+/// A file `locate` proposes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocatedFile {
+    /// Path in the repo.
+    pub path: String,
+    /// Combined score (comparable within one answer).
+    pub score: f32,
+    /// One line: which words, names or links put it here.
+    pub reason: String,
+    /// How the strongest evidence was found: `syntactic` when the file
+    /// defines a name the task spells or calls such a definition, `text`
+    /// when only words matched.
+    pub trust: Trust,
+    /// The definitions that matter, best first.
+    pub definitions: Vec<LocatedDefinition>,
+}
+
+/// `locate` answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocateAnswer {
+    /// The repo read.
+    pub repo: RepoCommit,
+    /// Files, most likely first.
+    pub files: Vec<LocatedFile>,
+    /// The task's words found in no file.
+    pub absent: Vec<String>,
+}
+
+#[derive(Debug, Default)]
+struct Evidence {
+    lexical: f32,
+    words: Vec<String>,
+    named: f32,
+    names: Vec<String>,
+    graph: f32,
+    calls: Vec<String>,
+    /// Qualified definition name → (matching lines, why).
+    defs: BTreeMap<String, (u32, String, Trust)>,
+}
+
+/// Identifiers the task spells out: words with `_`, inner capitals or
+/// digits after letters, dotted names, words before `(`, and anything
+/// between backticks.
+pub(crate) fn named_identifiers(task: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut push = |w: &str| {
+        let w = w.trim_matches(|c: char| !is_word_char(c));
+        if w.len() >= 3 && w.chars().any(|c| c.is_alphabetic()) && !out.iter().any(|o| o == w) {
+            out.push(w.to_owned());
+        }
+    };
+    for quoted in task.split('`').skip(1).step_by(2) {
+        for part in quoted.split(|c: char| !is_word_char(c) && c != '.') {
+            for seg in part.split('.') {
+                push(seg);
+            }
+        }
+    }
+    let chars: Vec<char> = task.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        if !is_word_char(chars[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < chars.len() && is_word_char(chars[i]) {
+            i += 1;
+        }
+        let word: String = chars[start..i].iter().collect();
+        let inner_upper = word.chars().skip(1).any(|c| c.is_uppercase()) && word.chars().any(|c| c.is_lowercase());
+        let snake = word.trim_matches('_').contains('_');
+        let call = chars.get(i) == Some(&'(');
+        let dotted = chars.get(i) == Some(&'.') && chars.get(i + 1).is_some_and(|c| is_word_char(*c))
+            || start > 0 && chars[start - 1] == '.' && start > 1 && is_word_char(chars[start - 2]);
+        if inner_upper || snake || call || dotted {
+            push(&word);
+        }
+    }
+    out.truncate(MAX_NAMES);
+    out
+}
+
+/// How much a file of this path weighs: source 1, tests/docs/changelogs less.
+fn path_weight(path: &str, task_lower: &str) -> f32 {
+    let lower = path.to_ascii_lowercase();
+    let name = lower.rsplit('/').next().unwrap_or(&lower);
+    let stem = name.split('.').next().unwrap_or(name);
+    if matches!(stem, "changelog" | "changes" | "news" | "history") {
+        return if task_lower.contains("changelog") { 1.0 } else { 0.15 };
+    }
+    let test = lower.split('/').any(|s| {
+        matches!(s, "test" | "tests" | "testing" | "__tests__" | "spec")
+            || s.starts_with("test_")
+            || s.split('.')
+                .next()
+                .is_some_and(|st| st.ends_with("_test") || st.ends_with("_spec"))
+    });
+    if test {
+        return if task_lower.contains("test") { 1.0 } else { 0.45 };
+    }
+    let ext = name.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
+    if matches!(ext, "md" | "rst" | "txt" | "adoc") || lower.starts_with("docs/") || lower.starts_with("doc/") {
+        return if task_lower.contains("doc") { 1.0 } else { 0.35 };
+    }
+    1.0
+}
+
+fn flatten(nodes: &[OutlineNode], out: &mut Vec<Symbol>) {
+    for n in nodes {
+        out.push(n.symbol.clone());
+        flatten(&n.children, out);
+    }
+}
+
+impl Navigator {
+    /// `locate`: the files most likely to need a change for a task, with
+    /// the definitions that matter and why, fitted to the budget.
+    pub async fn locate(&self, req: LocateRequest) -> Result<Answer<LocateAnswer>, EngineError> {
+        let task = req.task.trim();
+        if task.is_empty() {
+            return Err(
+                ValidationError::new("task", "describe the task: an issue title and body, or a question").into(),
+            );
+        }
+        if task.len() > MAX_TASK_BYTES {
+            return Err(ValidationError::new(
+                "task",
+                format!(
+                    "the task is {} bytes; at most {MAX_TASK_BYTES} are read — send the title and the relevant part of the body",
+                    task.len()
+                ),
+            )
+            .into());
+        }
+        let budget = clamp_budget(req.max_tokens, budgets::LOCATE);
+        let max_files = req.max_files.unwrap_or(8).clamp(1, 30);
+        let (r, at) = self.target(req.repo.as_deref()).await?;
+        let task_lower = task.to_lowercase();
+        let mut ev: HashMap<String, Evidence> = HashMap::new();
+
+        // Words.
+        let q = SearchQuery {
+            query: task.to_owned(),
+            mode: SearchMode::Text,
+            case_sensitive: false,
+            path: None,
+            lang: None,
+            max_files: LEXICAL_FILES,
+            max_lines_per_file: 12,
+        };
+        let res = match self.search.search(&at, &q).await {
+            Ok(x) => x,
+            Err(e) => return Err(self.index_err(&r, e).await),
+        };
+        let top = res.files.first().map_or(1.0, |f| f.score).max(f32::MIN_POSITIVE);
+        for (rank, f) in res.files.iter().enumerate() {
+            let e = ev.entry(f.file.path.clone()).or_default();
+            // Score share, with a little weight on the rank itself.
+            e.lexical = 0.8 * (f.score / top) + 0.2 / (1.0 + rank as f32);
+            e.words = f.words.clone();
+            for l in &f.lines {
+                if let Some(name) = &l.enclosing {
+                    let d = e
+                        .defs
+                        .entry(name.clone())
+                        .or_insert((0, String::new(), Trust::Syntactic));
+                    d.0 += 1;
+                }
+            }
+        }
+
+        // Names the task spells.
+        let names = named_identifiers(task);
+        let mut seeds: Vec<(String, String, f32)> = Vec::new(); // (name, defining path, weight)
+        for name in &names {
+            let sq = SymbolQuery {
+                name: name.clone(),
+                kind: None,
+                path: None,
+                lang: None,
+                limit: 8,
+            };
+            let hits = match self.search.symbols(&at, &sq).await {
+                Ok(h) => h,
+                Err(e) => return Err(self.index_err(&r, e).await),
+            };
+            let defs: Vec<_> = hits.into_iter().filter(|h| h.matched != NameMatch::Partial).collect();
+            if defs.is_empty() {
+                continue;
+            }
+            let share = 1.0 / defs.len() as f32;
+            for h in defs {
+                let e = ev.entry(h.file.path.clone()).or_default();
+                e.named += share;
+                let short = h.symbol.name.clone();
+                if !e.names.contains(&short) {
+                    e.names.push(short.clone());
+                }
+                let why = if share < 1.0 {
+                    format!("named in the task (1 of {} definitions)", (1.0 / share).round())
+                } else {
+                    "named in the task".to_owned()
+                };
+                e.defs.insert(h.symbol.qualified_name(), (u32::MAX, why, h.trust));
+                seeds.push((short, h.file.path.clone(), share));
+            }
+        }
+
+        // Graph: callers of the named definitions and of the best lexical
+        // file's most matched definitions.
+        let mut lexical_seeds: Vec<(String, f32)> = Vec::new();
+        if let Some(best) = res.files.first() {
+            let mut counts: BTreeMap<&str, u32> = BTreeMap::new();
+            for l in &best.lines {
+                if let Some(n) = &l.enclosing {
+                    *counts.entry(n.as_str()).or_default() += 1;
+                }
+            }
+            let mut by: Vec<(&str, u32)> = counts.into_iter().collect();
+            by.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+            for (n, _) in by.into_iter().take(2) {
+                let last = n.rsplit('.').next().unwrap_or(n).to_owned();
+                lexical_seeds.push((last, 0.5));
+            }
+        }
+        if !seeds.is_empty() || !lexical_seeds.is_empty() {
+            let graph = match self.search.symbol_graph(&at).await {
+                Ok(g) => g,
+                Err(e) => return Err(self.index_err(&r, e).await),
+            };
+            let all: Vec<(String, f32)> = seeds
+                .iter()
+                .map(|(n, _, w)| (n.clone(), *w))
+                .chain(lexical_seeds)
+                .collect();
+            for (name, weight) in all {
+                if name.len() < 3 {
+                    continue;
+                }
+                let callers: Vec<&lettuce_ports::index::GraphFile> = graph
+                    .files
+                    .iter()
+                    .filter(|f| f.references.iter().any(|(n, _)| *n == name))
+                    .collect();
+                if callers.is_empty() || callers.len() > 40 {
+                    continue; // unused, or too common to point anywhere
+                }
+                let w = weight / (1.0 + callers.len() as f32).ln().max(1.0);
+                for f in callers {
+                    let e = ev.entry(f.file.path.clone()).or_default();
+                    e.graph += w;
+                    if !e.calls.contains(&name) {
+                        e.calls.push(name.clone());
+                    }
+                }
+            }
+        }
+
+        // Combine.
+        let mut ranked: Vec<(String, f32, Evidence)> = ev
+            .into_iter()
+            .map(|(path, e)| {
+                let s = (e.lexical + 1.2 * e.named.min(1.5) + 0.3 * e.graph.min(1.0)) * path_weight(&path, &task_lower);
+                (path, s, e)
+            })
+            .filter(|(_, s, _)| *s > 0.0)
+            .collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        ranked.truncate(max_files);
+
+        // Definitions with line ranges, from each file's outline.
+        let mut files: Vec<LocatedFile> = Vec::new();
+        let mut indexed: HashMap<String, lettuce_ports::index::IndexedFile> = HashMap::new();
+        for (path, score, e) in ranked {
+            let mut symbols = Vec::new();
+            if let Ok(o) = self.search.outline(&at, &path).await {
+                flatten(&o.symbols, &mut symbols);
+                indexed.insert(path.clone(), o.file);
+            }
+            let mut defs: Vec<(u32, String, String, Trust)> = e
+                .defs
+                .iter()
+                .map(|(q, (n, why, t))| (*n, q.clone(), why.clone(), *t))
+                .collect();
+            defs.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+            let mut definitions = Vec::new();
+            for (n, qname, why, trust) in defs {
+                if definitions.len() == DEFS_PER_FILE {
+                    break;
+                }
+                let Some(sym) = symbols.iter().find(|s| s.qualified_name() == qname) else {
+                    continue;
+                };
+                let why = if n == u32::MAX {
+                    why
+                } else if n == 1 {
+                    "1 matching line".to_owned()
+                } else {
+                    format!("{n} matching lines")
+                };
+                definitions.push(LocatedDefinition {
+                    symbol: sym.clone(),
+                    trust,
+                    why,
+                });
+            }
+            let mut reason: Vec<String> = Vec::new();
+            if !e.names.is_empty() {
+                reason.push(format!("defines {}", e.names.join(", ")));
+            }
+            if !e.words.is_empty() {
+                reason.push(format!("words: {}", e.words.join(", ")));
+            }
+            if !e.calls.is_empty() {
+                let calls: Vec<&str> = e.calls.iter().take(3).map(String::as_str).collect();
+                reason.push(format!("uses {}", calls.join(", ")));
+            }
+            let trust = if e.named > 0.0 || (e.graph > 0.0 && e.lexical == 0.0) {
+                Trust::Syntactic
+            } else {
+                Trust::Text
+            };
+            files.push(LocatedFile {
+                path,
+                score,
+                reason: reason.join("; "),
+                trust,
+                definitions,
+            });
+        }
+
+        // Render.
+        let mut b = Budgeted::new(self.tokens.as_ref(), room(budget));
+        if files.is_empty() {
+            let words = if res.absent.is_empty() {
+                String::new()
+            } else {
+                format!(" (not found anywhere: {})", res.absent.join(", "))
+            };
+            b.push(&format!(
+                "no file matches the task's words or names{words}; rephrase with identifiers, file names or error messages\n"
+            ));
+        } else {
+            b.push("files to change, most likely first; [syntactic] = definitions/calls found in the syntax tree, [text] = words only\n");
+        }
+        let mut shown = Vec::new();
+        for (i, f) in files.into_iter().enumerate() {
+            let mut chunk = format!("{}. {} [{}] — {}\n", i + 1, f.path, f.trust.as_str(), f.reason);
+            for d in &f.definitions {
+                let s = &d.symbol;
+                chunk.push_str(&format!(
+                    "   {}-{} {} {} — {}\n",
+                    s.start_line,
+                    s.end_line,
+                    s.kind,
+                    s.qualified_name(),
+                    d.why
+                ));
+            }
+            if b.push(&chunk) {
+                shown.push(f);
+            }
+        }
+        let shortened = b.shortened().then(|| {
+            footer_note(
+                "files",
+                b.dropped,
+                budget,
+                "raise max_tokens, or read_symbol the definitions shown",
+            )
+        });
+        let full = self
+            .files_tokens(
+                shown
+                    .iter()
+                    .filter_map(|f| indexed.get(&f.path))
+                    .map(|f| (at.clone(), f.clone()))
+                    .collect(),
+            )
+            .await;
+        let repo = Self::commit_of(&r, &at);
+        let data = LocateAnswer {
+            repo: repo.clone(),
+            files: shown,
+            absent: res.absent.clone(),
+        };
+        Ok(self.finish(data, b.into_text(), full, vec![repo], shortened))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spelled_identifiers() {
+        let t = "cli loader handles kwargs in app factory: `create_app` and find_best_app() via flask.cli; parseUrl";
+        let n = named_identifiers(t);
+        assert_eq!(n, ["create_app", "find_best_app", "flask", "cli", "parseUrl"], "{n:?}");
+        assert!(named_identifiers("all teardown callbacks are called despite errors").is_empty());
+    }
+
+    #[test]
+    fn weights() {
+        assert_eq!(path_weight("src/app.py", "x"), 1.0);
+        assert!(path_weight("tests/test_app.py", "x") < 1.0);
+        assert_eq!(path_weight("tests/test_app.py", "add a test"), 1.0);
+        assert!(path_weight("CHANGES.rst", "x") < 0.2);
+    }
+}
