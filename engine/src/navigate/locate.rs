@@ -440,7 +440,7 @@ impl Navigator {
             files: shown,
             absent: res.absent.clone(),
         };
-        Ok(self.finish(data, b.into_text(), full, vec![repo], shortened))
+        Ok(self.finish("locate", data, b.into_text(), full, vec![repo], shortened))
     }
 }
 
