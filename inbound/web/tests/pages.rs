@@ -8,6 +8,7 @@ use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use lettuce_domain::Secret;
 use lettuce_domain::license::LicenseState;
 use lettuce_engine::{Engine, EngineSettings, Worker};
+use lettuce_ports::git::{GitError, InstallCallback, ProviderKind, RemoteRepo};
 use lettuce_ports::license::LicenseStatus;
 use lettuce_ports::testing::auth::FakeAuth;
 use lettuce_ports::testing::blob::MemoryBlobStore;
@@ -15,6 +16,7 @@ use lettuce_ports::testing::clock::ManualClock;
 use lettuce_ports::testing::git::MemoryGitMirror;
 use lettuce_ports::testing::index::MemoryIndexer;
 use lettuce_ports::testing::license::{FakeLicenseOracle, VALID_TEST_KEY, sample_claims};
+use lettuce_ports::testing::provider::MemoryGitProvider;
 use lettuce_ports::testing::queue::MemoryQueue;
 use lettuce_ports::testing::secrets::MemorySecretStore;
 use lettuce_ports::testing::store::MemoryStore;
@@ -33,6 +35,7 @@ struct App {
     mirror: Arc<MemoryGitMirror>,
     license: Arc<FakeLicenseOracle>,
     store: Arc<MemoryStore>,
+    github: Arc<MemoryGitProvider>,
 }
 
 impl App {
@@ -46,6 +49,7 @@ impl App {
         let license = Arc::new(FakeLicenseOracle::with_status(status));
         let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
         let store = Arc::new(MemoryStore::new());
+        let github = Arc::new(MemoryGitProvider::new(ProviderKind::GitHub, "github.example"));
         let engine = Engine::builder()
             .telemetry(Arc::new(
                 lettuce_ports::testing::telemetry::FakeTelemetrySink::accepting(),
@@ -58,10 +62,15 @@ impl App {
             .sessions(auth.clone())
             .passwords(auth)
             .mirror(mirror.clone())
+            .provider(github.clone())
             .indexer(Arc::new(MemoryIndexer::new()))
             .license(license.clone())
             .clock(clock)
-            .settings(EngineSettings::new(Secret::new(ADMIN), [5u8; 32]))
+            .settings({
+                let mut s = EngineSettings::new(Secret::new(ADMIN), [5u8; 32]);
+                s.web_url = Some("http://lettuce.test".into());
+                s
+            })
             .build()
             .expect("engine builds over the fakes");
         let options = WebOptions {
@@ -76,6 +85,7 @@ impl App {
             mirror,
             license,
             store,
+            github,
         }
     }
 
@@ -517,6 +527,7 @@ async fn repos_add_poll_reindex_delete_and_isolation() {
 #[tokio::test]
 async fn a_private_address_is_refused_with_the_reason() {
     let app = App::new();
+    app.github.set_configured(false);
     let ada = app.owner("ada@example.com").await;
     let r = ada
         .submit("/repos", "/repos", &[("url", "http://10.1.2.3/acme/internal.git")])
@@ -524,8 +535,13 @@ async fn a_private_address_is_refused_with_the_reason() {
     r.expect(StatusCode::UNPROCESSABLE_ENTITY);
     assert!(r.html.contains("LETTUCE_ALLOW_PRIVATE_GIT_HOSTS"), "{}", r.html);
     assert!(r.html.contains("private networks"));
-    // The code-host buttons say why they are off.
-    assert!(r.html.contains("Not configured in this build"));
+    // A code host that is not configured: its button is disabled and says why.
+    assert!(
+        r.html.contains("disabled aria-describedby=\"provider-reason-github\"")
+            && r.html.contains("is not configured on this Lettuce instance"),
+        "{}",
+        r.html
+    );
 }
 
 #[tokio::test]
@@ -835,4 +851,91 @@ async fn the_sso_button_follows_the_configuration() {
     )
     .unwrap();
     assert!(html.contains("href=\"/v1/auth/oidc/login\""));
+}
+
+fn remote(id: u32, name: &str) -> RemoteRepo {
+    RemoteRepo {
+        id: id.to_string(),
+        full_name: name.into(),
+        clone_url: format!("https://github.example/{name}.git"),
+        default_branch: Some("main".into()),
+        private: true,
+    }
+}
+
+#[tokio::test]
+async fn code_hosts_connect_pick_add_and_retry_the_webhook() {
+    let app = App::new();
+    let ada = app.owner("ada@example.com").await;
+    app.github.set_repos(vec![
+        remote(1, "acme/widgets"),
+        remote(2, "acme/gadgets"),
+        remote(3, "other/thing"),
+    ]);
+
+    // Not connected yet: a Connect button that starts the install.
+    let p = ada.get("/repos").await;
+    p.expect(StatusCode::OK);
+    assert!(p.html.contains("href=\"/repos/connect/github\""), "{}", p.html);
+    let r = ada.get("/repos/connect/github").await;
+    assert!(r.status.is_redirection(), "{}", r.status);
+    let to = r.headers[header::LOCATION].to_str().unwrap().to_owned();
+    assert!(
+        to.starts_with("https://github.example/apps/fake/installations/new?state="),
+        "{to}"
+    );
+    // The host calls back to GET /v1/integrations/github/callback (the HTTP
+    // API); here, the engine call behind it.
+    let state = to.split("state=").nth(1).unwrap();
+    let callback = InstallCallback {
+        installation_id: Some("77".into()),
+        setup_action: Some("install".into()),
+        ..Default::default()
+    };
+    app.engine
+        .complete_install("github", Some(state), &callback)
+        .await
+        .unwrap();
+
+    // Connected: the picker, filtered case-insensitively.
+    let p = ada.get("/repos?connected=github").await;
+    assert!(p.html.contains("GitHub connected"), "{}", p.html);
+    assert!(p.html.contains("href=\"/repos?pick=github#picker\""));
+    let picker = ada.get("/repos?pick=github&filter=ACME").await;
+    picker.expect(StatusCode::OK);
+    assert!(picker.html.contains("acme/widgets") && picker.html.contains("acme/gadgets"));
+    assert!(!picker.html.contains("other/thing"), "the filter applies");
+
+    // Add one whose webhook cannot be registered: added, the failure and the
+    // fix shown on its row, and a retry that succeeds.
+    app.github.fail_next_hook(GitError::PermissionDenied {
+        message: "the GitHub App lacks Webhooks: Read & write; re-grant the permission, then retry webhook setup"
+            .into(),
+    });
+    ada.submit("/repos?pick=github&filter=ACME", "/repos/pick/github", &[("repo", "1")])
+        .await
+        .redirects_to("/repos?done=added");
+    let p = ada.get("/repos").await;
+    assert!(p.html.contains("widgets"), "{}", p.html);
+    assert!(p.html.contains("re-grant the permission"), "{}", p.html);
+    assert!(p.html.contains("Retry webhook setup"));
+    assert!(app.github.hooks().is_empty());
+    let id = p.attr_after("action=\"/repos/");
+    let id = id.split('/').next().unwrap().to_owned();
+    ada.submit("/repos", &format!("/repos/{id}/webhook"), &[])
+        .await
+        .redirects_to("/repos?done=webhook");
+    assert_eq!(app.github.hooks().len(), 1, "the retry registered the hook");
+    let p = ada.get("/repos").await;
+    assert!(
+        p.html.contains("Webhook on github: no delivery yet") || p.html.contains("Webhook on GitHub"),
+        "{}",
+        p.html
+    );
+    assert!(!p.html.contains("Retry webhook setup"));
+
+    // Another account sees none of it.
+    let bob = app.owner("bob@example.com").await;
+    let other = bob.get("/repos").await;
+    assert!(!other.html.contains("widgets"));
 }
