@@ -400,6 +400,46 @@ async fn failures_are_actionable() {
         .unwrap();
     assert_eq!(job.state, JobState::Available);
     assert!(job.run_at > chrono::Utc::now(), "retry is backed off");
+
+    // A code host's rate limit: retried no earlier than the host asked
+    // (through the queue, not by sleeping), even on the first attempt whose
+    // own backoff is a few seconds.
+    let url3 = "https://github.com/acme/limited.git";
+    h.mirror.add_remote(url3, "main", vec![("a.txt".into(), b"a".to_vec())]);
+    h.mirror.fail_next(
+        url3,
+        GitError::RateLimited {
+            retry_after: Some(std::time::Duration::from_secs(1800)),
+            message: "GitHub rate limit exceeded; it resets at 12:30 UTC".into(),
+        },
+    );
+    let limited = h
+        .engine
+        .add_repo(
+            &user,
+            AddRepoRequest {
+                url: url3.into(),
+                branch: None,
+            },
+        )
+        .await
+        .unwrap();
+    let before = chrono::Utc::now();
+    h.work().await;
+    let r = h.engine.get_repo(&user, limited.id).await.unwrap();
+    assert_eq!(r.status, RepoStatus::Pending);
+    assert!(r.error.unwrap().contains("rate limit"));
+    let jobs = h.queue.jobs();
+    let job = jobs
+        .iter()
+        .find(|j| j.payload["repo_id"] == limited.id.to_string())
+        .unwrap();
+    assert_eq!(job.state, JobState::Available);
+    assert!(
+        job.run_at >= before + chrono::Duration::seconds(1790),
+        "the retry waits for the host's Retry-After: {} vs {before}",
+        job.run_at
+    );
 }
 
 #[tokio::test]
