@@ -301,6 +301,17 @@ impl Engine {
         })
     }
 
+    /// Marks the installation `needs_reauth` (the API and the web app then
+    /// offer "reconnect"). Best effort: a store failure is logged.
+    pub(crate) async fn flag_needs_reauth(&self, account: AccountId, inst: &Installation) {
+        let mut flagged = inst.clone();
+        flagged.needs_reauth = true;
+        if let Err(e) = self.inner.store.put_installation(&flagged).await {
+            tracing::warn!(error = %e, "could not mark the installation needs_reauth");
+        }
+        tracing::info!(account = %account, provider = %inst.provider, "installation needs re-authorisation");
+    }
+
     /// Turns a provider error into the engine's; an `Unauthorized` marks the
     /// installation `needs_reauth`.
     async fn provider_call<T>(
@@ -312,12 +323,7 @@ impl Engine {
         match res {
             Ok(v) => Ok(v),
             Err(GitError::Unauthorized { message }) => {
-                let mut flagged = inst.clone();
-                flagged.needs_reauth = true;
-                if let Err(e) = self.inner.store.put_installation(&flagged).await {
-                    tracing::warn!(error = %e, "could not mark the installation needs_reauth");
-                }
-                tracing::info!(account = %account, provider = %inst.provider, "installation needs re-authorisation");
+                self.flag_needs_reauth(account, inst).await;
                 Err(integration(
                     ErrorKind::Forbidden,
                     "provider_unauthorized",

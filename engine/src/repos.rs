@@ -237,7 +237,13 @@ impl Engine {
             else {
                 return Ok(None);
             };
-            return p.clone_credentials(&inst, url).await.map_err(CredentialError::Git);
+            let creds = p.clone_credentials(&inst, url).await;
+            if let Err(GitError::Unauthorized { .. }) = &creds {
+                // The host refuses the installation (uninstalled, suspended):
+                // the account must reconnect.
+                self.flag_needs_reauth(repo.account_id, &inst).await;
+            }
+            return creds.map_err(CredentialError::Git);
         }
         Ok(None)
     }

@@ -43,6 +43,7 @@ struct State {
     hooks: Vec<RegisteredHook>,
     hook_error: Option<GitError>,
     list_error: Option<GitError>,
+    credentials_error: Option<GitError>,
     token: Option<String>,
 }
 
@@ -77,6 +78,12 @@ impl MemoryGitProvider {
     /// The next `list_repos` fails with `err`.
     pub fn fail_next_list(&self, err: GitError) {
         lock(&self.state).list_error = Some(err);
+    }
+
+    /// The next `clone_credentials` fails with `err` (e.g. the App was
+    /// uninstalled on the host).
+    pub fn fail_next_credentials(&self, err: GitError) {
+        lock(&self.state).credentials_error = Some(err);
     }
 
     /// Clone credentials handed out (`x-access-token:<token>`), if any.
@@ -167,6 +174,9 @@ impl GitProvider for MemoryGitProvider {
         self.check()?;
         if !self.owns(url) {
             return Ok(None);
+        }
+        if let Some(err) = lock(&self.state).credentials_error.take() {
+            return Err(err);
         }
         Ok(lock(&self.state).token.as_ref().map(|t| UrlCredentials {
             username: "x-access-token".into(),

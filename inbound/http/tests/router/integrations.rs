@@ -347,6 +347,36 @@ async fn picker_add_push_reindex_forgeries_retry_and_disconnect() {
     r.expect(StatusCode::OK);
     assert_eq!(r.json["status"], "registered", "{}", r.text);
 
+    // The host refuses the installation at clone time (App uninstalled):
+    // the repo fails with the host's message and the connection is flagged
+    // "reconnect".
+    app.work().await;
+    app.github
+        .fail_next_credentials(lettuce_ports::git::GitError::Unauthorized {
+            message: "the GitHub App installation is gone (uninstalled or suspended)".into(),
+        });
+    app.send(Req::post(format!("/v1/repos/{repo}/reindex")).bearer(&alice.token))
+        .await
+        .expect(StatusCode::ACCEPTED);
+    app.work().await;
+    let r = app
+        .send(Req::get(format!("/v1/repos/{repo}")).bearer(&alice.token))
+        .await;
+    assert!(
+        r.json["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("installation is gone"),
+        "{}",
+        r.text
+    );
+    let r = app.send(Req::get("/v1/integrations").bearer(&alice.token)).await;
+    assert_eq!(
+        r.json["integrations"][0]["installation"]["needs_reauth"], true,
+        "{}",
+        r.text
+    );
+
     // Disconnect: owners only; repos stay.
     app.send(Req::delete("/v1/integrations/github").bearer(&member.token))
         .await
