@@ -2,7 +2,7 @@
 //! `state`, webhook signatures, repo links and deliveries, the picker's
 //! filter and paging, and host URL composition. Pure rules: time is passed in.
 
-use crate::{AccountId, RepoId, UserId};
+use crate::{AccountId, RepoId, Secret, UserId};
 use chrono::{DateTime, Duration, Utc};
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
@@ -42,6 +42,77 @@ pub struct Installation {
     pub scopes: Vec<String>,
     /// The provider refused the stored credentials: the user must reconnect.
     pub needs_reauth: bool,
+    /// The connection's tokens sealed with the data key (OAuth and
+    /// access-token providers; `None` for GitHub Apps, whose tokens are
+    /// minted from the App key). What the store keeps; never serialized.
+    #[serde(skip)]
+    pub sealed_credentials: Option<String>,
+    /// The same tokens, opened by the engine just before it calls the
+    /// provider. Never stored, never serialized.
+    #[serde(skip)]
+    pub credentials: Option<ProviderCredentials>,
+}
+
+/// Refresh an access token this long before it expires.
+pub const CREDENTIALS_REFRESH_MARGIN: Duration = Duration::minutes(5);
+
+/// The tokens of an OAuth or access-token connection (GitLab, Bitbucket
+/// Cloud, Bitbucket Data Center). `Debug` shows no secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderCredentials {
+    /// Bearer token for API calls and clones.
+    pub access_token: Secret,
+    /// OAuth refresh token, when the host issues one.
+    pub refresh_token: Option<Secret>,
+    /// When `access_token` expires, when it does.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct CredentialsWire {
+    access_token: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expires_at: Option<DateTime<Utc>>,
+}
+
+impl ProviderCredentials {
+    /// A token that does not expire and cannot be refreshed (a pasted
+    /// access token).
+    pub fn bearer(token: Secret) -> Self {
+        Self {
+            access_token: token,
+            refresh_token: None,
+            expires_at: None,
+        }
+    }
+
+    /// Whether the access token expires within [`CREDENTIALS_REFRESH_MARGIN`]
+    /// of `now` (or has expired).
+    pub fn needs_refresh(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at.is_some_and(|at| at - now < CREDENTIALS_REFRESH_MARGIN)
+    }
+
+    /// The plaintext the engine seals (JSON). Handle as a secret.
+    pub fn to_sealable(&self) -> Secret {
+        let wire = CredentialsWire {
+            access_token: self.access_token.expose().to_owned(),
+            refresh_token: self.refresh_token.as_ref().map(|s| s.expose().to_owned()),
+            expires_at: self.expires_at,
+        };
+        Secret::new(serde_json::to_string(&wire).unwrap_or_else(|_| unreachable!("plain struct serializes")))
+    }
+
+    /// Parses [`ProviderCredentials::to_sealable`]'s output.
+    pub fn from_sealable(plaintext: &str) -> Option<Self> {
+        let w: CredentialsWire = serde_json::from_str(plaintext).ok()?;
+        Some(Self {
+            access_token: Secret::new(w.access_token),
+            refresh_token: w.refresh_token.map(Secret::new),
+            expires_at: w.expires_at,
+        })
+    }
 }
 
 /// Why an install `state` was refused (all show [`INSTALL_STATE_MESSAGE`]).
@@ -207,6 +278,52 @@ pub struct RepoLink {
     pub hook_error: Option<String>,
     /// Last change.
     pub updated_at: DateTime<Utc>,
+    /// How the repo is kept fresh: by its webhook, or by polling while the
+    /// webhook cannot be relied on.
+    #[serde(default)]
+    pub mode: FreshnessMode,
+    /// When the periodic check last looked at the hook and the remote head.
+    #[serde(default)]
+    pub checked_at: Option<DateTime<Utc>>,
+    /// What the last check found or repaired ("re-registered the deleted
+    /// webhook", "remote head moved without a delivery: polling").
+    #[serde(default)]
+    pub check_note: Option<String>,
+    /// The remote head the last check saw.
+    #[serde(default)]
+    pub remote_head: Option<String>,
+}
+
+/// How a linked repo is kept fresh.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FreshnessMode {
+    /// Pushes arrive as webhook deliveries.
+    #[default]
+    Webhook,
+    /// The webhook is unreachable (the remote head moved without a
+    /// delivery): the periodic check polls the remote head, within the
+    /// per-host budget, until a delivery arrives again.
+    Polling,
+}
+
+impl FreshnessMode {
+    /// Stable string form (`webhook`, `polling`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FreshnessMode::Webhook => "webhook",
+            FreshnessMode::Polling => "polling",
+        }
+    }
+
+    /// Parses [`FreshnessMode::as_str`] (anything else is `Webhook`).
+    pub fn parse(s: &str) -> Self {
+        if s == "polling" {
+            FreshnessMode::Polling
+        } else {
+            FreshnessMode::Webhook
+        }
+    }
 }
 
 /// What became of a webhook delivery.

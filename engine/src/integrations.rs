@@ -7,14 +7,15 @@ use crate::builder::Engine;
 use crate::caller::Caller;
 use crate::error::{EngineError, ErrorKind};
 use lettuce_domain::codehost::{
-    DeliveryOutcome, INSTALL_STATE_MESSAGE, InstallState, Installation, RepoLink, WebhookDelivery,
+    DeliveryOutcome, INSTALL_STATE_MESSAGE, InstallState, Installation, ProviderCredentials, RepoLink, WebhookDelivery,
     access_denied_message, filter_page, verify_hmac_sha256_signature, verify_token_header,
 };
 use lettuce_domain::license::LicensedAction;
 use lettuce_domain::repo::{Repo, RepoStatus};
 use lettuce_domain::{AccountId, RepoId, Secret};
 use lettuce_ports::git::{
-    GitError, GitProvider, InstallCallback, ProviderKind, ProviderStatus, RemoteRepo, WebhookEvent, WebhookTarget,
+    GitError, GitProvider, InstallCallback, InstallGrant, ProviderKind, ProviderStatus, RemoteRepo, WebhookEvent,
+    WebhookTarget,
 };
 use lettuce_ports::store::{RepoUpdate, StoreError};
 use std::sync::Arc;
@@ -43,6 +44,8 @@ pub struct IntegrationView {
     pub configured: bool,
     /// Why not, when not (names the missing settings).
     pub reason: Option<String>,
+    /// Users connect by pasting an access token (not an install redirect).
+    pub accepts_token: bool,
     /// The account's installation, when connected.
     pub installation: Option<Installation>,
 }
@@ -140,7 +143,78 @@ impl Engine {
             .into_bytes()
     }
 
+    /// The account's installation of `provider`, its credentials opened (and
+    /// refreshed when they are about to expire), ready for a provider call.
     async fn installation_of(&self, account: AccountId, provider: &str) -> Result<Installation, EngineError> {
+        let p = self.code_host(provider)?.clone();
+        let inst = self.stored_installation(account, provider).await?;
+        match self.open_installation(p.as_ref(), inst).await {
+            Ok(i) => Ok(i),
+            Err(crate::repos::CredentialError::Engine(e)) => Err(e),
+            Err(crate::repos::CredentialError::Git(GitError::Unauthorized { message })) => Err(integration(
+                ErrorKind::Forbidden,
+                "provider_unauthorized",
+                format!("{message}; reconnect the code host"),
+            )),
+            Err(crate::repos::CredentialError::Git(e)) => Err(e.into()),
+        }
+    }
+
+    /// Opens `inst`'s sealed credentials into [`Installation::credentials`]
+    /// and, when the access token expires within the refresh margin and a
+    /// refresh token exists, asks the provider for new tokens and stores
+    /// them sealed. A refused refresh marks the installation `needs_reauth`.
+    pub(crate) async fn open_installation(
+        &self,
+        p: &dyn GitProvider,
+        mut inst: Installation,
+    ) -> Result<Installation, crate::repos::CredentialError> {
+        use crate::repos::CredentialError;
+        let Some(sealed) = inst.sealed_credentials.clone() else {
+            return Ok(inst);
+        };
+        let internal = |m: String| CredentialError::Engine(EngineError::Internal(m));
+        let raw = self.inner.keys.open(&sealed).map_err(internal)?;
+        let text = String::from_utf8(raw).map_err(|_| internal("stored code-host credentials are not UTF-8".into()))?;
+        let creds = ProviderCredentials::from_sealable(&text)
+            .ok_or_else(|| internal("stored code-host credentials are unreadable".into()))?;
+        let now = self.inner.clock.now();
+        let refresh = creds.refresh_token.is_some() && creds.needs_refresh(now);
+        inst.credentials = Some(creds);
+        if !refresh {
+            return Ok(inst);
+        }
+        match p.refresh_credentials(&inst).await {
+            Ok(fresh) => {
+                inst.sealed_credentials = Some(self.seal_credentials(&fresh).map_err(CredentialError::Engine)?);
+                inst.credentials = Some(fresh);
+                inst.needs_reauth = false;
+                self.inner
+                    .store
+                    .put_installation(&inst)
+                    .await
+                    .map_err(|e| CredentialError::Engine(e.into()))?;
+                tracing::info!(provider = %inst.provider, account = %inst.account_id, "code-host token refreshed");
+                Ok(inst)
+            }
+            Err(GitError::Unauthorized { message }) => {
+                self.flag_needs_reauth(inst.account_id, &inst).await;
+                Err(CredentialError::Git(GitError::Unauthorized {
+                    message: format!("{message} (the refresh token was refused)"),
+                }))
+            }
+            Err(e) => Err(CredentialError::Git(e)),
+        }
+    }
+
+    fn seal_credentials(&self, creds: &ProviderCredentials) -> Result<String, EngineError> {
+        self.inner
+            .keys
+            .seal(creds.to_sealable().expose().as_bytes())
+            .map_err(EngineError::Internal)
+    }
+
+    async fn stored_installation(&self, account: AccountId, provider: &str) -> Result<Installation, EngineError> {
         self.inner
             .store
             .get_installation(account, provider)
@@ -175,6 +249,7 @@ impl Engine {
                     display_name: p.kind().display_name().to_owned(),
                     configured,
                     reason,
+                    accepts_token: p.accepts_token(),
                     installation: installs.iter().find(|i| i.provider == name).cloned(),
                 }
             })
@@ -246,18 +321,81 @@ impl Engine {
             }
             other => other.into(),
         })?;
+        self.store_grant(provider, verified.account_id, verified.user_id, grant)
+            .await
+    }
+
+    async fn store_grant(
+        &self,
+        provider: &str,
+        account_id: AccountId,
+        user_id: lettuce_domain::UserId,
+        grant: InstallGrant,
+    ) -> Result<Installation, EngineError> {
+        let sealed_credentials = grant
+            .credentials
+            .as_ref()
+            .map(|c| self.seal_credentials(c))
+            .transpose()?;
         let installation = Installation {
-            account_id: verified.account_id,
+            account_id,
             provider: provider.to_owned(),
             external_id: grant.external_id,
-            connected_by: verified.user_id,
-            connected_at: now,
+            connected_by: user_id,
+            connected_at: self.inner.clock.now(),
             scopes: grant.scopes,
             needs_reauth: false,
+            sealed_credentials,
+            credentials: None,
         };
         self.inner.store.put_installation(&installation).await?;
         tracing::info!(provider, account = %installation.account_id, "code host connected");
         Ok(installation)
+    }
+
+    /// Connects `provider` with an access token the user pasted (Bitbucket
+    /// Data Center HTTP access tokens): the provider checks it against the
+    /// host, then it is stored sealed.
+    pub async fn connect_with_token(
+        &self,
+        caller: &Caller,
+        provider: &str,
+        token: Secret,
+    ) -> Result<Installation, EngineError> {
+        let u = caller.user()?.clone();
+        self.require_license_for(LicensedAction::AddRepo).await?;
+        let p = self.ready_host(provider)?.clone();
+        let display = p.kind().display_name();
+        if !p.accepts_token() {
+            return Err(integration(
+                ErrorKind::Invalid,
+                "token_not_accepted",
+                format!("{display} is connected through its install page, not with a pasted token"),
+            ));
+        }
+        if token.expose().trim().is_empty() {
+            return Err(integration(
+                ErrorKind::Invalid,
+                "token_missing",
+                "paste an access token: `token` is empty",
+            ));
+        }
+        let callback = InstallCallback {
+            token: Some(Secret::new(token.expose().trim())),
+            ..InstallCallback::default()
+        };
+        let grant = p.complete_install(&callback).await.map_err(|e| match e {
+            GitError::Unauthorized { message } => {
+                tracing::info!(provider, %message, "pasted token refused by the code host");
+                integration(
+                    ErrorKind::Forbidden,
+                    "provider_token_refused",
+                    format!("{display} refused the token: {message}"),
+                )
+            }
+            other => other.into(),
+        })?;
+        self.store_grant(provider, u.account_id, u.user_id, grant).await
     }
 
     /// Disconnects `provider`: removes the installation (and its tokens);
@@ -389,6 +527,10 @@ impl Engine {
             hook_id: None,
             hook_error: None,
             updated_at: self.inner.clock.now(),
+            mode: Default::default(),
+            checked_at: None,
+            check_note: None,
+            remote_head: None,
         };
         if let Err(e) = self.inner.store.put_repo_link(&link).await {
             self.undo_repo(u.account_id, repo.id).await;

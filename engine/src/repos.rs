@@ -237,6 +237,7 @@ impl Engine {
             else {
                 return Ok(None);
             };
+            let inst = self.open_installation(p.as_ref(), inst).await?;
             let creds = p.clone_credentials(&inst, url).await;
             if let Err(GitError::Unauthorized { .. }) = &creds {
                 // The host refuses the installation (uninstalled, suspended):

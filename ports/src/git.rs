@@ -5,7 +5,7 @@
 use crate::BoxError;
 use async_trait::async_trait;
 use lettuce_domain::Secret;
-use lettuce_domain::codehost::Installation;
+use lettuce_domain::codehost::{Installation, ProviderCredentials};
 use lettuce_domain::repo::{RepoUrl, UrlCredentials};
 use std::sync::Arc;
 use std::time::Duration;
@@ -72,6 +72,17 @@ pub trait GitMirror: Send + Sync + std::fmt::Debug + 'static {
 
     /// Deletes the local mirror. Removing a missing mirror is not an error.
     async fn remove(&self, key: &str) -> Result<(), GitError>;
+
+    /// The remote's head commit of the requested branch, without fetching
+    /// objects (an `ls-remote`): what the webhook check compares with the
+    /// indexed commit. Applies [`GitMirror::check_url`] first.
+    async fn remote_head(&self, req: &SyncRequest) -> Result<String, GitError> {
+        let _ = req;
+        Err(GitError::Unsupported {
+            provider: "git",
+            operation: "reading the remote head",
+        })
+    }
 }
 
 /// Failures of the git ports. Messages are shown to users as the repo's
@@ -281,6 +292,9 @@ pub struct InstallCallback {
     pub setup_action: Option<String>,
     /// OAuth: `error` (`access_denied`, …).
     pub error: Option<String>,
+    /// Access-token connections (Bitbucket Data Center): the token the user
+    /// pasted, checked by the provider before it is stored.
+    pub token: Option<Secret>,
 }
 
 /// What a completed install grants.
@@ -290,6 +304,19 @@ pub struct InstallGrant {
     pub external_id: String,
     /// Granted scopes or permissions.
     pub scopes: Vec<String>,
+    /// Tokens to keep (sealed) for later calls: OAuth access and refresh
+    /// tokens, a pasted access token. `None` when the provider mints its own
+    /// (GitHub Apps).
+    pub credentials: Option<ProviderCredentials>,
+}
+
+/// A registered webhook as the code host reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookInfo {
+    /// Where it delivers.
+    pub url: String,
+    /// Whether the host will deliver (not disabled or suspended).
+    pub active: bool,
 }
 
 /// Where and how a webhook is registered.
@@ -364,8 +391,19 @@ pub enum ProviderStatus {
 /// * **listing** — [`list_repos`](GitProvider::list_repos) (the engine
 ///   filters and pages);
 /// * **webhooks** — [`register_webhook`](GitProvider::register_webhook),
+///   [`webhook_info`](GitProvider::webhook_info) and
+///   [`delete_webhook`](GitProvider::delete_webhook) (the periodic repair),
 ///   [`webhook_scheme`](GitProvider::webhook_scheme),
 ///   [`parse_webhook`](GitProvider::parse_webhook).
+///
+/// OAuth and access-token hosts return their tokens in
+/// [`InstallGrant::credentials`]; the engine seals and stores them, opens
+/// them into [`Installation::credentials`] before every call, and asks
+/// [`refresh_credentials`](GitProvider::refresh_credentials) for new ones
+/// shortly before they expire (an `Unauthorized` answer marks the
+/// installation `needs_reauth`). Hosts connected by a pasted token say so
+/// with [`accepts_token`](GitProvider::accepts_token) and receive it in
+/// [`InstallCallback::token`].
 ///
 /// Every code-host method has a default answering
 /// [`GitError::Unsupported`], so a provider without a host API (a plain git
@@ -399,6 +437,19 @@ pub trait GitProvider: Send + Sync + std::fmt::Debug + 'static {
         Err(self.unsupported("connecting"))
     }
 
+    /// Whether users connect by pasting an access token
+    /// ([`InstallCallback::token`]) rather than through an install redirect.
+    fn accepts_token(&self) -> bool {
+        false
+    }
+
+    /// New tokens for `installation` from its refresh token
+    /// ([`Installation::credentials`]). `Unauthorized` when the host refuses
+    /// the refresh token (the user must reconnect).
+    async fn refresh_credentials(&self, _installation: &Installation) -> Result<ProviderCredentials, GitError> {
+        Err(self.unsupported("refreshing tokens"))
+    }
+
     /// Credentials to clone `url` through `installation` (an installation or
     /// OAuth token, minted or refreshed as needed; never logged), or `None`
     /// for public access.
@@ -424,6 +475,28 @@ pub trait GitProvider: Send + Sync + std::fmt::Debug + 'static {
         _repo: &RemoteRepo,
         _target: &WebhookTarget,
     ) -> Result<String, GitError> {
+        Err(self.unsupported("webhooks"))
+    }
+
+    /// The hook `hook_id` on `repo` as the host has it, or `None` when it no
+    /// longer exists (deleted on the host).
+    async fn webhook_info(
+        &self,
+        _installation: &Installation,
+        _repo: &RemoteRepo,
+        _hook_id: &str,
+    ) -> Result<Option<HookInfo>, GitError> {
+        Err(self.unsupported("webhooks"))
+    }
+
+    /// Deletes the hook `hook_id` on `repo`; a hook already gone is not an
+    /// error.
+    async fn delete_webhook(
+        &self,
+        _installation: &Installation,
+        _repo: &RemoteRepo,
+        _hook_id: &str,
+    ) -> Result<(), GitError> {
         Err(self.unsupported("webhooks"))
     }
 

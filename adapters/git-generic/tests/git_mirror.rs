@@ -626,6 +626,8 @@ async fn generic_provider() {
         connected_at: chrono::Utc::now(),
         scopes: vec![],
         needs_reauth: false,
+        sealed_credentials: None,
+        credentials: None,
     };
     assert!(
         p.clone_credentials(&installation, &url("https://user:tok@git.example.com/a/b"))

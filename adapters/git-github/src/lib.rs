@@ -571,6 +571,7 @@ impl GitProvider for GitHubApp {
         Ok(InstallGrant {
             external_id: id.to_owned(),
             scopes,
+            credentials: None,
         })
     }
 

@@ -238,6 +238,8 @@ fn installation(id: &str) -> Installation {
         connected_at: chrono::Utc::now(),
         scopes: vec![],
         needs_reauth: false,
+        sealed_credentials: None,
+        credentials: None,
     }
 }
 
@@ -273,6 +275,7 @@ async fn passes_the_provider_contract_against_replayed_github() {
             code: Some("good-code".into()),
             setup_action: Some("install".into()),
             error: None,
+            token: None,
         },
         external_id: "1".into(),
         repos: vec!["octocat/Hello-World".into(), "octocat/Second-Page".into()],

@@ -6,7 +6,7 @@ use crate::SeaOrmStore;
 use crate::entity::{provider_installation as inst, repo_link, used_once, webhook_delivery as delivery};
 use crate::error::backend_msg;
 use chrono::{DateTime, Utc};
-use lettuce_domain::codehost::{DeliveryOutcome, Installation, RepoLink, WebhookDelivery};
+use lettuce_domain::codehost::{DeliveryOutcome, FreshnessMode, Installation, RepoLink, WebhookDelivery};
 use lettuce_domain::{AccountId, RepoId, UserId};
 use lettuce_ports::store::StoreError;
 use sea_orm::ActiveValue::Set;
@@ -30,6 +30,8 @@ impl SeaOrmStore {
             connected_at: m.connected_at,
             scopes,
             needs_reauth: m.needs_reauth,
+            sealed_credentials: m.sealed_credentials,
+            credentials: None,
         })
     }
 
@@ -44,11 +46,19 @@ impl SeaOrmStore {
             connected_at: Set(i.connected_at),
             scopes: Set(scopes),
             needs_reauth: Set(i.needs_reauth),
+            sealed_credentials: Set(i.sealed_credentials.clone()),
         };
         inst::Entity::insert(row)
             .on_conflict(
                 OnConflict::columns([C::AccountId, C::Provider])
-                    .update_columns([C::ExternalId, C::ConnectedBy, C::ConnectedAt, C::Scopes, C::NeedsReauth])
+                    .update_columns([
+                        C::ExternalId,
+                        C::ConnectedBy,
+                        C::ConnectedAt,
+                        C::Scopes,
+                        C::NeedsReauth,
+                        C::SealedCredentials,
+                    ])
                     .to_owned(),
             )
             .exec_without_returning(&self.conn())
@@ -129,6 +139,10 @@ impl SeaOrmStore {
             hook_id: m.hook_id,
             hook_error: m.hook_error,
             updated_at: m.updated_at,
+            mode: FreshnessMode::parse(&m.mode),
+            checked_at: m.checked_at,
+            check_note: m.check_note,
+            remote_head: m.remote_head,
         }
     }
 
@@ -144,6 +158,10 @@ impl SeaOrmStore {
             hook_id: Set(l.hook_id.clone()),
             hook_error: Set(l.hook_error.clone()),
             updated_at: Set(l.updated_at),
+            mode: Set(l.mode.as_str().to_owned()),
+            checked_at: Set(l.checked_at),
+            check_note: Set(l.check_note.clone()),
+            remote_head: Set(l.remote_head.clone()),
         };
         repo_link::Entity::insert(row)
             .on_conflict(
@@ -157,6 +175,10 @@ impl SeaOrmStore {
                         C::HookId,
                         C::HookError,
                         C::UpdatedAt,
+                        C::Mode,
+                        C::CheckedAt,
+                        C::CheckNote,
+                        C::RemoteHead,
                     ])
                     .to_owned(),
             )

@@ -20,7 +20,7 @@ use utoipa::{Modify, OpenApi};
         license::get, license::put,
         telemetry::get, telemetry::put,
         integrations::list, integrations::install, integrations::callback, integrations::picker,
-        integrations::add, integrations::disconnect, integrations::retry_webhook, integrations::webhook,
+        integrations::add, integrations::connect_token, integrations::disconnect, integrations::retry_webhook, integrations::webhook,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&BearerAuth),

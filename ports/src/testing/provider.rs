@@ -163,6 +163,7 @@ impl GitProvider for MemoryGitProvider {
         Ok(InstallGrant {
             external_id: id,
             scopes: vec!["contents:read".into(), "metadata:read".into(), "webhooks:write".into()],
+            credentials: None,
         })
     }
 
@@ -420,6 +421,8 @@ mod tests {
                 connected_at: chrono::Utc::now(),
                 scopes: vec![],
                 needs_reauth: false,
+                sealed_credentials: None,
+                credentials: None,
             },
             callback: InstallCallback {
                 installation_id: Some("77".into()),

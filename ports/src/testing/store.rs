@@ -519,10 +519,11 @@ impl MetadataStore for MemoryStore {
         if !inner.accounts.iter().any(|a| a.id == installation.account_id) {
             return Err(not_found("account"));
         }
-        inner.installations.insert(
-            (installation.account_id, installation.provider.clone()),
-            installation.clone(),
-        );
+        let mut stored = installation.clone();
+        stored.credentials = None;
+        inner
+            .installations
+            .insert((installation.account_id, installation.provider.clone()), stored);
         Ok(())
     }
 
@@ -1534,6 +1535,8 @@ async fn codehost_contract(
         connected_at: t,
         scopes: vec!["contents:read".into(), "metadata:read".into()],
         needs_reauth: false,
+        sealed_credentials: None,
+        credentials: None,
     };
     assert_eq!(
         ok(b, store.get_installation(a1, "github").await, "get_installation"),
@@ -1562,15 +1565,20 @@ async fn codehost_contract(
     );
     let mut gitlab = inst.clone();
     gitlab.provider = "gitlab".into();
+    gitlab.sealed_credentials = Some(format!("v1.sealed-{}", n.tag));
+    let mut with_open = gitlab.clone();
+    with_open.credentials = Some(lettuce_domain::codehost::ProviderCredentials::bearer(
+        lettuce_domain::Secret::new("glpat-must-not-be-stored"),
+    ));
     ok(
         b,
-        store.put_installation(&gitlab).await,
+        store.put_installation(&with_open).await,
         "put_installation (second provider)",
     );
     assert_eq!(
         ok(b, store.list_installations(a1).await, "list_installations"),
         vec![reconnect.clone(), gitlab.clone()],
-        "[{b}] list_installations: one per provider, by provider name, the replacement kept"
+        "[{b}] list_installations: one per provider, by provider name, the replacement kept, sealed credentials kept, open ones never stored"
     );
     let mut orphan = inst.clone();
     orphan.account_id = AccountId(Uuid::new_v4());
@@ -1616,6 +1624,10 @@ async fn codehost_contract(
         hook_id: None,
         hook_error: Some("re-grant the permission, then retry webhook setup".into()),
         updated_at: t,
+        mode: Default::default(),
+        checked_at: None,
+        check_note: None,
+        remote_head: None,
     };
     assert_eq!(ok(b, store.get_repo_link(repo.id).await, "get_repo_link"), None);
     ok(b, store.put_repo_link(&link).await, "put_repo_link");
@@ -1626,6 +1638,10 @@ async fn codehost_contract(
     let mut hooked = link.clone();
     hooked.hook_id = Some("12345678".into());
     hooked.hook_error = None;
+    hooked.mode = lettuce_domain::codehost::FreshnessMode::Polling;
+    hooked.checked_at = Some(t + Duration::seconds(5));
+    hooked.check_note = Some("remote head moved without a delivery: polling".into());
+    hooked.remote_head = Some("a".repeat(40));
     ok(b, store.put_repo_link(&hooked).await, "put_repo_link (replace)");
     assert_eq!(
         ok(b, store.list_repo_links(a1, "github").await, "list_repo_links"),

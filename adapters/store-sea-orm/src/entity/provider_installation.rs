@@ -16,6 +16,8 @@ pub struct Model {
     /// JSON array of strings.
     pub scopes: String,
     pub needs_reauth: bool,
+    /// Sealed with the data key (see `sealed.rs`).
+    pub sealed_credentials: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

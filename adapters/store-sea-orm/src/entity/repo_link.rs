@@ -16,6 +16,11 @@ pub struct Model {
     pub hook_id: Option<String>,
     pub hook_error: Option<String>,
     pub updated_at: DateTimeUtc,
+    /// `webhook` or `polling`.
+    pub mode: String,
+    pub checked_at: Option<DateTimeUtc>,
+    pub check_note: Option<String>,
+    pub remote_head: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

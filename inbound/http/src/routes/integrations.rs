@@ -58,6 +58,10 @@ pub struct IntegrationDto {
     pub configured: bool,
     /// Why not (names the missing variables).
     pub reason: Option<String>,
+    /// How users connect: `install` (redirect to the host's install or
+    /// OAuth page) or `token` (paste an access token,
+    /// `POST /v1/integrations/{provider}/token`).
+    pub connect: String,
     /// Whether the account is connected.
     pub connected: bool,
     /// The connection, when connected.
@@ -71,6 +75,7 @@ impl From<IntegrationView> for IntegrationDto {
             display_name: v.display_name,
             configured: v.configured,
             reason: v.reason,
+            connect: if v.accepts_token { "token" } else { "install" }.into(),
             connected: v.installation.is_some(),
             installation: v.installation.map(Into::into),
         }
@@ -167,6 +172,20 @@ pub struct AddProviderRepoBody {
     pub branch: Option<String>,
 }
 
+/// Body of `POST /v1/integrations/{provider}/token`.
+#[derive(Deserialize, ToSchema)]
+pub struct ConnectTokenBody {
+    /// The access token (Bitbucket Data Center: an HTTP access token with
+    /// repository read and admin permissions). Stored sealed; never shown again.
+    pub token: String,
+}
+
+impl std::fmt::Debug for ConnectTokenBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ConnectTokenBody { token: *** }")
+    }
+}
+
 /// An accepted webhook delivery.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DeliveryDto {
@@ -211,6 +230,15 @@ pub struct WebhookHealthDto {
     pub hook_id: Option<String>,
     /// Why registration failed, and the fix (then `POST /v1/repos/{id}/webhook`).
     pub error: Option<String>,
+    /// How the repo is kept fresh: `webhook`, or `polling` while the hook
+    /// cannot be relied on (the remote moved without a delivery).
+    pub mode: String,
+    /// When the periodic check last verified the hook and the remote head.
+    pub last_check: Option<DateTime<Utc>>,
+    /// What that check found or repaired.
+    pub check_note: Option<String>,
+    /// The newest accepted delivery, if any.
+    pub last_delivery: Option<DateTime<Utc>>,
     /// Latest accepted deliveries, newest first.
     pub deliveries: Vec<DeliveryDto>,
 }
@@ -230,6 +258,10 @@ impl From<WebhookHealth> for WebhookHealthDto {
             .into(),
             hook_id: h.link.hook_id,
             error: h.link.hook_error,
+            mode: h.link.mode.as_str().into(),
+            last_check: h.link.checked_at,
+            check_note: h.link.check_note,
+            last_delivery: h.deliveries.first().map(|d| d.at),
             deliveries: h.deliveries.into_iter().map(Into::into).collect(),
         }
     }
@@ -293,6 +325,7 @@ pub(crate) async fn callback(
         code: p.code,
         setup_action: p.setup_action,
         error: p.error,
+        token: None,
     };
     let inst = s.engine.complete_install(&provider, p.state.as_deref(), &cb).await?;
     let browser = headers
@@ -373,6 +406,31 @@ pub(crate) async fn add(
     let mut dto: RepoDto = repo.into();
     dto.webhook = Some(health.into());
     Ok((StatusCode::ACCEPTED, Json(dto)))
+}
+
+/// Connect a code host with a pasted access token (hosts whose `connect`
+/// is `token`: Bitbucket Data Center). The host checks the token first; it
+/// is then stored sealed with the data key and never shown again.
+#[utoipa::path(post, path = "/v1/integrations/{provider}/token", tag = "integrations", security(("bearer" = [])),
+    params(("provider" = String, Path, description = "`bitbucket_dc`")), request_body = ConnectTokenBody,
+    responses((status = 200, body = ConnectedDto),
+        (status = 400, description = "`token_not_accepted`, `token_missing`", body = ErrorBody),
+        (status = 403, description = "`provider_token_refused`: the host refused the token", body = ErrorBody),
+        (status = 503, description = "`provider_not_configured`", body = ErrorBody)))]
+pub(crate) async fn connect_token(
+    State(s): State<AppState>,
+    Auth(caller): Auth,
+    ApiPath(provider): ApiPath<String>,
+    ApiJson(b): ApiJson<ConnectTokenBody>,
+) -> Result<Json<ConnectedDto>, ApiError> {
+    let inst = s
+        .engine
+        .connect_with_token(&caller, &provider, lettuce_domain::Secret::new(b.token))
+        .await?;
+    Ok(Json(ConnectedDto {
+        provider,
+        installation: inst.into(),
+    }))
 }
 
 /// Disconnect the code host: the connection and its tokens are removed;

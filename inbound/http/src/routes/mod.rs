@@ -60,6 +60,7 @@ pub(crate) fn router(state: AppState, extra: Router) -> Router {
         .route("/v1/integrations/{provider}", delete(integrations::disconnect))
         .route("/v1/integrations/{provider}/install", get(integrations::install))
         .route("/v1/integrations/{provider}/callback", get(integrations::callback))
+        .route("/v1/integrations/{provider}/token", post(integrations::connect_token))
         .route(
             "/v1/integrations/{provider}/repos",
             get(integrations::picker).post(integrations::add),

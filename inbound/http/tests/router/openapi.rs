@@ -48,6 +48,7 @@ const ROUTES: &[(&str, &str, bool)] = &[
     ("delete", "/v1/integrations/{provider}", true),
     ("get", "/v1/integrations/{provider}/install", true),
     ("get", "/v1/integrations/{provider}/callback", false),
+    ("post", "/v1/integrations/{provider}/token", true),
     ("get", "/v1/integrations/{provider}/repos", true),
     ("post", "/v1/integrations/{provider}/repos", true),
     ("post", "/v1/{provider}/webhook/{account_id}", false),

@@ -69,6 +69,12 @@ const TABLE: &[(&str, &str, Class, &str)] = &[
     ("get", "/v1/integrations", Class::OwnAccount, ""),
     ("delete", "/v1/integrations/{provider}", Class::OwnerOnly, ""),
     ("get", "/v1/integrations/{provider}/install", Class::OwnAccount, ""),
+    (
+        "post",
+        "/v1/integrations/{provider}/token",
+        Class::OwnAccount,
+        r#"{"token":"t"}"#,
+    ),
     // Authenticated by the signed state, which names the account.
     ("get", "/v1/integrations/{provider}/callback", Class::Unscoped, ""),
     ("get", "/v1/integrations/{provider}/repos", Class::OwnAccount, ""),
