@@ -29,7 +29,7 @@ pub fn access_denied_message(provider_display: &str) -> String {
 pub struct Installation {
     /// The account.
     pub account_id: AccountId,
-    /// Provider name (`github`, `gitlab`, `bitbucket`, `bitbucket_dc`).
+    /// Provider name (`github`, `gitlab`, `bitbucket` (Cloud or Data Center)).
     pub provider: String,
     /// The provider's id of the installation (GitHub App installation id)
     /// or of the connected user (OAuth providers).

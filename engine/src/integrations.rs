@@ -113,8 +113,10 @@ fn rejected(reason: &str, provider: &str, account: &str) -> EngineError {
 impl Engine {
     /// The provider named `name` (a code host, not the generic one).
     fn code_host(&self, name: &str) -> Result<&Arc<dyn GitProvider>, EngineError> {
-        let kind = ProviderKind::parse(name).filter(|k| *k != ProviderKind::Generic);
-        kind.and_then(|k| self.inner.providers.iter().find(|p| p.kind() == k))
+        self.inner
+            .providers
+            .iter()
+            .find(|p| p.kind() != ProviderKind::Generic && p.kind().as_str() == name)
             .ok_or_else(|| {
                 integration(
                     ErrorKind::NotFound,
@@ -220,7 +222,12 @@ impl Engine {
             .get_installation(account, provider)
             .await?
             .ok_or_else(|| {
-                let name = ProviderKind::parse(provider).map_or(provider, |k| k.display_name());
+                let name = self
+                    .inner
+                    .providers
+                    .iter()
+                    .find(|p| p.kind().as_str() == provider)
+                    .map_or(provider, |p| p.kind().display_name());
                 integration(
                     ErrorKind::Conflict,
                     "not_connected",

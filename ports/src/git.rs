@@ -225,7 +225,10 @@ pub enum ProviderKind {
     GitLab,
     /// Bitbucket Cloud.
     BitbucketCloud,
-    /// Bitbucket Data Center.
+    /// Bitbucket Data Center. An instance runs one Bitbucket flavour
+    /// (`BITBUCKET_FLAVOR`), so both answer to the name `bitbucket` (the
+    /// seeds' callback `/v1/integrations/bitbucket/callback` and webhook
+    /// `/v1/bitbucket/webhook/{account_id}` hold for either).
     BitbucketDc,
 }
 
@@ -237,18 +240,19 @@ impl ProviderKind {
             ProviderKind::GitHub => "github",
             ProviderKind::GitLab => "gitlab",
             ProviderKind::BitbucketCloud => "bitbucket",
-            ProviderKind::BitbucketDc => "bitbucket_dc",
+            ProviderKind::BitbucketDc => "bitbucket",
         }
     }
 
-    /// Parses [`ProviderKind::as_str`].
+    /// Parses [`ProviderKind::as_str`] (`bitbucket` gives
+    /// [`ProviderKind::BitbucketCloud`]; find a provider by name with
+    /// [`ProviderKind::as_str`] instead).
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "generic" => ProviderKind::Generic,
             "github" => ProviderKind::GitHub,
             "gitlab" => ProviderKind::GitLab,
             "bitbucket" => ProviderKind::BitbucketCloud,
-            "bitbucket_dc" => ProviderKind::BitbucketDc,
             _ => return None,
         })
     }

@@ -50,7 +50,7 @@ impl From<Installation> for InstallationDto {
 /// A code host of this build.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct IntegrationDto {
-    /// `github`, `gitlab`, `bitbucket`, `bitbucket_dc`.
+    /// `github`, `gitlab`, `bitbucket` (Cloud or Data Center).
     pub provider: String,
     /// Display name.
     pub display_name: String,
@@ -412,7 +412,7 @@ pub(crate) async fn add(
 /// is `token`: Bitbucket Data Center). The host checks the token first; it
 /// is then stored sealed with the data key and never shown again.
 #[utoipa::path(post, path = "/v1/integrations/{provider}/token", tag = "integrations", security(("bearer" = [])),
-    params(("provider" = String, Path, description = "`bitbucket_dc`")), request_body = ConnectTokenBody,
+    params(("provider" = String, Path, description = "`bitbucket` (Data Center flavour)")), request_body = ConnectTokenBody,
     responses((status = 200, body = ConnectedDto),
         (status = 400, description = "`token_not_accepted`, `token_missing`", body = ErrorBody),
         (status = 403, description = "`provider_token_refused`: the host refused the token", body = ErrorBody),
