@@ -1,7 +1,7 @@
 //! In-memory git: a [`RepoSnapshot`] built from files, a [`GitMirror`] of
 //! scripted remotes, and the mirror contract suite.
 
-use crate::git::{FileEntry, GitError, GitMirror, RepoSnapshot, SyncOutcome, SyncRequest};
+use crate::git::{CommitChanges, FileEntry, GitError, GitMirror, RepoSnapshot, SyncOutcome, SyncRequest};
 use crate::testing::{assert_not_leaked, content_hash, lock};
 use async_trait::async_trait;
 use lettuce_domain::repo::RepoUrl;
@@ -17,6 +17,7 @@ pub struct MemorySnapshot {
     commit: String,
     files: Vec<FileEntry>,
     blobs: HashMap<String, Arc<Vec<u8>>>,
+    history: Vec<CommitChanges>,
 }
 
 impl std::fmt::Debug for MemorySnapshot {
@@ -51,7 +52,16 @@ impl MemorySnapshot {
             commit: commit.into(),
             files: entries,
             blobs,
+            history: Vec::new(),
         }
+    }
+
+    /// This snapshot with `history` (newest first; the fake returns the
+    /// first `max` of it as given).
+    #[must_use]
+    pub fn with_history(mut self, history: Vec<CommitChanges>) -> Self {
+        self.history = history;
+        self
     }
 
     /// Convenience: a snapshot of text files.
@@ -93,6 +103,10 @@ impl RepoSnapshot for MemorySnapshot {
                 key: format!("snapshot {}", self.commit),
                 commit: blob_id.to_owned(),
             })
+    }
+
+    fn history(&self, max: usize) -> Result<Vec<CommitChanges>, GitError> {
+        Ok(self.history.iter().take(max).cloned().collect())
     }
 }
 
