@@ -163,6 +163,18 @@ impl MemoryGitMirror {
     /// returns the new commit id (40 hex digits). Calling it again for the
     /// same URL and branch pushes a new commit.
     pub fn add_remote(&self, url: &str, branch: &str, files: Vec<(String, Vec<u8>)>) -> String {
+        self.add_remote_with_history(url, branch, files, Vec::new())
+    }
+
+    /// [`MemoryGitMirror::add_remote`] with the history the new commit's
+    /// snapshot reports (newest first; the caller keeps it consistent).
+    pub fn add_remote_with_history(
+        &self,
+        url: &str,
+        branch: &str,
+        files: Vec<(String, Vec<u8>)>,
+        history: Vec<CommitChanges>,
+    ) -> String {
         let key = remote_key(url);
         let mut inner = lock(&self.inner);
         let remote = inner.remotes.entry(key.clone()).or_default();
@@ -172,7 +184,7 @@ impl MemoryGitMirror {
             seed.push_str(&format!("{path}\0{}\n", content_hash(bytes)));
         }
         let commit: String = hash_token(&seed).chars().take(40).collect();
-        let snapshot = Arc::new(MemorySnapshot::new(commit.clone(), files));
+        let snapshot = Arc::new(MemorySnapshot::new(commit.clone(), files).with_history(history));
         remote.commits.insert(commit.clone(), snapshot);
         remote.branches.insert(branch.to_owned(), commit.clone());
         remote.default_branch.get_or_insert_with(|| branch.to_owned());
