@@ -575,3 +575,113 @@ async fn locate_and_questions_answer_tasks_with_trust_labels() {
     assert!(f.text.contains("definitions: syntactic"), "{}", f.text);
     assert!(f.text.contains("ambiguous: 2 definitions named __init__"), "{}", f.text);
 }
+
+fn change(id: char, day: i64, subject: &str, paths: &[&str]) -> lettuce_ports::git::CommitChanges {
+    let mut paths: Vec<String> = paths.iter().map(|p| (*p).to_owned()).collect();
+    paths.sort();
+    lettuce_ports::git::CommitChanges {
+        id: id.to_string().repeat(40),
+        time: 1_700_000_000 + day * 86_400,
+        subject: subject.into(),
+        paths,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn locate_reads_git_history_for_co_changes_and_regressions() {
+    let h = Harness::new();
+    let fee = |factor: u32| format!("def shipping_fee(weight):\n    return round(weight) * {factor}\n");
+    let (eu, us) = (fee(2), fee(3));
+    let sync = "def push(levels):\n    return dict(levels)\n";
+    // Newest first, up to the indexed commit.
+    let history = vec![
+        change('d', 30, "fix us shipping", &["shipping/us.py"]),
+        change('c', 20, "tune eu shipping", &["shipping/eu.py"]),
+        change(
+            'b',
+            10,
+            "reserve through the warehouse",
+            &["cart.py", "warehouse/sync.py"],
+        ),
+        change(
+            'a',
+            1,
+            "warehouse levels",
+            &["cart.py", "warehouse/sync.py", "README.md"],
+        ),
+    ];
+    h.mirror.add_remote_with_history(
+        URL,
+        "main",
+        files(&[
+            ("shipping/eu.py", &eu),
+            ("shipping/us.py", &us),
+            ("warehouse/sync.py", sync),
+        ]),
+        history,
+    );
+    let ada = h.user().await;
+    h.engine
+        .add_repo(
+            &ada,
+            AddRepoRequest {
+                url: URL.into(),
+                branch: None,
+            },
+        )
+        .await
+        .unwrap();
+    h.work().await;
+    let nav = h.engine.navigator(&ada).unwrap();
+    let locate = |task: &'static str| {
+        let nav = &nav;
+        async move {
+            nav.locate(LocateRequest {
+                task: task.into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+        }
+    };
+
+    // Co-change: the warehouse file shares none of the task's words, but
+    // changed with cart.py in two commits.
+    let a = locate("Reserving stock fails when the held units exceed what is available").await;
+    assert_eq!(a.data.files[0].path, "cart.py", "{}", a.text);
+    let w = a
+        .data
+        .files
+        .iter()
+        .find(|f| f.path == "warehouse/sync.py")
+        .unwrap_or_else(|| panic!("co-changed file missing: {}", a.text));
+    assert_eq!(w.reason, "changes with cart.py (2 commits)", "{}", a.text);
+    assert_eq!(w.trust, lettuce_domain::code::Trust::Text);
+    assert!(a.text.contains("changes with cart.py (2 commits)"), "{}", a.text);
+
+    // Regression wording: of two equally matching files, the one changed
+    // most recently comes first, saying when and in which commit.
+    let a = locate("shipping fee no longer rounds the weight").await;
+    let pos = |p: &str| a.data.files.iter().position(|f| f.path == p);
+    let (Some(u), Some(e)) = (pos("shipping/us.py"), pos("shipping/eu.py")) else {
+        panic!("{}", a.text)
+    };
+    assert!(u < e, "{}", a.text);
+    assert!(
+        a.data.files[u]
+            .reason
+            .contains("changed in the latest day in ddddddd fix us shipping"),
+        "{}",
+        a.text
+    );
+    assert!(
+        a.data.files[e]
+            .reason
+            .contains("changed 10 days ago in ccccccc tune eu shipping"),
+        "{}",
+        a.text
+    );
+    // Without regression wording, recency says nothing.
+    let a = locate("shipping fee rounds the weight").await;
+    assert!(a.data.files.iter().all(|f| !f.reason.contains("changed")), "{}", a.text);
+}

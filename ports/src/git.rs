@@ -41,6 +41,23 @@ pub struct FileEntry {
     pub size: u64,
 }
 
+/// One commit of a snapshot's history, with the files it changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitChanges {
+    /// Full hex id.
+    pub id: String,
+    /// Committer time, seconds since the Unix epoch.
+    pub time: i64,
+    /// First line of the message.
+    pub subject: String,
+    /// Paths added, modified or deleted against the first parent (regular
+    /// files only), sorted.
+    pub paths: Vec<String>,
+}
+
+/// Most commits of history callers read by default.
+pub const HISTORY_COMMITS: usize = 500;
+
 /// A read-only view of one commit of a mirrored repo. Methods may block
 /// (local disk reads); call them from a blocking context.
 pub trait RepoSnapshot: Send + Sync + std::fmt::Debug {
@@ -50,6 +67,15 @@ pub trait RepoSnapshot: Send + Sync + std::fmt::Debug {
     fn files(&self) -> Result<Vec<FileEntry>, GitError>;
     /// Contents of a blob.
     fn read_blob(&self, blob_id: &str) -> Result<Vec<u8>, GitError>;
+    /// The history up to and including this snapshot's commit (never a
+    /// later commit): at most `max` non-merge commits, newest first (by
+    /// committer time, then id), each with the paths it changed against
+    /// its first parent. Snapshots without history (a plain directory)
+    /// return none, which is the default.
+    fn history(&self, max: usize) -> Result<Vec<CommitChanges>, GitError> {
+        let _ = max;
+        Ok(Vec::new())
+    }
 }
 
 /// Keeps local mirrors of remote repositories.

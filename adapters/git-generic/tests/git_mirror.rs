@@ -640,3 +640,98 @@ async fn generic_provider() {
     let e = p.list_repos(&installation).await.unwrap_err();
     assert!(matches!(e, GitError::Unsupported { .. }), "{e:?}");
 }
+
+/// Runs git in `dir` with commit dates of `day` (days after 2024-01-01).
+fn git_on_day(home: &std::path::Path, dir: &std::path::Path, day: u32, args: &[&str]) -> String {
+    let date = format!("2024-01-{:02}T12:00:00Z", day + 1);
+    let out = std::process::Command::new("git")
+        .args(["-c", "user.name=Lettuce Test", "-c", "user.email=test@lettuce.invalid"])
+        .args(["-c", "commit.gpgsign=false", "-c", "init.defaultBranch=main"])
+        .args(args)
+        .current_dir(dir)
+        .env("HOME", home)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", home.join("gitconfig"))
+        .env("GIT_AUTHOR_DATE", &date)
+        .env("GIT_COMMITTER_DATE", &date)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn history_lists_non_merge_commits_with_changed_paths_up_to_the_snapshot() {
+    let Some(s) = serve() else { return };
+    let (home, dir) = (s.repos.home.clone(), s.repos.base.join("hist"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let g = |day: u32, args: &[&str]| git_on_day(&home, &dir, day, args);
+    g(0, &["init", "-q", "-b", "main"]);
+    support::write(&dir.join("src/a.py"), b"a = 1\n");
+    support::write(&dir.join("src/b.py"), b"b = 1\n");
+    g(0, &["add", "-A"]);
+    g(0, &["commit", "-q", "-m", "initial\n\nbody line"]);
+    support::write(&dir.join("src/a.py"), b"a = 2\n");
+    support::write(&dir.join("src/b.py"), b"b = 2\n");
+    g(1, &["commit", "-q", "-am", "fix a and b"]);
+    let second = g(1, &["rev-parse", "HEAD"]);
+    g(2, &["checkout", "-q", "-b", "side"]);
+    support::write(&dir.join("c.py"), b"c = 1\n");
+    g(2, &["add", "-A"]);
+    g(2, &["commit", "-q", "-m", "side c"]);
+    g(3, &["checkout", "-q", "main"]);
+    support::write(&dir.join("docs/d.txt"), b"d\n");
+    g(3, &["add", "-A"]);
+    g(3, &["commit", "-q", "-m", "docs"]);
+    g(4, &["merge", "-q", "--no-ff", "-m", "merge side", "side"]);
+    g(5, &["rm", "-q", "src/b.py"]);
+    g(5, &["commit", "-q", "-m", "remove b"]);
+    let head = g(5, &["rev-parse", "HEAD"]);
+
+    let m = mirror(s.mirrors.path(), true);
+    let out = m.sync(&req("hist", &s.daemon.url("hist"), None)).await.unwrap();
+    assert_eq!(out.commit, head);
+    let history = |commit: String, max: usize| {
+        let m = &m;
+        async move {
+            let snap = m.snapshot("hist", &commit).await.unwrap();
+            tokio::task::spawn_blocking(move || snap.history(max))
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    let h = history(head.clone(), 50).await;
+    let got: Vec<(&str, Vec<&str>)> = h
+        .iter()
+        .map(|c| (c.subject.as_str(), c.paths.iter().map(String::as_str).collect()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("remove b", vec!["src/b.py"]),
+            ("docs", vec!["docs/d.txt"]),
+            ("side c", vec!["c.py"]),
+            ("fix a and b", vec!["src/a.py", "src/b.py"]),
+            ("initial", vec!["src/a.py", "src/b.py"]),
+        ],
+        "newest first, merges skipped, paths against the first parent"
+    );
+    assert_eq!(h[0].id, head);
+    assert_eq!(h[0].time, 1_704_110_400 + 5 * 86_400);
+    assert!(h.windows(2).all(|w| w[0].time >= w[1].time));
+
+    let bounded = history(head, 2).await;
+    assert_eq!(bounded.len(), 2, "at most `max` commits");
+    assert_eq!(bounded[1].subject, "docs");
+
+    // An older snapshot sees only its own past.
+    let old = history(second.clone(), 50).await;
+    let subjects: Vec<&str> = old.iter().map(|c| c.subject.as_str()).collect();
+    assert_eq!(subjects, ["fix a and b", "initial"]);
+    assert_eq!(old[0].id, second);
+}

@@ -10,15 +10,24 @@
 //!   `Dotted.names`, `calls()`, `` `quoted` ``) looked up as definitions;
 //!   a name with several definitions shares its weight among them;
 //! * **graph** — files that call the definitions found above (by name, from
-//!   the symbol graph), a weaker signal.
+//!   the symbol graph), a weaker signal;
+//! * **history** — where the mirror has git history (the last
+//!   [`HISTORY_COMMITS`] non-merge commits up to the indexed commit, read
+//!   once per indexed commit and cached): files that changed together with
+//!   the best candidates in several commits boost each other (a co-changed
+//!   file may enter on that alone), and when the task sounds like a
+//!   regression ("broke", "no longer", "since", …) candidates changed in
+//!   the most recent commits rise.
 
 use super::render::Budgeted;
-use super::{Answer, Navigator, RepoCommit, budgets, clamp_budget, footer_note, room};
+use super::{Answer, Navigator, RepoCommit, Scope, budgets, clamp_budget, footer_note, room};
 use crate::error::EngineError;
 use lettuce_domain::ValidationError;
 use lettuce_domain::code::{OutlineNode, Symbol, Trust, is_word_char};
-use lettuce_ports::index::{NameMatch, SearchMode, SearchQuery, SymbolQuery};
+use lettuce_ports::git::{CommitChanges, HISTORY_COMMITS, RepoSnapshot};
+use lettuce_ports::index::{IndexRef, NameMatch, SearchMode, SearchQuery, SymbolQuery};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 /// Longest task description accepted, in bytes.
 pub const MAX_TASK_BYTES: usize = 8 * 1024;
@@ -28,6 +37,19 @@ const LEXICAL_FILES: usize = 40;
 const MAX_NAMES: usize = 12;
 /// Definitions shown per file.
 const DEFS_PER_FILE: usize = 3;
+/// Commits changing more files than this say nothing about coupling
+/// (reformatting, renames, vendoring).
+const MAX_COMMIT_FILES: usize = 30;
+/// Best candidates whose co-changed files are looked at.
+const COCHANGE_ANCHORS: usize = 5;
+/// Fewest shared commits for a co-change link.
+const MIN_COCHANGES: u32 = 2;
+/// Most recent commits looked at for a regression.
+const RECENT_COMMITS: usize = 30;
+/// Most history-cache entries (indexed commits).
+const HISTORY_CACHE: usize = 64;
+/// Seconds in a day.
+const DAY: i64 = 86_400;
 
 /// `locate` parameters.
 #[derive(Debug, Clone, Default)]
@@ -91,6 +113,107 @@ struct Evidence {
     calls: Vec<String>,
     /// Qualified definition name → (matching lines, why).
     defs: BTreeMap<String, (u32, String, Trust)>,
+    history: f32,
+    history_why: Vec<String>,
+}
+
+impl Evidence {
+    fn base(&self) -> f32 {
+        self.lexical + 1.2 * self.named.min(1.5) + 0.3 * self.graph.min(1.0)
+    }
+}
+
+/// Whether the task reads like a regression report.
+pub(crate) fn regression_wording(task_lower: &str) -> bool {
+    let words: String = task_lower
+        .chars()
+        .map(|c| if c.is_alphanumeric() { c } else { ' ' })
+        .collect();
+    let padded = format!(" {} ", words.split_whitespace().collect::<Vec<_>>().join(" "));
+    [
+        "regression",
+        "regressed",
+        "broke",
+        "broken",
+        "breaks",
+        "since",
+        "no longer",
+        "used to",
+        "stopped working",
+    ]
+    .iter()
+    .any(|w| padded.contains(&format!(" {w} ")))
+}
+
+/// What history adds per path: `(boost, reason)`. `scored` holds the
+/// candidates with their evidence so far, best first. Deterministic.
+pub(crate) fn history_evidence(
+    history: &[CommitChanges],
+    scored: &[(String, f32)],
+    regression: bool,
+) -> BTreeMap<String, (f32, String)> {
+    let mut out: BTreeMap<String, (f32, String)> = BTreeMap::new();
+    let Some(top) = scored.first().map(|s| s.1).filter(|t| *t > 0.0) else {
+        return out;
+    };
+    let useful = || {
+        history
+            .iter()
+            .filter(|c| !c.paths.is_empty() && c.paths.len() <= MAX_COMMIT_FILES)
+    };
+    // Co-change: per anchor, how often each other file changed with it.
+    for (anchor, score) in scored.iter().take(COCHANGE_ANCHORS) {
+        let mut total = 0u32;
+        let mut with: BTreeMap<&str, u32> = BTreeMap::new();
+        for c in useful() {
+            if !c.paths.contains(anchor) {
+                continue;
+            }
+            total += 1;
+            for p in c.paths.iter().filter(|p| *p != anchor) {
+                *with.entry(p.as_str()).or_default() += 1;
+            }
+        }
+        for (p, n) in with {
+            if n < MIN_COCHANGES {
+                continue;
+            }
+            // Share of the anchor's commits, trusted more with more commits.
+            let w = 0.6 * (score / top) * (n as f32 / total as f32) * (n.min(5) as f32 / 5.0);
+            let e = out.entry(p.to_owned()).or_insert((0.0, String::new()));
+            if w > e.0 {
+                *e = (w, format!("changes with {anchor} ({n} commits)"));
+            }
+        }
+    }
+    // Recency, for regressions: candidates changed in the latest commits.
+    if regression {
+        let newest = history.first().map_or(0, |c| c.time);
+        let candidates: BTreeMap<&str, f32> = scored.iter().map(|(p, s)| (p.as_str(), *s)).collect();
+        let mut seen: Vec<&str> = Vec::new();
+        for c in useful().take(RECENT_COMMITS) {
+            let days = (newest - c.time).max(0) / DAY;
+            // Halves every two weeks before the indexed commit.
+            let w = 0.5 * 0.5f32.powf(days as f32 / 14.0);
+            for p in &c.paths {
+                if seen.contains(&p.as_str()) || !candidates.contains_key(p.as_str()) {
+                    continue;
+                }
+                seen.push(p);
+                let ago = match days {
+                    0 => "changed in the latest day".to_owned(),
+                    1 => "changed 1 day ago".to_owned(),
+                    d => format!("changed {d} days ago"),
+                };
+                let short: String = c.id.chars().take(7).collect();
+                let why = format!("{ago} in {short} {}", c.subject);
+                let e = out.entry(p.clone()).or_insert((0.0, String::new()));
+                e.0 += w;
+                e.1 = if e.1.is_empty() { why } else { format!("{why}; {}", e.1) };
+            }
+        }
+    }
+    out
 }
 
 /// Identifiers the task spells out: words with `_`, inner capitals or
@@ -169,6 +292,46 @@ fn flatten(nodes: &[OutlineNode], out: &mut Vec<Symbol>) {
 }
 
 impl Navigator {
+    /// The history of the indexed commit, read once from the mirror (or the
+    /// fixed navigator's snapshot of that very commit) and cached; empty
+    /// when there is none.
+    async fn history(&self, at: &IndexRef) -> Arc<Vec<CommitChanges>> {
+        if let Some(h) = self.state.history.lock().unwrap_or_else(|e| e.into_inner()).get(at) {
+            return h.clone();
+        }
+        let snap: Option<Arc<dyn RepoSnapshot>> = match &self.scope {
+            Scope::Account { engine, .. } => engine
+                .inner
+                .mirror
+                .snapshot(&at.repo_id.to_string(), &at.commit)
+                .await
+                .ok(),
+            Scope::Fixed(_) => self
+                .snapshots
+                .get(&at.repo_id)
+                .filter(|s| s.commit() == at.commit)
+                .cloned(),
+        };
+        let commits = match snap {
+            Some(s) => match tokio::task::spawn_blocking(move || s.history(HISTORY_COMMITS)).await {
+                Ok(Ok(c)) => c,
+                Ok(Err(e)) => {
+                    tracing::debug!(commit = %at.commit, error = %e, "no git history for locate");
+                    Vec::new()
+                }
+                Err(_) => Vec::new(),
+            },
+            None => Vec::new(),
+        };
+        let h = Arc::new(commits);
+        let mut cache = self.state.history.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= HISTORY_CACHE {
+            cache.clear();
+        }
+        cache.insert(at.clone(), h.clone());
+        h
+    }
+
     /// `locate`: the files most likely to need a change for a task, with
     /// the definitions that matter and why, fitted to the budget.
     pub async fn locate(&self, req: LocateRequest) -> Result<Answer<LocateAnswer>, EngineError> {
@@ -312,26 +475,48 @@ impl Navigator {
             }
         }
 
+        // History: co-change with the best candidates, recency for regressions.
+        if !ev.is_empty() {
+            let history = self.history(&at).await;
+            if !history.is_empty() {
+                let mut scored: Vec<(String, f32)> = ev
+                    .iter()
+                    .map(|(p, e)| (p.clone(), e.base() * path_weight(p, &task_lower)))
+                    .filter(|(_, s)| *s > 0.0)
+                    .collect();
+                scored.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+                for (path, (boost, why)) in history_evidence(&history, &scored, regression_wording(&task_lower)) {
+                    let e = ev.entry(path).or_default();
+                    e.history += boost;
+                    e.history_why.push(why);
+                }
+            }
+        }
+
         // Combine.
         let mut ranked: Vec<(String, f32, Evidence)> = ev
             .into_iter()
             .map(|(path, e)| {
-                let s = (e.lexical + 1.2 * e.named.min(1.5) + 0.3 * e.graph.min(1.0)) * path_weight(&path, &task_lower);
+                let s = (e.base() + e.history) * path_weight(&path, &task_lower);
                 (path, s, e)
             })
             .filter(|(_, s, _)| *s > 0.0)
             .collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        ranked.truncate(max_files);
 
         // Definitions with line ranges, from each file's outline.
         let mut files: Vec<LocatedFile> = Vec::new();
         let mut indexed: HashMap<String, lettuce_ports::index::IndexedFile> = HashMap::new();
         for (path, score, e) in ranked {
+            if files.len() == max_files {
+                break;
+            }
             let mut symbols = Vec::new();
             if let Ok(o) = self.search.outline(&at, &path).await {
                 flatten(&o.symbols, &mut symbols);
                 indexed.insert(path.clone(), o.file);
+            } else if e.base() == 0.0 {
+                continue; // known from history only, and no longer in the index
             }
             let mut defs: Vec<(u32, String, String, Trust)> = e
                 .defs
@@ -371,6 +556,7 @@ impl Navigator {
                 let calls: Vec<&str> = e.calls.iter().take(3).map(String::as_str).collect();
                 reason.push(format!("uses {}", calls.join(", ")));
             }
+            reason.extend(e.history_why.iter().cloned());
             let trust = if e.named > 0.0 || (e.graph > 0.0 && e.lexical == 0.0) {
                 Trust::Syntactic
             } else {
@@ -397,7 +583,7 @@ impl Navigator {
                 "no file matches the task's words or names{words}; rephrase with identifiers, file names or error messages\n"
             ));
         } else {
-            b.push("files to change, most likely first; [syntactic] = definitions/calls found in the syntax tree, [text] = words only\n");
+            b.push("files to change, most likely first; [syntactic] = definitions/calls found in the syntax tree, [text] = words or git history only\n");
         }
         let mut shown = Vec::new();
         for (i, f) in files.into_iter().enumerate() {
@@ -454,6 +640,45 @@ mod tests {
         let n = named_identifiers(t);
         assert_eq!(n, ["create_app", "find_best_app", "flask", "cli", "parseUrl"], "{n:?}");
         assert!(named_identifiers("all teardown callbacks are called despite errors").is_empty());
+    }
+
+    fn commit(id: &str, day: i64, subject: &str, paths: &[&str]) -> CommitChanges {
+        let mut paths: Vec<String> = paths.iter().map(|p| (*p).to_owned()).collect();
+        paths.sort();
+        CommitChanges {
+            id: id.to_owned(),
+            time: 1_700_000_000 + day * DAY,
+            subject: subject.to_owned(),
+            paths,
+        }
+    }
+
+    #[test]
+    fn regression_words() {
+        assert!(regression_wording("login no longer works since 2.1"));
+        assert!(regression_wording("regression: parse broke"));
+        assert!(!regression_wording("add a sincere greeting to the brokerage page"));
+    }
+
+    #[test]
+    fn history_links_and_recency() {
+        let history = vec![
+            commit("c3c3c3c3aa", 10, "tweak b", &["b.py"]),
+            commit("c2c2c2c2aa", 5, "a with c", &["a.py", "c.py"]),
+            commit("c1c1c1c1aa", 1, "a with c again", &["a.py", "c.py", "d.py"]),
+        ];
+        let scored = vec![("a.py".to_owned(), 2.0), ("b.py".to_owned(), 1.0)];
+        let h = history_evidence(&history, &scored, false);
+        let (w, why) = &h["c.py"];
+        assert!(*w > 0.0);
+        assert_eq!(why, "changes with a.py (2 commits)");
+        assert!(!h.contains_key("d.py"), "one shared commit is no link");
+        assert!(!h.contains_key("b.py"), "no recency without regression wording");
+        let h = history_evidence(&history, &scored, true);
+        assert_eq!(h["b.py"].1, "changed in the latest day in c3c3c3c tweak b");
+        assert_eq!(h["a.py"].1, "changed 5 days ago in c2c2c2c a with c");
+        assert!(h["b.py"].0 > h["a.py"].0, "newer first");
+        assert!(history_evidence(&[], &scored, true).is_empty());
     }
 
     #[test]

@@ -21,6 +21,7 @@ use crate::error::{EngineError, ErrorKind};
 use lettuce_domain::code::{OutlineNode, Symbol, TokenAccount, Trust, normalize_repo_path, split_qualified_name};
 use lettuce_domain::repo::{IndexProgress, Repo, RepoStatus};
 use lettuce_domain::{AccountId, RepoId, ValidationError};
+use lettuce_ports::git::{CommitChanges, RepoSnapshot};
 use lettuce_ports::index::{
     CodeSearch, FileMatch, IndexError, IndexRef, IndexedFile, NameMatch, Reference, ReferenceQuery, SearchMode,
     SearchQuery, SymbolMatch, SymbolQuery,
@@ -305,6 +306,8 @@ pub struct RepoMapAnswer {
 pub struct NavState {
     file_tokens: Mutex<HashMap<String, u64>>,
     maps: Mutex<HashMap<IndexRef, Arc<repo_map::Ranked>>>,
+    /// Git history per indexed commit (read once from the mirror).
+    history: Mutex<HashMap<IndexRef, Arc<Vec<CommitChanges>>>>,
 }
 
 /// Most file token counts cached.
@@ -326,6 +329,8 @@ pub struct Navigator {
     tokens: Arc<dyn TokenCounter>,
     state: Arc<NavState>,
     scope: Scope,
+    /// Snapshots with history for a fixed navigator's repos.
+    snapshots: HashMap<RepoId, Arc<dyn RepoSnapshot>>,
 }
 
 impl std::fmt::Debug for Navigator {
@@ -355,6 +360,7 @@ impl Engine {
                 engine: self.clone(),
                 account: u.account_id,
             },
+            snapshots: HashMap::new(),
         })
     }
 
@@ -451,7 +457,17 @@ impl Navigator {
             tokens,
             state: Arc::new(NavState::default()),
             scope: Scope::Fixed(repos),
+            snapshots: HashMap::new(),
         }
+    }
+
+    /// Gives a fixed navigator the git snapshot of `repo`, so `locate` can
+    /// read its history. Used only while the repo's indexed commit is the
+    /// snapshot's commit (no history from another commit leaks in).
+    #[must_use]
+    pub fn with_snapshot(mut self, repo: RepoId, snapshot: Arc<dyn RepoSnapshot>) -> Self {
+        self.snapshots.insert(repo, snapshot);
+        self
     }
 
     /// The encoding token counts use.

@@ -1,7 +1,7 @@
 //! In-memory git: a [`RepoSnapshot`] built from files, a [`GitMirror`] of
 //! scripted remotes, and the mirror contract suite.
 
-use crate::git::{FileEntry, GitError, GitMirror, RepoSnapshot, SyncOutcome, SyncRequest};
+use crate::git::{CommitChanges, FileEntry, GitError, GitMirror, RepoSnapshot, SyncOutcome, SyncRequest};
 use crate::testing::{assert_not_leaked, content_hash, lock};
 use async_trait::async_trait;
 use lettuce_domain::repo::RepoUrl;
@@ -17,6 +17,7 @@ pub struct MemorySnapshot {
     commit: String,
     files: Vec<FileEntry>,
     blobs: HashMap<String, Arc<Vec<u8>>>,
+    history: Vec<CommitChanges>,
 }
 
 impl std::fmt::Debug for MemorySnapshot {
@@ -51,7 +52,16 @@ impl MemorySnapshot {
             commit: commit.into(),
             files: entries,
             blobs,
+            history: Vec::new(),
         }
+    }
+
+    /// This snapshot with `history` (newest first; the fake returns the
+    /// first `max` of it as given).
+    #[must_use]
+    pub fn with_history(mut self, history: Vec<CommitChanges>) -> Self {
+        self.history = history;
+        self
     }
 
     /// Convenience: a snapshot of text files.
@@ -93,6 +103,10 @@ impl RepoSnapshot for MemorySnapshot {
                 key: format!("snapshot {}", self.commit),
                 commit: blob_id.to_owned(),
             })
+    }
+
+    fn history(&self, max: usize) -> Result<Vec<CommitChanges>, GitError> {
+        Ok(self.history.iter().take(max).cloned().collect())
     }
 }
 
@@ -149,6 +163,18 @@ impl MemoryGitMirror {
     /// returns the new commit id (40 hex digits). Calling it again for the
     /// same URL and branch pushes a new commit.
     pub fn add_remote(&self, url: &str, branch: &str, files: Vec<(String, Vec<u8>)>) -> String {
+        self.add_remote_with_history(url, branch, files, Vec::new())
+    }
+
+    /// [`MemoryGitMirror::add_remote`] with the history the new commit's
+    /// snapshot reports (newest first; the caller keeps it consistent).
+    pub fn add_remote_with_history(
+        &self,
+        url: &str,
+        branch: &str,
+        files: Vec<(String, Vec<u8>)>,
+        history: Vec<CommitChanges>,
+    ) -> String {
         let key = remote_key(url);
         let mut inner = lock(&self.inner);
         let remote = inner.remotes.entry(key.clone()).or_default();
@@ -158,7 +184,7 @@ impl MemoryGitMirror {
             seed.push_str(&format!("{path}\0{}\n", content_hash(bytes)));
         }
         let commit: String = hash_token(&seed).chars().take(40).collect();
-        let snapshot = Arc::new(MemorySnapshot::new(commit.clone(), files));
+        let snapshot = Arc::new(MemorySnapshot::new(commit.clone(), files).with_history(history));
         remote.commits.insert(commit.clone(), snapshot);
         remote.branches.insert(branch.to_owned(), commit.clone());
         remote.default_branch.get_or_insert_with(|| branch.to_owned());
