@@ -89,6 +89,8 @@ pub struct EngineSettings {
     pub index_max_attempts: u32,
     /// Telemetry opt-outs, version and retry tuning.
     pub telemetry: crate::telemetry::TelemetrySettings,
+    /// Webhook check interval and the per-host polling budget.
+    pub freshness: crate::freshness::FreshnessSettings,
 }
 
 impl EngineSettings {
@@ -104,6 +106,7 @@ impl EngineSettings {
             web_url: None,
             index_max_attempts: 5,
             telemetry: crate::telemetry::TelemetrySettings::default(),
+            freshness: crate::freshness::FreshnessSettings::default(),
         }
     }
 }
@@ -127,6 +130,7 @@ impl std::fmt::Debug for EngineSettings {
             .field("web_url", &self.web_url)
             .field("index_max_attempts", &self.index_max_attempts)
             .field("telemetry", &self.telemetry)
+            .field("freshness", &self.freshness)
             .finish()
     }
 }
@@ -157,6 +161,8 @@ pub(crate) struct Inner {
     /// The data keys (current + previous) derived from the settings.
     pub keys: crate::crypto::DataKeys,
     pub dummy_hash: tokio::sync::OnceCell<String>,
+    /// Remote-head checks spent per host this hour.
+    pub freshness_budget: crate::freshness::PollBudget,
 }
 
 /// The Lettuce engine. Cheap to clone (an `Arc` inside); share one per process.
@@ -371,6 +377,7 @@ impl EngineBuilder {
                 keys: crate::crypto::DataKeys::new(settings.data_key, &settings.previous_data_keys),
                 settings,
                 dummy_hash: tokio::sync::OnceCell::new(),
+                freshness_budget: Default::default(),
             }),
         })
     }

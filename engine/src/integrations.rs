@@ -15,7 +15,6 @@ use lettuce_domain::repo::{Repo, RepoStatus};
 use lettuce_domain::{AccountId, RepoId, Secret};
 use lettuce_ports::git::{
     GitError, GitProvider, InstallCallback, InstallGrant, ProviderKind, ProviderStatus, RemoteRepo, WebhookEvent,
-    WebhookTarget,
 };
 use lettuce_ports::store::{RepoUpdate, StoreError};
 use std::sync::Arc;
@@ -570,30 +569,18 @@ impl Engine {
         remote: &RemoteRepo,
         link: &mut RepoLink,
     ) -> Result<(), EngineError> {
-        let result = match &self.inner.settings.web_url {
+        let result = match self.webhook_target(link).await? {
             None => Err(
                 "LETTUCE_WEB_URL is not set, so the code host has no address to deliver pushes to: set it, then retry webhook setup"
                     .to_owned(),
             ),
-            Some(base) => {
-                let account = self.inner.store.get_account(link.account_id).await?;
-                let target = WebhookTarget {
-                    url: format!(
-                        "{}/v1/{}/webhook/{}",
-                        base.trim_end_matches('/'),
-                        link.provider,
-                        link.account_id
-                    ),
-                    secret: Secret::new(account.webhook_secret),
-                };
-                match p.register_webhook(inst, remote, &target).await {
-                    Ok(id) => Ok(id),
-                    Err(GitError::PermissionDenied { message }) => Err(format!(
-                        "webhook not registered: {message}; re-grant the permission, then retry webhook setup"
-                    )),
-                    Err(e) => Err(format!("webhook not registered: {e}; retry webhook setup")),
-                }
-            }
+            Some(target) => match p.register_webhook(inst, remote, &target).await {
+                Ok(id) => Ok(id),
+                Err(GitError::PermissionDenied { message }) => Err(format!(
+                    "webhook not registered: {message}; re-grant the permission, then retry webhook setup"
+                )),
+                Err(e) => Err(format!("webhook not registered: {e}; retry webhook setup")),
+            },
         };
         match result {
             Ok(id) => {
@@ -762,6 +749,9 @@ impl Engine {
         };
         metrics::counter!("lettuce_webhook_deliveries_total", "provider" => provider.to_owned(), "outcome" => outcome.as_str())
             .increment(1);
+        if let Some(l) = link {
+            self.note_delivery(l).await?;
+        }
         let repo_id = link.map(|l| l.repo_id);
         if let Some(repo_id) = repo_id {
             let d = WebhookDelivery {
@@ -786,7 +776,7 @@ impl Engine {
     }
 
     /// Queues the de-duplicated incremental re-index a push asks for.
-    async fn queue_push_reindex(&self, repo_id: RepoId) -> Result<(), EngineError> {
+    pub(crate) async fn queue_push_reindex(&self, repo_id: RepoId) -> Result<(), EngineError> {
         self.enqueue_index(repo_id).await?;
         let repo = match self.inner.store.get_repo_unscoped(repo_id).await {
             Ok(r) => r,

@@ -34,6 +34,7 @@ mod builder;
 mod caller;
 mod crypto;
 mod error;
+mod freshness;
 mod integrations;
 mod keys;
 mod license;
@@ -53,6 +54,7 @@ pub use builder::{Engine, EngineBuilder, EngineSettings, Ports};
 pub use caller::{AuthMethod, Caller, UserCtx};
 pub use crypto::key_id;
 pub use error::{EngineError, ErrorKind};
+pub use freshness::{FreshnessReport, FreshnessSettings, WEBHOOK_CHECK_JOB};
 pub use integrations::{
     AddProviderRepoRequest, IntegrationView, PICKER_PER_PAGE, RepoPickerPage, WEBHOOK_MAX_BODY, WebhookHealth,
     WebhookReply,

@@ -283,6 +283,12 @@ impl Worker {
                 Err(e) => Err(RetryableError(e.to_string())),
             };
         }
+        if job.kind == crate::freshness::WEBHOOK_CHECK_JOB {
+            return match self.engine.check_webhooks().await {
+                Ok(_) => Ok(Outcome::Done),
+                Err(e) => Err(RetryableError(e.to_string())),
+            };
+        }
         let repo_id = job
             .payload
             .get("repo_id")

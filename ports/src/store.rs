@@ -322,6 +322,9 @@ pub trait MetadataStore: Send + Sync + std::fmt::Debug + 'static {
     async fn get_repo_link(&self, repo: RepoId) -> Result<Option<RepoLink>, StoreError>;
     /// The account's links to repos of `provider`, ordered by repo id.
     async fn list_repo_links(&self, account: AccountId, provider: &str) -> Result<Vec<RepoLink>, StoreError>;
+    /// Every account's links, ordered by repo id, the first `limit` after
+    /// `after`: what the periodic webhook check walks through.
+    async fn list_all_repo_links(&self, after: Option<RepoId>, limit: usize) -> Result<Vec<RepoLink>, StoreError>;
 
     /// Records an accepted webhook delivery for its repo. `NotFound {
     /// entity: "repo" }` when the repo does not exist.

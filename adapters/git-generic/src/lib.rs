@@ -225,6 +225,28 @@ impl GitMirror for GixMirror {
         })
     }
 
+    async fn remote_head(&self, req: &SyncRequest) -> Result<String, GitError> {
+        self.mirror_dir(&req.key)?;
+        self.check_url(&req.url).await?;
+        let job = sync::SyncJob {
+            root: self.root.clone(),
+            key: req.key.clone(),
+            url: req.url.clone(),
+            branch: req.branch.clone(),
+            allow_private: self.policy.allow_private,
+            timeout: self.timeout,
+            interrupt: Arc::new(AtomicBool::new(false)),
+        };
+        let worker = tokio::task::spawn_blocking(move || sync::remote_head(&job));
+        match tokio::time::timeout(self.timeout, worker).await {
+            Ok(joined) => joined.map_err(join_error)?,
+            Err(_) => Err(GitError::Network {
+                url: req.url.redacted(),
+                message: format!("timed out after {} s", self.timeout.as_secs()),
+            }),
+        }
+    }
+
     async fn snapshot(&self, key: &str, commit: &str) -> Result<Arc<dyn RepoSnapshot>, GitError> {
         let dir = self.mirror_dir(key)?;
         let (key, commit) = (key.to_owned(), commit.to_owned());

@@ -189,8 +189,15 @@ fn http_options(repo: &gix::Repository, url: &str, job: &SyncJob) -> Result<Opti
     Ok(Some(opts))
 }
 
-/// Fetches every branch from the job's URL into `repo` and resolves the branch.
-fn fetch(repo: &gix::Repository, job: &SyncJob) -> Result<SyncOutcome, GitError> {
+/// Connects to the job's URL from `repo`, lists the remote's refs (the
+/// server's `HEAD` symref included) and hands the prepared fetch to `then`.
+fn with_ref_map<R>(
+    repo: &gix::Repository,
+    job: &SyncJob,
+    then: impl FnOnce(
+        gix::remote::fetch::Prepare<'_, '_, Box<dyn gix::protocol::transport::client::blocking_io::Transport + Send>>,
+    ) -> Result<R, GitError>,
+) -> Result<R, GitError> {
     let redacted = job.url.redacted();
     let net = |e: gix::Error| errors::remote(&e, &redacted, job.secret());
     let url = gix_url(&job.url)?;
@@ -217,8 +224,18 @@ fn fetch(repo: &gix::Repository, job: &SyncJob) -> Result<SyncOutcome, GitError>
         ..Default::default()
     };
     let prepare = conn.prepare_fetch(gix::progress::Discard, options).map_err(net)?;
-    let (commit, branch) = resolve_branch(&prepare.ref_map().remote_refs, job.branch.as_deref(), &redacted)?;
-    prepare.receive(gix::progress::Discard, &job.interrupt).map_err(net)?;
+    then(prepare)
+}
+
+/// Fetches every branch from the job's URL into `repo` and resolves the branch.
+fn fetch(repo: &gix::Repository, job: &SyncJob) -> Result<SyncOutcome, GitError> {
+    let redacted = job.url.redacted();
+    let net = |e: gix::Error| errors::remote(&e, &redacted, job.secret());
+    let (commit, branch) = with_ref_map(repo, job, |prepare| {
+        let (commit, branch) = resolve_branch(&prepare.ref_map().remote_refs, job.branch.as_deref(), &redacted)?;
+        prepare.receive(gix::progress::Discard, &job.interrupt).map_err(net)?;
+        Ok((commit, branch))
+    })?;
     repo.find_commit(commit).map_err(|e| {
         local(
             &e,
@@ -228,6 +245,33 @@ fn fetch(repo: &gix::Repository, job: &SyncJob) -> Result<SyncOutcome, GitError>
     Ok(SyncOutcome {
         commit: commit.to_string(),
         branch,
+    })
+}
+
+/// The remote's head commit of the job's branch, listed without fetching
+/// objects (an `ls-remote`), from the key's mirror when it exists, else from
+/// a throw-away empty repository.
+pub(crate) fn remote_head(job: &SyncJob) -> Result<String, GitError> {
+    let redacted = job.url.redacted();
+    let target = job.root.join(format!("{}.git", job.key));
+    let tmp;
+    let repo = match gix::open_opts(&target, open_options()) {
+        Ok(r) => r,
+        Err(_) => {
+            tmp = tempfile::tempdir().map_err(|e| backend_msg(format!("cannot create a temporary directory: {e}")))?;
+            gix::ThreadSafeRepository::init_opts(
+                tmp.path(),
+                gix::create::Kind::Bare,
+                gix::create::Options::default(),
+                open_options(),
+            )
+            .map_err(|e| local(&e, "cannot initialise a scratch repository"))?
+            .to_thread_local()
+        }
+    };
+    with_ref_map(&repo, job, |prepare| {
+        let (commit, _) = resolve_branch(&prepare.ref_map().remote_refs, job.branch.as_deref(), &redacted)?;
+        Ok(commit.to_string())
     })
 }
 

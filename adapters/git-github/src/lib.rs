@@ -40,8 +40,8 @@ use lettuce_domain::codehost::Installation;
 use lettuce_domain::repo::{RepoUrl, UrlCredentials, UrlHost};
 use lettuce_http_client::{ClientOptions, HttpClient};
 use lettuce_ports::git::{
-    GitError, GitProvider, InstallCallback, InstallGrant, ProviderKind, ProviderStatus, RemoteRepo, WebhookEvent,
-    WebhookScheme, WebhookTarget,
+    GitError, GitProvider, HookInfo, InstallCallback, InstallGrant, ProviderKind, ProviderStatus, RemoteRepo,
+    WebhookEvent, WebhookScheme, WebhookTarget,
 };
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -142,6 +142,12 @@ struct HookJson {
     id: u64,
     #[serde(default)]
     config: HashMap<String, serde_json::Value>,
+    #[serde(default = "yes")]
+    active: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Deserialize)]
@@ -644,6 +650,48 @@ impl GitProvider for GitHubApp {
         }
         let hook: HookJson = Self::json(check(resp, &url, Call::Hooks(&repo.full_name)).await?, &url).await?;
         Ok(hook.id.to_string())
+    }
+
+    async fn webhook_info(
+        &self,
+        installation: &Installation,
+        repo: &RemoteRepo,
+        hook_id: &str,
+    ) -> Result<Option<HookInfo>, GitError> {
+        let token = self.installation_token(&installation.external_id).await?;
+        let url = self.api(&format!("/repos/{}/hooks/{hook_id}", repo.full_name));
+        let resp = self.send(self.http.get(&url).bearer_auth(token.expose()), &url).await?;
+        if resp.status().as_u16() == 404 {
+            return Ok(None);
+        }
+        let hook: HookJson = Self::json(check(resp, &url, Call::Hooks(&repo.full_name)).await?, &url).await?;
+        Ok(Some(HookInfo {
+            url: hook
+                .config
+                .get("url")
+                .and_then(|u| u.as_str())
+                .unwrap_or_default()
+                .to_owned(),
+            active: hook.active,
+        }))
+    }
+
+    async fn delete_webhook(
+        &self,
+        installation: &Installation,
+        repo: &RemoteRepo,
+        hook_id: &str,
+    ) -> Result<(), GitError> {
+        let token = self.installation_token(&installation.external_id).await?;
+        let url = self.api(&format!("/repos/{}/hooks/{hook_id}", repo.full_name));
+        let resp = self
+            .send(self.http.delete(&url).bearer_auth(token.expose()), &url)
+            .await?;
+        if resp.status().as_u16() == 404 {
+            return Ok(());
+        }
+        check(resp, &url, Call::Hooks(&repo.full_name)).await?;
+        Ok(())
     }
 
     fn webhook_scheme(&self) -> Option<WebhookScheme> {

@@ -39,6 +39,7 @@ fn fixture_json(name: &str) -> Value {
 struct Seen {
     token_calls: usize,
     hooks: Vec<(String, Value)>,
+    deleted_hooks: Vec<String>,
 }
 
 #[derive(Clone)]
@@ -152,6 +153,47 @@ async fn hooks(
     }
 }
 
+/// `GET /repos/{owner}/{repo}/hooks/{id}`: the recorded hook, with the URL
+/// registered for the repo; 404 once deleted or never registered.
+async fn hook_get(
+    State(r): State<Replay>,
+    Path((owner, repo, id)): Path<(String, String, String)>,
+    h: HeaderMap,
+) -> Response {
+    if bearer(&h) != TOKEN {
+        return json_resp(StatusCode::UNAUTHORIZED, json!({"message": "Bad credentials"}));
+    }
+    let full = format!("{owner}/{repo}");
+    let seen = r.seen.lock().unwrap();
+    let mut body = fixture_json("repos__create-webhook.201.default.json");
+    let registered = seen.hooks.iter().rev().find(|(f, _)| *f == full);
+    match registered {
+        Some((_, reg)) if body["id"].to_string() == id && !seen.deleted_hooks.contains(&full) => {
+            body["config"]["url"] = reg["config"]["url"].clone();
+            json_resp(StatusCode::OK, body)
+        }
+        _ => json_resp(StatusCode::NOT_FOUND, json!({"message": "Not Found"})),
+    }
+}
+
+/// `DELETE /repos/{owner}/{repo}/hooks/{id}`: 204, then 404.
+async fn hook_delete(
+    State(r): State<Replay>,
+    Path((owner, repo, _id)): Path<(String, String, String)>,
+    h: HeaderMap,
+) -> Response {
+    if bearer(&h) != TOKEN {
+        return json_resp(StatusCode::UNAUTHORIZED, json!({"message": "Bad credentials"}));
+    }
+    let full = format!("{owner}/{repo}");
+    let mut seen = r.seen.lock().unwrap();
+    if seen.deleted_hooks.contains(&full) {
+        return json_resp(StatusCode::NOT_FOUND, json!({"message": "Not Found"}));
+    }
+    seen.deleted_hooks.push(full);
+    StatusCode::NO_CONTENT.into_response()
+}
+
 async fn oauth_token(axum::extract::Form(f): axum::extract::Form<HashMap<String, String>>) -> Response {
     if f.get("client_secret").map(String::as_str) != Some("client-secret")
         || f.get("client_id").map(String::as_str) != Some("Iv1.client")
@@ -194,6 +236,10 @@ async fn start() -> Replay {
         .route("/api/v3/app/installations/{id}/access_tokens", post(access_tokens))
         .route("/api/v3/installation/repositories", get(repositories))
         .route("/api/v3/repos/{owner}/{repo}/hooks", post(hooks))
+        .route(
+            "/api/v3/repos/{owner}/{repo}/hooks/{id}",
+            get(hook_get).delete(hook_delete),
+        )
         .route("/api/v3/user/installations", get(user_installations))
         .route("/login/oauth/access_token", post(oauth_token))
         .with_state(replay.clone());

@@ -209,6 +209,21 @@ impl SeaOrmStore {
             .collect())
     }
 
+    pub(crate) async fn links_page(&self, after: Option<RepoId>, limit: usize) -> Result<Vec<RepoLink>, StoreError> {
+        let mut q = repo_link::Entity::find();
+        if let Some(a) = after {
+            q = q.filter(repo_link::Column::RepoId.gt(a.0));
+        }
+        Ok(q.order_by_asc(repo_link::Column::RepoId)
+            .limit(limit as u64)
+            .all(&self.conn())
+            .await
+            .map_err(|e| self.err("repo_link", "repo_link", e))?
+            .into_iter()
+            .map(Self::link_from)
+            .collect())
+    }
+
     pub(crate) async fn delivery_put(&self, d: &WebhookDelivery) -> Result<(), StoreError> {
         let row = delivery::ActiveModel {
             id: Set(Uuid::now_v7()),

@@ -935,6 +935,14 @@ impl MetadataStore for SeaOrmStore {
         self.links_of(account, provider).await
     }
 
+    async fn list_all_repo_links(
+        &self,
+        after: Option<RepoId>,
+        limit: usize,
+    ) -> Result<Vec<lettuce_domain::codehost::RepoLink>, StoreError> {
+        self.links_page(after, limit).await
+    }
+
     async fn record_webhook_delivery(
         &self,
         delivery: &lettuce_domain::codehost::WebhookDelivery,

@@ -10,6 +10,9 @@ use lettuce_ports::config::{ConfigError, Settings};
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct CodeHostsConfig {
+    /// `LETTUCE_WEBHOOK_CHECK_INTERVAL`, `LETTUCE_POLL_BUDGET_PER_HOST`: the
+    /// periodic webhook check and the polling fallback.
+    pub freshness: lettuce_engine::FreshnessSettings,
     /// `GITHUB_HOST`, `GITHUB_APP_*` (secrets are read through the store).
     #[cfg(feature = "git-github")]
     pub github: Option<lettuce_git_github::GitHubConfig>,
@@ -19,7 +22,16 @@ impl CodeHostsConfig {
     /// Rows for `lettuce config check` (no secret values).
     pub fn describe(&self) -> Vec<(&'static str, String)> {
         #[allow(unused_mut)]
-        let mut rows = Vec::new();
+        let mut rows = vec![
+            (
+                "LETTUCE_WEBHOOK_CHECK_INTERVAL",
+                format!("{} s", self.freshness.check_interval.as_secs()),
+            ),
+            (
+                "LETTUCE_POLL_BUDGET_PER_HOST",
+                format!("{} checks per host per hour", self.freshness.poll_budget_per_host),
+            ),
+        ];
         #[cfg(feature = "git-github")]
         if let Some(c) = &self.github {
             rows.extend(c.describe());
@@ -31,8 +43,10 @@ impl CodeHostsConfig {
 /// Appends the code hosts' configuration problems to `errs`.
 pub(crate) fn read(env: &EnvMap, errs: &mut Vec<ConfigError>) -> CodeHostsConfig {
     let mut s = Settings::new(env);
+    let freshness = lettuce_engine::FreshnessSettings::from_settings(&mut s);
     #[cfg(feature = "git-github")]
     let config = CodeHostsConfig {
+        freshness,
         github: lettuce_git_github::GitHubConfig::from_settings(&mut s),
     };
     #[cfg(not(feature = "git-github"))]
@@ -43,7 +57,10 @@ pub(crate) fn read(env: &EnvMap, errs: &mut Vec<ConfigError>) -> CodeHostsConfig
                 break;
             }
         }
-        CodeHostsConfig::default()
+        CodeHostsConfig {
+            freshness,
+            ..CodeHostsConfig::default()
+        }
     };
     errs.extend(s.into_errors());
     config

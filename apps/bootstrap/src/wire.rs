@@ -323,6 +323,7 @@ pub async fn wire(config: &Config) -> anyhow::Result<Runtime> {
     }
     settings.session_ttl = config.session_ttl;
     settings.web_url = Some(config.web_url.clone());
+    settings.freshness = config.code_hosts.freshness.clone();
     settings.index_max_attempts = config.index_max_attempts;
     settings.telemetry = lettuce_engine::TelemetrySettings {
         opt_outs: config.telemetry.opt_outs.clone(),

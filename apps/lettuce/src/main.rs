@@ -335,6 +335,26 @@ async fn serve(config: Config, env: &EnvMap, args: ServeArgs) -> anyhow::Result<
             }
         });
     }
+    // Webhook check: every process enqueues the interval's check job (one
+    // per interval across processes); a worker runs it.
+    {
+        let engine = rt.engine.clone();
+        let c = cancel.clone();
+        let interval = config.code_hosts.freshness.check_interval;
+        tasks.spawn(async move {
+            let mut every = tokio::time::interval(interval);
+            loop {
+                tokio::select! {
+                    _ = c.cancelled() => return Ok(()),
+                    _ = every.tick() => {
+                        if let Err(e) = engine.freshness_tick().await {
+                            tracing::warn!(error = %e, "could not schedule the webhook check; retrying next interval");
+                        }
+                    }
+                }
+            }
+        });
+    }
     // Metrics: one recorder per process; `/metrics` on the main port, or on
     // LETTUCE_METRICS_BIND with the probes when that is set.
     let render = lettuce_bootstrap::install_metrics();

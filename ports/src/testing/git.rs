@@ -131,6 +131,7 @@ struct Inner {
     mirrors: HashMap<String, HashMap<String, Arc<MemorySnapshot>>>,
     failures: HashMap<String, VecDeque<GitError>>,
     syncs: Vec<SyncRequest>,
+    head_checks: Vec<SyncRequest>,
 }
 
 #[derive(Debug, Default)]
@@ -229,6 +230,11 @@ impl MemoryGitMirror {
         lock(&self.inner).syncs.clone()
     }
 
+    /// Every `remote_head` request so far (credentials included).
+    pub fn head_checks(&self) -> Vec<SyncRequest> {
+        lock(&self.inner).head_checks.clone()
+    }
+
     /// Whether a mirror named `key` exists.
     pub fn has_mirror(&self, key: &str) -> bool {
         lock(&self.inner).mirrors.contains_key(key)
@@ -271,6 +277,27 @@ impl GitMirror for MemoryGitMirror {
             branch: branch.clone(),
         })?;
         Ok(SyncOutcome { commit, branch })
+    }
+
+    async fn remote_head(&self, req: &SyncRequest) -> Result<String, GitError> {
+        self.check_url(&req.url).await?;
+        let url = req.url.redacted();
+        let mut inner = lock(&self.inner);
+        inner.head_checks.push(req.clone());
+        let remote = inner
+            .remotes
+            .get(&url)
+            .ok_or_else(|| GitError::NotFound { url: url.clone() })?;
+        let branch = req
+            .branch
+            .clone()
+            .or_else(|| remote.default_branch.clone())
+            .ok_or_else(|| GitError::EmptyRepository { url: url.clone() })?;
+        remote
+            .branches
+            .get(&branch)
+            .cloned()
+            .ok_or(GitError::BranchNotFound { url, branch })
     }
 
     async fn snapshot(&self, key: &str, commit: &str) -> Result<Arc<dyn RepoSnapshot>, GitError> {

@@ -2,19 +2,23 @@
 //! ([`git_provider_contract`]) every code-host adapter runs.
 
 use crate::git::{
-    GitError, GitProvider, InstallCallback, InstallGrant, ProviderKind, ProviderStatus, RemoteRepo, WebhookEvent,
-    WebhookScheme, WebhookTarget,
+    GitError, GitProvider, HookInfo, InstallCallback, InstallGrant, ProviderKind, ProviderStatus, RemoteRepo,
+    WebhookEvent, WebhookScheme, WebhookTarget,
 };
 use crate::testing::lock;
 use async_trait::async_trait;
 use lettuce_domain::Secret;
-use lettuce_domain::codehost::Installation;
+use lettuce_domain::codehost::{Installation, ProviderCredentials};
 use lettuce_domain::repo::{RepoUrl, UrlCredentials, UrlHost};
 use std::sync::Mutex;
 
 /// A webhook the fake registered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegisteredHook {
+    /// The hook id handed out.
+    pub id: String,
+    /// Whether the host would deliver (see [`MemoryGitProvider::deactivate_hook`]).
+    pub active: bool,
     /// Installation it was registered through.
     pub installation: String,
     /// `owner/name`.
@@ -45,6 +49,11 @@ struct State {
     list_error: Option<GitError>,
     credentials_error: Option<GitError>,
     token: Option<String>,
+    next_hook: usize,
+    grant_credentials: Option<ProviderCredentials>,
+    refresh: Option<Result<ProviderCredentials, GitError>>,
+    refreshes: usize,
+    seen_access_tokens: Vec<String>,
 }
 
 impl MemoryGitProvider {
@@ -91,7 +100,50 @@ impl MemoryGitProvider {
         lock(&self.state).token = token.map(str::to_owned);
     }
 
-    /// Webhooks registered so far.
+    /// Installs grant these OAuth credentials (sealed by the engine).
+    pub fn set_grant_credentials(&self, creds: Option<ProviderCredentials>) {
+        lock(&self.state).grant_credentials = creds;
+    }
+
+    /// The next `refresh_credentials` answers `result` (without one it is
+    /// `Unsupported`).
+    pub fn set_refresh(&self, result: Result<ProviderCredentials, GitError>) {
+        lock(&self.state).refresh = Some(result);
+    }
+
+    /// How many times `refresh_credentials` was called.
+    pub fn refreshes(&self) -> usize {
+        lock(&self.state).refreshes
+    }
+
+    /// The access tokens of the installations `list_repos` and
+    /// `clone_credentials` were called with, in order.
+    pub fn seen_access_tokens(&self) -> Vec<String> {
+        lock(&self.state).seen_access_tokens.clone()
+    }
+
+    fn see(&self, installation: &Installation) {
+        if let Some(c) = &installation.credentials {
+            lock(&self.state)
+                .seen_access_tokens
+                .push(c.access_token.expose().to_owned());
+        }
+    }
+
+    /// Deletes a hook "on the host" (as a user deleting it in the host's
+    /// settings would).
+    pub fn delete_hook_on_host(&self, id: &str) {
+        lock(&self.state).hooks.retain(|h| h.id != id);
+    }
+
+    /// Marks a hook inactive "on the host" (disabled after failures).
+    pub fn deactivate_hook(&self, id: &str) {
+        for h in lock(&self.state).hooks.iter_mut().filter(|h| h.id == id) {
+            h.active = false;
+        }
+    }
+
+    /// Webhooks registered so far (and not deleted).
     pub fn hooks(&self) -> Vec<RegisteredHook> {
         lock(&self.state).hooks.clone()
     }
@@ -163,16 +215,26 @@ impl GitProvider for MemoryGitProvider {
         Ok(InstallGrant {
             external_id: id,
             scopes: vec!["contents:read".into(), "metadata:read".into(), "webhooks:write".into()],
-            credentials: None,
+            credentials: lock(&self.state).grant_credentials.clone(),
         })
+    }
+
+    async fn refresh_credentials(&self, _installation: &Installation) -> Result<ProviderCredentials, GitError> {
+        self.check()?;
+        let mut st = lock(&self.state);
+        st.refreshes += 1;
+        st.refresh
+            .take()
+            .unwrap_or_else(|| Err(self.unsupported("refreshing tokens")))
     }
 
     async fn clone_credentials(
         &self,
-        _installation: &Installation,
+        installation: &Installation,
         url: &RepoUrl,
     ) -> Result<Option<UrlCredentials>, GitError> {
         self.check()?;
+        self.see(installation);
         if !self.owns(url) {
             return Ok(None);
         }
@@ -185,8 +247,9 @@ impl GitProvider for MemoryGitProvider {
         }))
     }
 
-    async fn list_repos(&self, _installation: &Installation) -> Result<Vec<RemoteRepo>, GitError> {
+    async fn list_repos(&self, installation: &Installation) -> Result<Vec<RemoteRepo>, GitError> {
         self.check()?;
+        self.see(installation);
         let mut st = lock(&self.state);
         if let Some(e) = st.list_error.take() {
             return Err(e);
@@ -205,13 +268,47 @@ impl GitProvider for MemoryGitProvider {
         if let Some(e) = st.hook_error.take() {
             return Err(e);
         }
+        st.next_hook += 1;
+        let id = format!("hook-{}", st.next_hook);
         st.hooks.push(RegisteredHook {
+            id: id.clone(),
+            active: true,
             installation: installation.external_id.clone(),
             repo: repo.full_name.clone(),
             url: target.url.clone(),
             secret: target.secret.expose().to_owned(),
         });
-        Ok(format!("hook-{}", st.hooks.len()))
+        Ok(id)
+    }
+
+    async fn webhook_info(
+        &self,
+        _installation: &Installation,
+        repo: &RemoteRepo,
+        hook_id: &str,
+    ) -> Result<Option<HookInfo>, GitError> {
+        self.check()?;
+        Ok(lock(&self.state)
+            .hooks
+            .iter()
+            .find(|h| h.id == hook_id && h.repo == repo.full_name)
+            .map(|h| HookInfo {
+                url: h.url.clone(),
+                active: h.active,
+            }))
+    }
+
+    async fn delete_webhook(
+        &self,
+        _installation: &Installation,
+        repo: &RemoteRepo,
+        hook_id: &str,
+    ) -> Result<(), GitError> {
+        self.check()?;
+        lock(&self.state)
+            .hooks
+            .retain(|h| !(h.id == hook_id && h.repo == repo.full_name));
+        Ok(())
     }
 
     fn webhook_scheme(&self) -> Option<WebhookScheme> {
@@ -361,6 +458,28 @@ pub async fn git_provider_contract(p: &dyn GitProvider, fx: &GitProviderFixture)
         .await
         .unwrap_or_else(|e| panic!("[{k}] register_webhook: {e}"));
     assert!(!hook.is_empty(), "[{k}] register_webhook returns the hook id");
+    // The repair API: the hook as the host has it, then gone once deleted.
+    match p.webhook_info(&fx.installation, first, &hook).await {
+        Err(GitError::Unsupported { .. }) => {}
+        Ok(Some(info)) => {
+            assert_eq!(info.url, fx.hook_url, "[{k}] webhook_info reports the delivery URL");
+            assert!(info.active, "[{k}] a new hook is active");
+            p.delete_webhook(&fx.installation, first, &hook)
+                .await
+                .unwrap_or_else(|e| panic!("[{k}] delete_webhook: {e}"));
+            assert_eq!(
+                p.webhook_info(&fx.installation, first, &hook)
+                    .await
+                    .unwrap_or_else(|e| panic!("[{k}] webhook_info after delete: {e}")),
+                None,
+                "[{k}] a deleted hook is reported gone"
+            );
+            p.delete_webhook(&fx.installation, first, &hook)
+                .await
+                .unwrap_or_else(|e| panic!("[{k}] deleting a deleted hook is not an error: {e}"));
+        }
+        other => panic!("[{k}] webhook_info of a just-registered hook: {other:?}"),
+    }
 
     let scheme = p
         .webhook_scheme()
@@ -444,7 +563,7 @@ mod tests {
             hook_url: "https://lettuce.example/v1/github/webhook/x".into(),
         };
         git_provider_contract(&p, &fx).await;
-        assert_eq!(p.hooks().len(), 1);
+        assert!(p.hooks().is_empty(), "the contract deleted its hook");
         p.set_configured(false);
         assert!(matches!(p.status(), ProviderStatus::NotConfigured { .. }));
         assert!(matches!(p.install_url("s"), Err(GitError::NotConfigured { .. })));

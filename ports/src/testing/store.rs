@@ -585,6 +585,16 @@ impl MetadataStore for MemoryStore {
             .collect())
     }
 
+    async fn list_all_repo_links(&self, after: Option<RepoId>, limit: usize) -> Result<Vec<RepoLink>, StoreError> {
+        Ok(lock(&self.inner)
+            .repo_links
+            .values()
+            .filter(|l| after.is_none_or(|a| l.repo_id > a))
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
     async fn record_webhook_delivery(&self, delivery: &WebhookDelivery) -> Result<(), StoreError> {
         let mut inner = lock(&self.inner);
         inner.repo_mut(delivery.repo_id)?;
@@ -1649,6 +1659,27 @@ async fn codehost_contract(
         "[{b}] list_repo_links: the account's links of the provider"
     );
     assert!(ok(b, store.list_repo_links(a1, "gitlab").await, "list_repo_links").is_empty());
+    {
+        // Other tests share the store: page through everything and find ours.
+        let mut all = Vec::new();
+        let mut after = None;
+        loop {
+            let page = ok(b, store.list_all_repo_links(after, 2).await, "list_all_repo_links");
+            assert!(page.len() <= 2, "[{b}] list_all_repo_links honours its limit");
+            let Some(last) = page.last() else { break };
+            assert!(after.is_none_or(|a| last.repo_id > a), "[{b}] pages move forward");
+            after = Some(last.repo_id);
+            all.extend(page);
+        }
+        assert!(
+            all.windows(2).all(|w| w[0].repo_id < w[1].repo_id),
+            "[{b}] list_all_repo_links is ordered by repo id"
+        );
+        assert!(
+            all.contains(&hooked),
+            "[{b}] list_all_repo_links includes every account's links"
+        );
+    }
     assert!(ok(b, store.list_repo_links(a3, "github").await, "list_repo_links").is_empty());
     let mut missing = link.clone();
     missing.repo_id = RepoId(Uuid::new_v4());

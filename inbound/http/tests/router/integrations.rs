@@ -408,3 +408,254 @@ async fn picker_add_push_reindex_forgeries_retry_and_disconnect() {
         .await
         .error(StatusCode::NOT_FOUND, "provider_unknown");
 }
+
+async fn health(app: &App, user: &TestUser, repo: &str) -> serde_json::Value {
+    let r = app
+        .send(Req::get(format!("/v1/repos/{repo}")).bearer(&user.token))
+        .await;
+    r.expect(StatusCode::OK);
+    r.json
+}
+
+#[tokio::test]
+async fn webhook_check_repairs_hooks_and_falls_back_to_polling() {
+    let app = App::with_settings(|s| s.web_url = Some(WEB.into()));
+    let alice = app.owner("alice@a.example").await;
+    app.github.set_repos(vec![remote(2, "acme/api")]);
+    connect(&app, &alice).await;
+    let url = "https://github.example/acme/api.git";
+    let c1 = app.push(url, &[("a.rs", "fn one() {}")]);
+    let r = app
+        .send(
+            Req::post("/v1/integrations/github/repos")
+                .bearer(&alice.token)
+                .json(&json!({"repo": "acme/api"})),
+        )
+        .await;
+    r.expect(StatusCode::ACCEPTED);
+    let repo = r.str("/id");
+    assert_eq!(r.json["webhook"]["mode"], "webhook");
+    assert!(r.json["webhook"]["last_check"].is_null());
+    app.work().await;
+
+    // All well: nothing repaired, nothing queued; the health says so. The
+    // check runs as the periodic job.
+    app.engine.freshness_tick().await.expect("tick");
+    app.engine.freshness_tick().await.expect("tick");
+    assert_eq!(app.work().await, 1, "one check job per interval, however many ticks");
+    let h = health(&app, &alice, &repo).await;
+    assert_eq!(h["indexed_commit"], c1.as_str());
+    assert_eq!(h["webhook"]["mode"], "webhook", "{h}");
+    assert!(h["webhook"]["last_check"].is_string(), "{h}");
+    assert_eq!(
+        h["webhook"]["check_note"], "webhook registered and active; index up to date",
+        "{h}"
+    );
+
+    // The hook is deleted on the host and a push arrives without a delivery:
+    // one check re-registers the hook, notices the moved head, switches to
+    // polling and re-indexes.
+    let old_hook = app.github.hooks()[0].id.clone();
+    app.github.delete_hook_on_host(&old_hook);
+    let c2 = app.push(url, &[("a.rs", "fn two() {}")]);
+    app.clock.advance(chrono::Duration::minutes(15));
+    let report = app.engine.check_webhooks().await.expect("check");
+    assert_eq!(
+        (report.repaired, report.now_polling, report.reindexed),
+        (1, 1, 1),
+        "{report:?}"
+    );
+    let hooks = app.github.hooks();
+    assert_eq!(hooks.len(), 1, "re-registered");
+    assert_ne!(hooks[0].id, old_hook);
+    assert_eq!(hooks[0].url, format!("{WEB}/v1/github/webhook/{}", alice.account_id));
+    app.work().await;
+    let h = health(&app, &alice, &repo).await;
+    assert_eq!(h["indexed_commit"], c2.as_str(), "the push reached the index: {h}");
+    assert_eq!(h["webhook"]["mode"], "polling", "{h}");
+    assert_eq!(h["webhook"]["hook_id"], hooks[0].id.as_str());
+    let note = h["webhook"]["check_note"].as_str().expect("note");
+    assert!(note.contains("deleted on the code host"), "{note}");
+    assert!(note.contains("webhook unreachable"), "{note}");
+
+    // While polling, each check follows the head.
+    let c3 = app.push(url, &[("a.rs", "fn three() {}")]);
+    app.clock.advance(chrono::Duration::minutes(15));
+    let report = app.engine.check_webhooks().await.expect("check");
+    assert_eq!((report.repaired, report.reindexed), (0, 1), "{report:?}");
+    app.work().await;
+    assert_eq!(health(&app, &alice, &repo).await["indexed_commit"], c3.as_str());
+
+    // A delivery arrives again: back to webhooks.
+    let secret = webhook_secret(&app, &alice).await;
+    let c4 = app.push(url, &[("a.rs", "fn four() {}")]);
+    let body = push_body(2, "acme/api", "main", &c4);
+    let sig = hmac_sha256_signature(secret.as_bytes(), &body);
+    let hook = format!("/v1/github/webhook/{}", alice.account_id);
+    app.send(delivery(&hook, "push", "d-back", Some(sig), &body))
+        .await
+        .expect(StatusCode::OK);
+    app.work().await;
+    let h = health(&app, &alice, &repo).await;
+    assert_eq!(h["indexed_commit"], c4.as_str());
+    assert_eq!(h["webhook"]["mode"], "webhook", "{h}");
+    assert!(h["webhook"]["last_delivery"].is_string(), "{h}");
+
+    // A hook the host deactivated is replaced.
+    let current = app.github.hooks()[0].id.clone();
+    app.github.deactivate_hook(&current);
+    app.clock.advance(chrono::Duration::minutes(15));
+    let report = app.engine.check_webhooks().await.expect("check");
+    assert_eq!((report.repaired, report.reindexed), (1, 0), "{report:?}");
+    let hooks = app.github.hooks();
+    assert_eq!(hooks.len(), 1, "the inactive hook was deleted, a new one registered");
+    assert!(hooks[0].active && hooks[0].id != current);
+    let note = health(&app, &alice, &repo).await["webhook"]["check_note"].clone();
+    assert!(note.as_str().unwrap_or_default().contains("deactivated"), "{note}");
+
+    // The head check reads the remote with the installation's credentials.
+    app.github.set_token(Some("inst-token"));
+    app.clock.advance(chrono::Duration::minutes(15));
+    app.engine.check_webhooks().await.expect("check");
+    let last = app.mirror.head_checks().pop().expect("a head check");
+    assert_eq!(last.branch.as_deref(), Some("main"));
+    assert_eq!(
+        last.url.credentials().map(|c| c.password.expose().to_owned()),
+        Some("inst-token".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn polling_budget_is_per_host_and_zero_turns_head_checks_off() {
+    let app = App::with_settings(|s| {
+        s.web_url = Some(WEB.into());
+        s.freshness.poll_budget_per_host = 1;
+    });
+    let alice = app.owner("alice@a.example").await;
+    app.github.set_repos(vec![remote(1, "acme/one"), remote(2, "acme/two")]);
+    connect(&app, &alice).await;
+    for name in ["acme/one", "acme/two"] {
+        app.push(&format!("https://github.example/{name}.git"), &[("a.rs", "fn a() {}")]);
+        app.send(
+            Req::post("/v1/integrations/github/repos")
+                .bearer(&alice.token)
+                .json(&json!({"repo": name})),
+        )
+        .await
+        .expect(StatusCode::ACCEPTED);
+    }
+    app.work().await;
+    let report = app.engine.check_webhooks().await.expect("check");
+    assert_eq!((report.checked, report.over_budget), (2, 1), "{report:?}");
+    assert_eq!(
+        app.mirror.head_checks().len(),
+        1,
+        "one head check for the host this hour"
+    );
+    app.clock.advance(chrono::Duration::hours(1));
+    let report = app.engine.check_webhooks().await.expect("check");
+    assert_eq!(report.over_budget, 1, "a new hour, a new budget of one");
+    assert_eq!(app.mirror.head_checks().len(), 2);
+
+    let off = App::with_settings(|s| {
+        s.web_url = Some(WEB.into());
+        s.freshness.poll_budget_per_host = 0;
+    });
+    let bob = off.owner("bob@b.example").await;
+    off.github.set_repos(vec![remote(1, "acme/one")]);
+    connect(&off, &bob).await;
+    off.push("https://github.example/acme/one.git", &[("a.rs", "fn a() {}")]);
+    off.send(
+        Req::post("/v1/integrations/github/repos")
+            .bearer(&bob.token)
+            .json(&json!({"repo": "acme/one"})),
+    )
+    .await
+    .expect(StatusCode::ACCEPTED);
+    off.work().await;
+    let report = off.engine.check_webhooks().await.expect("check");
+    assert_eq!((report.checked, report.over_budget), (1, 0));
+    assert!(
+        off.mirror.head_checks().is_empty(),
+        "budget 0: hooks only, no head checks"
+    );
+}
+
+#[tokio::test]
+async fn oauth_tokens_are_sealed_refreshed_before_expiry_and_a_refused_refresh_asks_to_reconnect() {
+    use lettuce_domain::Secret;
+    use lettuce_domain::codehost::ProviderCredentials;
+    let app = App::with_settings(|s| s.web_url = Some(WEB.into()));
+    let alice = app.owner("alice@a.example").await;
+    app.github.set_repos(vec![remote(2, "acme/api")]);
+    let now = lettuce_ports::clock::Clock::now(app.clock.as_ref());
+    app.github.set_grant_credentials(Some(ProviderCredentials {
+        access_token: Secret::new("access-1"),
+        refresh_token: Some(Secret::new("refresh-1")),
+        expires_at: Some(now + chrono::Duration::hours(2)),
+    }));
+    connect(&app, &alice).await;
+
+    // Stored sealed: the row holds no token in the clear.
+    let stored = lettuce_ports::store::MetadataStore::get_installation(
+        app.store.as_ref(),
+        alice.account_id.parse().expect("account id"),
+        "github",
+    )
+    .await
+    .expect("store")
+    .expect("installation");
+    let sealed = stored.sealed_credentials.clone().expect("sealed credentials stored");
+    assert!(
+        !sealed.contains("access-1") && !sealed.contains("refresh-1"),
+        "{sealed}"
+    );
+    assert!(stored.credentials.is_none(), "open credentials are never stored");
+
+    // Fresh: used as they are.
+    app.send(Req::get("/v1/integrations/github/repos").bearer(&alice.token))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(app.github.refreshes(), 0);
+    assert_eq!(
+        app.github.seen_access_tokens().last().map(String::as_str),
+        Some("access-1")
+    );
+
+    // Within five minutes of expiry: refreshed first, the new tokens kept.
+    app.clock.advance(chrono::Duration::minutes(116));
+    app.github.set_refresh(Ok(ProviderCredentials {
+        access_token: Secret::new("access-2"),
+        refresh_token: Some(Secret::new("refresh-2")),
+        expires_at: Some(lettuce_ports::clock::Clock::now(app.clock.as_ref()) + chrono::Duration::hours(2)),
+    }));
+    app.send(Req::get("/v1/integrations/github/repos").bearer(&alice.token))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(app.github.refreshes(), 1);
+    assert_eq!(
+        app.github.seen_access_tokens().last().map(String::as_str),
+        Some("access-2")
+    );
+    app.send(Req::get("/v1/integrations/github/repos").bearer(&alice.token))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(app.github.refreshes(), 1, "the refreshed token is stored and reused");
+
+    // The host refuses the refresh token: reconnect.
+    app.clock.advance(chrono::Duration::hours(3));
+    app.github.set_refresh(Err(GitError::Unauthorized {
+        message: "the refresh token is invalid or revoked".into(),
+    }));
+    let msg = app
+        .send(Req::get("/v1/integrations/github/repos").bearer(&alice.token))
+        .await
+        .error(StatusCode::FORBIDDEN, "provider_unauthorized");
+    assert!(msg.contains("reconnect"), "{msg}");
+    let r = app.send(Req::get("/v1/integrations").bearer(&alice.token)).await;
+    assert_eq!(
+        r.json["integrations"][0]["installation"]["needs_reauth"], true,
+        "{}",
+        r.text
+    );
+}

@@ -180,6 +180,7 @@ flaky_store! {
     fn put_repo_link(&self, link: &RepoLink) -> ();
     fn get_repo_link(&self, repo: RepoId) -> Option<RepoLink>;
     fn list_repo_links(&self, account: AccountId, provider: &str) -> Vec<RepoLink>;
+    fn list_all_repo_links(&self, after: Option<RepoId>, limit: usize) -> Vec<RepoLink>;
     fn record_webhook_delivery(&self, delivery: &WebhookDelivery) -> ();
     fn list_webhook_deliveries(&self, repo: RepoId, limit: usize) -> Vec<WebhookDelivery>;
 }
