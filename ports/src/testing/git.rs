@@ -396,6 +396,34 @@ pub async fn git_mirror_contract(m: &dyn GitMirror, fx: &GitMirrorFixture) {
         .await
         .unwrap_or_else(|e| panic!("check_url({}) must allow the good URL: {e}", fx.good.redacted()));
 
+    // ls-remote before any mirror exists: the head, nothing fetched.
+    assert_eq!(
+        m.remote_head(&req(&fx.good, None))
+            .await
+            .unwrap_or_else(|e| panic!("remote_head({}): {e}", fx.good.redacted())),
+        fx.head,
+        "remote_head of the default branch"
+    );
+    assert_eq!(
+        m.remote_head(&req(&fx.good, Some(&fx.default_branch)))
+            .await
+            .unwrap_or_else(|e| panic!("remote_head({}): {e}", fx.good.redacted())),
+        fx.head,
+        "remote_head of the named default branch"
+    );
+    match m.remote_head(&req(&fx.good, Some("no-such-branch-here"))).await {
+        Err(GitError::BranchNotFound { .. }) => {}
+        other => panic!("remote_head of a missing branch must be BranchNotFound, got {other:?}"),
+    }
+    match m.remote_head(&req(&fx.forbidden, None)).await {
+        Err(GitError::Forbidden { .. }) => {}
+        other => panic!("remote_head must apply check_url, got {other:?}"),
+    }
+    match m.remote_head(&req(&fx.missing, None)).await {
+        Err(GitError::NotFound { .. } | GitError::AuthRequired { .. }) => {}
+        other => panic!("remote_head of a missing repo must be NotFound, got {other:?}"),
+    }
+
     // Clone, fetch, explicit default branch.
     let want = SyncOutcome {
         commit: fx.head.clone(),
