@@ -385,6 +385,14 @@ pub mod sealed_columns {
     /// `repos.sealed_credentials`: clone credentials pasted in a repo URL
     /// (row: the repo id).
     pub const REPO_CREDENTIALS: &str = "repos.sealed_credentials";
+    /// `provider_installations.sealed_credentials`: a code-host connection's
+    /// OAuth or access tokens (row: `<account id>/<provider>`).
+    pub const INSTALLATION_CREDENTIALS: &str = "provider_installations.sealed_credentials";
+
+    /// The row key of an installation's sealed credentials.
+    pub fn installation_row(account: lettuce_domain::AccountId, provider: &str) -> String {
+        format!("{account}/{provider}")
+    }
     /// The `sealed_key` field of the JSON instance setting `license.uploaded`
     /// (row: the settings key): a license key uploaded through the admin API.
     pub const LICENSE_UPLOAD: &str = "instance_settings.sealed_key";

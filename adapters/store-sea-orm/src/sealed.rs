@@ -10,14 +10,24 @@
 //! (`sealed_contract`) and the engine's rotation tests then cover it.
 
 use crate::SeaOrmStore;
-use crate::entity::{instance_setting, repo};
+use crate::entity::{instance_setting, provider_installation as inst, repo};
 use lettuce_ports::store::{SealedRef, SealedValue, StoreError, sealed_columns};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
 /// Every sealed column of this store, in `SealedRef` (byte) order.
-pub(crate) const SEALED_COLUMNS: &[&str] = &[sealed_columns::LICENSE_UPLOAD, sealed_columns::REPO_CREDENTIALS];
+pub(crate) const SEALED_COLUMNS: &[&str] = &[
+    sealed_columns::LICENSE_UPLOAD,
+    sealed_columns::INSTALLATION_CREDENTIALS,
+    sealed_columns::REPO_CREDENTIALS,
+];
+
+/// Parses an installation row key (`<account id>/<provider>`).
+fn installation_key(row: &str) -> Option<(Uuid, String)> {
+    let (account, provider) = row.split_once('/')?;
+    Some((Uuid::parse_str(account).ok()?, provider.to_owned()))
+}
 
 impl SeaOrmStore {
     pub(crate) async fn sealed_count(&self) -> Result<u64, StoreError> {
@@ -30,6 +40,11 @@ impl SeaOrmStore {
                     .await
                     .map_err(|e| self.err("repo", "repo", e))?,
                 sealed_columns::LICENSE_UPLOAD => self.sealed_settings(None).await?.len() as u64,
+                sealed_columns::INSTALLATION_CREDENTIALS => inst::Entity::find()
+                    .filter(inst::Column::SealedCredentials.is_not_null())
+                    .count(&self.conn())
+                    .await
+                    .map_err(|e| self.err("installation", "installation", e))?,
                 other => unreachable!("sealed column {other} has no counter"),
             };
         }
@@ -86,6 +101,47 @@ impl SeaOrmStore {
                 sealed_columns::LICENSE_UPLOAD => {
                     out.extend(self.sealed_settings(after_row).await?.into_iter().take(want));
                 }
+                sealed_columns::INSTALLATION_CREDENTIALS => {
+                    use sea_orm::Condition;
+                    let mut q = inst::Entity::find()
+                        .select_only()
+                        .column(inst::Column::AccountId)
+                        .column(inst::Column::Provider)
+                        .column(inst::Column::SealedCredentials)
+                        .filter(inst::Column::SealedCredentials.is_not_null());
+                    if let Some(row) = after_row {
+                        let (account, provider) = installation_key(row).ok_or_else(|| {
+                            crate::error::backend_msg(
+                                self.backend,
+                                format!("list_sealed: `{row}` is not an installation key"),
+                            )
+                        })?;
+                        q = q.filter(
+                            Condition::any().add(inst::Column::AccountId.gt(account)).add(
+                                Condition::all()
+                                    .add(inst::Column::AccountId.eq(account))
+                                    .add(inst::Column::Provider.gt(provider)),
+                            ),
+                        );
+                    }
+                    let rows: Vec<(Uuid, String, Option<String>)> = q
+                        .order_by_asc(inst::Column::AccountId)
+                        .order_by_asc(inst::Column::Provider)
+                        .limit(want as u64)
+                        .into_tuple()
+                        .all(&self.conn())
+                        .await
+                        .map_err(|e| self.err("installation", "installation", e))?;
+                    out.extend(rows.into_iter().filter_map(|(account, provider, sealed)| {
+                        Some(SealedValue {
+                            at: SealedRef {
+                                column: column.to_string(),
+                                row: sealed_columns::installation_row(lettuce_domain::AccountId(account), &provider),
+                            },
+                            sealed: sealed?,
+                        })
+                    }));
+                }
                 other => unreachable!("sealed column {other} has no lister"),
             }
         }
@@ -126,6 +182,20 @@ impl SeaOrmStore {
                     .map_err(|e| self.err("repo", "repo", e))?;
                 Ok(res.rows_affected == 1)
             }
+            sealed_columns::INSTALLATION_CREDENTIALS => {
+                let Some((account, provider)) = installation_key(&at.row) else {
+                    return Ok(false);
+                };
+                let res = inst::Entity::update_many()
+                    .col_expr(inst::Column::SealedCredentials, Expr::value(new.to_owned()))
+                    .filter(inst::Column::AccountId.eq(account))
+                    .filter(inst::Column::Provider.eq(provider))
+                    .filter(inst::Column::SealedCredentials.eq(old.to_owned()))
+                    .exec(&self.conn())
+                    .await
+                    .map_err(|e| self.err("installation", "installation", e))?;
+                Ok(res.rows_affected == 1)
+            }
             sealed_columns::LICENSE_UPLOAD if sealed_columns::SEALED_SETTING_KEYS.contains(&at.row.as_str()) => {
                 let Some(json) = self.setting(&at.row).await? else {
                     return Ok(false);
@@ -156,7 +226,11 @@ mod tests {
         let mut sorted = SEALED_COLUMNS.to_vec();
         sorted.sort_unstable();
         assert_eq!(sorted, SEALED_COLUMNS, "SEALED_COLUMNS must be in SealedRef order");
-        for c in [sealed_columns::REPO_CREDENTIALS, sealed_columns::LICENSE_UPLOAD] {
+        for c in [
+            sealed_columns::REPO_CREDENTIALS,
+            sealed_columns::LICENSE_UPLOAD,
+            sealed_columns::INSTALLATION_CREDENTIALS,
+        ] {
             assert!(SEALED_COLUMNS.contains(&c), "{c} is not registered");
         }
     }

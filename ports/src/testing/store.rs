@@ -629,6 +629,20 @@ impl MetadataStore for MemoryStore {
     async fn reseal(&self, at: &SealedRef, old: &str, new: &str) -> Result<bool, StoreError> {
         let mut inner = lock(&self.inner);
         match at.column.as_str() {
+            sealed_columns::INSTALLATION_CREDENTIALS => {
+                let Some(inst) = inner
+                    .installations
+                    .values_mut()
+                    .find(|i| sealed_columns::installation_row(i.account_id, &i.provider) == at.row)
+                else {
+                    return Ok(false);
+                };
+                if inst.sealed_credentials.as_deref() != Some(old) {
+                    return Ok(false);
+                }
+                inst.sealed_credentials = Some(new.to_owned());
+                Ok(true)
+            }
             sealed_columns::REPO_CREDENTIALS => {
                 let Some(repo) = inner.repos.iter_mut().find(|r| r.id.to_string() == at.row) else {
                     return Ok(false);
@@ -672,6 +686,15 @@ impl Inner {
                 })
             })
             .collect();
+        out.extend(self.installations.values().filter_map(|i| {
+            i.sealed_credentials.as_ref().map(|s| SealedValue {
+                at: SealedRef {
+                    column: sealed_columns::INSTALLATION_CREDENTIALS.to_owned(),
+                    row: sealed_columns::installation_row(i.account_id, &i.provider),
+                },
+                sealed: s.clone(),
+            })
+        }));
         for key in sealed_columns::SEALED_SETTING_KEYS {
             if let Some(sealed) = self.settings.get(*key).and_then(|j| sealed_columns::setting_field(j)) {
                 out.push(SealedValue {
@@ -1754,9 +1777,21 @@ async fn sealed_contract(store: &dyn MetadataStore, n: &Names, account: AccountI
         n.tag
     );
     let with_setting = ok(b, store.init_setting(setting, &license_json).await, "init_setting") == license_json;
+    let inst = Installation {
+        account_id: account,
+        provider: "gitlab".into(),
+        external_id: "sealed".into(),
+        connected_by: UserId(Uuid::new_v4()),
+        connected_at: t,
+        scopes: vec![],
+        needs_reauth: false,
+        sealed_credentials: Some(format!("v2.contract.{}-inst", n.tag)),
+        credentials: None,
+    };
+    ok(b, store.put_installation(&inst).await, "put_installation");
     let after = ok(b, store.count_sealed().await, "count_sealed");
     assert!(
-        after >= before + 2 + u64::from(with_setting),
+        after >= before + 3 + u64::from(with_setting),
         "[{b}] count_sealed must count every sealed value ({before} before, {after} after adding 2-3)"
     );
 
@@ -1790,6 +1825,32 @@ async fn sealed_contract(store: &dyn MetadataStore, n: &Names, account: AccountI
     assert!(
         find(&r3.id.to_string()).is_empty(),
         "[{b}] rows without a sealed value are not listed"
+    );
+    let inst_row = sealed_columns::installation_row(account, "gitlab");
+    let listed = find(&inst_row);
+    assert_eq!(listed.len(), 1, "[{b}] sealed installation credentials are listed once");
+    assert_eq!(listed[0].at.column, sealed_columns::INSTALLATION_CREDENTIALS);
+    assert_eq!(Some(listed[0].sealed.clone()), inst.sealed_credentials);
+    let inst_new = format!("v2.contract.{}-inst-resealed", n.tag);
+    assert!(
+        !ok(b, store.reseal(&listed[0].at, "v2.stale", &inst_new).await, "reseal"),
+        "[{b}] reseal of installation credentials is a compare-and-swap"
+    );
+    assert!(ok(
+        b,
+        store
+            .reseal(
+                &listed[0].at,
+                inst.sealed_credentials.as_deref().unwrap_or_default(),
+                &inst_new
+            )
+            .await,
+        "reseal"
+    ));
+    assert_eq!(
+        ok(b, store.get_installation(account, "gitlab").await, "get_installation").and_then(|i| i.sealed_credentials),
+        Some(inst_new),
+        "[{b}] reseal stores the installation's new sealed credentials"
     );
     if with_setting {
         let lic = find(setting);
