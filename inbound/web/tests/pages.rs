@@ -934,6 +934,15 @@ async fn code_hosts_connect_pick_add_and_retry_the_webhook() {
     );
     assert!(!p.html.contains("Retry webhook setup"));
 
+    // The periodic check repairs a hook deleted on the host; the page says so.
+    let hook = app.github.hooks()[0].id.clone();
+    app.github.delete_hook_on_host(&hook);
+    let report = app.engine.check_webhooks().await.expect("webhook check");
+    assert_eq!(report.repaired, 1, "{report:?}");
+    let p = ada.get("/repos").await;
+    assert!(p.html.contains("Last check"), "{}", p.html);
+    assert!(p.html.contains("deleted on the code host"), "{}", p.html);
+
     // Another account sees none of it.
     let bob = app.owner("bob@example.com").await;
     let other = bob.get("/repos").await;

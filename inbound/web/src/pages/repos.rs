@@ -46,7 +46,14 @@ async fn webhooks(s: &WebState, viewer: &Viewer, repos: &[Repo]) -> std::collect
             });
             out.insert(
                 r.id,
-                context! { provider => h.link.provider, error => h.link.hook_error, last => last },
+                context! {
+                    provider => h.link.provider,
+                    error => h.link.hook_error,
+                    last => last,
+                    polling => h.link.mode == lettuce_domain::codehost::FreshnessMode::Polling,
+                    checked => h.link.checked_at.map(ago),
+                    note => h.link.check_note,
+                },
             );
         }
     }
