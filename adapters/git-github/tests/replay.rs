@@ -168,7 +168,10 @@ async fn hook_get(
     let mut body = fixture_json("repos__create-webhook.201.default.json");
     let registered = seen.hooks.iter().rev().find(|(f, _)| *f == full);
     match registered {
-        Some((_, reg)) if body["id"].as_u64().map(|n| n.to_string()).as_deref() == Some(id.as_str()) && !seen.deleted_hooks.contains(&full) => {
+        Some((_, reg))
+            if body["id"].as_u64().map(|n| n.to_string()).as_deref() == Some(id.as_str())
+                && !seen.deleted_hooks.contains(&full) =>
+        {
             body["config"]["url"] = reg["config"]["url"].clone();
             json_resp(StatusCode::OK, body)
         }
