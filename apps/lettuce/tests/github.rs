@@ -7,7 +7,10 @@
 //! server with the account's secret, first index) → the octokit-webhooks
 //! push payload, signed, moves the index to the new head → the same
 //! delivery with a wrong signature, none, one byte changed, or for another
-//! account is 401 and changes nothing → disconnect keeps the repo.
+//! account is 401 and changes nothing → the hook deleted on the replayed
+//! server and a push with no delivery: the periodic check re-registers the
+//! hook and polls the new head into the index, and the repo's health says
+//! so → disconnect keeps the repo.
 
 mod support;
 
@@ -47,6 +50,8 @@ struct Replay {
     base: String,
     clone_url: String,
     hooks: Arc<Mutex<Vec<Value>>>,
+    /// The hook was deleted on the "host".
+    deleted: Arc<Mutex<bool>>,
 }
 
 fn json_resp(status: StatusCode, body: Value) -> Response {
@@ -86,10 +91,25 @@ async fn hooks(State(r): State<Replay>, body: axum::body::Bytes) -> Response {
         .lock()
         .unwrap()
         .push(serde_json::from_slice(&body).unwrap_or(Value::Null));
+    *r.deleted.lock().unwrap() = false;
     json_resp(
         StatusCode::CREATED,
         fixture_json("repos__create-webhook.201.default.json"),
     )
+}
+
+/// `GET /repos/{owner}/{repo}/hooks/{id}`: the recorded hook with the
+/// registered URL, or 404 once deleted.
+async fn hook_get(State(r): State<Replay>) -> Response {
+    let registered = r.hooks.lock().unwrap().last().cloned();
+    match registered {
+        Some(reg) if !*r.deleted.lock().unwrap() => {
+            let mut body = fixture_json("repos__create-webhook.201.default.json");
+            body["config"]["url"] = reg["config"]["url"].clone();
+            json_resp(StatusCode::OK, body)
+        }
+        _ => json_resp(StatusCode::NOT_FOUND, json!({"message": "Not Found"})),
+    }
 }
 
 async fn oauth_token() -> Response {
@@ -113,11 +133,13 @@ async fn start_replay(clone_url: String) -> (String, Replay) {
         base: base.clone(),
         clone_url,
         hooks: Arc::new(Mutex::new(Vec::new())),
+        deleted: Arc::new(Mutex::new(false)),
     };
     let app = Router::new()
         .route("/api/v3/app/installations/{id}/access_tokens", post(access_tokens))
         .route("/api/v3/installation/repositories", get(repositories))
         .route("/api/v3/repos/{owner}/{repo}/hooks", post(hooks))
+        .route("/api/v3/repos/{owner}/{repo}/hooks/{id}", get(hook_get))
         .route("/api/v3/user/installations", get(user_installations))
         .route("/login/oauth/access_token", post(oauth_token))
         .with_state(replay.clone());
@@ -164,6 +186,7 @@ async fn connect_pick_add_push_reindex_forgeries_and_disconnect() {
         &[
             ("LETTUCE_ALLOW_PRIVATE_GIT_HOSTS", "1"),
             ("LETTUCE_WEB_URL", WEB_URL),
+            ("LETTUCE_WEBHOOK_CHECK_INTERVAL", "10"),
             ("GITHUB_HOST", gh.as_str()),
             ("GITHUB_APP_ID", "4242"),
             ("GITHUB_APP_NAME", "lettuce-e2e"),
@@ -275,8 +298,9 @@ async fn connect_pick_add_push_reindex_forgeries_and_disconnect() {
         .await;
     assert_eq!(repo["status"], "ready", "{repo}");
 
-    // Forgeries: nothing queued, nothing recorded.
-    let head3 = repos.commit("app", &[("src/lib.rs", "pub fn three() {}\n")], "three");
+    // Forgeries: nothing queued, nothing recorded. (The forged head is not
+    // pushed to the peer, so the periodic check has nothing to find.)
+    let head3 = "3".repeat(40);
     push["before"] = json!(head2);
     push["after"] = json!(head3);
     let body3 = serde_json::to_vec(&push).expect("json");
@@ -325,6 +349,35 @@ async fn connect_pick_add_push_reindex_forgeries_and_disconnect() {
     assert!(
         server.logs().contains("webhook delivery rejected"),
         "reasons are logged"
+    );
+
+    // The hook is deleted on the host and a push gets no delivery: within a
+    // check interval (10 s here) the hook is registered again and the head is
+    // polled into the index; the health says which.
+    let registered = replay.hooks.lock().unwrap().len();
+    *replay.deleted.lock().unwrap() = true;
+    let head4 = repos.commit("app", &[("src/lib.rs", "pub fn four() {}\n")], "four");
+    let repo = api
+        .wait_repo(
+            &token,
+            &id,
+            DEADLINE,
+            |r| r["indexed_commit"] == head4.as_str(),
+            || server.logs(),
+        )
+        .await;
+    assert_eq!(repo["webhook"]["mode"], "polling", "{repo}");
+    // The repair and the fallback may land in one check or two (a delivery
+    // just before the deletion counts as recent), so: the note of the last
+    // check, and the repair in the log.
+    let note = repo["webhook"]["check_note"].as_str().unwrap_or_default();
+    assert!(note.contains("webhook unreachable"), "{repo}");
+    assert!(server.logs().contains("webhook repaired"), "{}", server.logs());
+    assert!(repo["webhook"]["last_check"].is_string(), "{repo}");
+    assert_eq!(
+        replay.hooks.lock().unwrap().len(),
+        registered + 1,
+        "the hook was registered again"
     );
 
     // Disconnect keeps the repo.
