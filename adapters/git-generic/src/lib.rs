@@ -179,6 +179,21 @@ fn join_error(e: tokio::task::JoinError) -> GitError {
     }
 }
 
+impl GixMirror {
+    /// What the blocking git code needs for `req`.
+    fn job(&self, req: &SyncRequest, interrupt: Arc<AtomicBool>) -> sync::SyncJob {
+        sync::SyncJob {
+            root: self.root.clone(),
+            key: req.key.clone(),
+            url: req.url.clone(),
+            branch: req.branch.clone(),
+            allow_private: self.policy.allow_private,
+            timeout: self.timeout,
+            interrupt,
+        }
+    }
+}
+
 #[async_trait]
 impl GitMirror for GixMirror {
     async fn check_url(&self, url: &RepoUrl) -> Result<(), GitError> {
@@ -193,15 +208,7 @@ impl GitMirror for GixMirror {
 
         let interrupt = Arc::new(AtomicBool::new(false));
         let _stop_on_drop = InterruptOnDrop(interrupt.clone());
-        let job = sync::SyncJob {
-            root: self.root.clone(),
-            key: req.key.clone(),
-            url: req.url.clone(),
-            branch: req.branch.clone(),
-            allow_private: self.policy.allow_private,
-            timeout: self.timeout,
-            interrupt: interrupt.clone(),
-        };
+        let job = self.job(req, interrupt.clone());
         let started = tokio::time::Instant::now();
         let mut worker = tokio::task::spawn_blocking(move || sync::run(&job));
         let timed_out = || GitError::Network {
@@ -228,15 +235,7 @@ impl GitMirror for GixMirror {
     async fn remote_head(&self, req: &SyncRequest) -> Result<String, GitError> {
         self.mirror_dir(&req.key)?;
         self.check_url(&req.url).await?;
-        let job = sync::SyncJob {
-            root: self.root.clone(),
-            key: req.key.clone(),
-            url: req.url.clone(),
-            branch: req.branch.clone(),
-            allow_private: self.policy.allow_private,
-            timeout: self.timeout,
-            interrupt: Arc::new(AtomicBool::new(false)),
-        };
+        let job = self.job(req, Arc::new(AtomicBool::new(false)));
         let worker = tokio::task::spawn_blocking(move || sync::remote_head(&job));
         match tokio::time::timeout(self.timeout, worker).await {
             Ok(joined) => joined.map_err(join_error)?,

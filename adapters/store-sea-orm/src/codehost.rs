@@ -197,16 +197,10 @@ impl SeaOrmStore {
     }
 
     pub(crate) async fn links_of(&self, account: AccountId, provider: &str) -> Result<Vec<RepoLink>, StoreError> {
-        Ok(repo_link::Entity::find()
+        let q = repo_link::Entity::find()
             .filter(repo_link::Column::AccountId.eq(account.0))
-            .filter(repo_link::Column::Provider.eq(provider.to_owned()))
-            .order_by_asc(repo_link::Column::RepoId)
-            .all(&self.conn())
-            .await
-            .map_err(|e| self.err("repo_link", "repo_link", e))?
-            .into_iter()
-            .map(Self::link_from)
-            .collect())
+            .filter(repo_link::Column::Provider.eq(provider.to_owned()));
+        self.links(q, None).await
     }
 
     pub(crate) async fn links_page(&self, after: Option<RepoId>, limit: usize) -> Result<Vec<RepoLink>, StoreError> {
@@ -214,8 +208,17 @@ impl SeaOrmStore {
         if let Some(a) = after {
             q = q.filter(repo_link::Column::RepoId.gt(a.0));
         }
+        self.links(q, Some(limit)).await
+    }
+
+    /// The links `q` selects, by repo id, at most `limit`.
+    async fn links(
+        &self,
+        q: sea_orm::Select<repo_link::Entity>,
+        limit: Option<usize>,
+    ) -> Result<Vec<RepoLink>, StoreError> {
         Ok(q.order_by_asc(repo_link::Column::RepoId)
-            .limit(limit as u64)
+            .limit(limit.map(|l| l as u64))
             .all(&self.conn())
             .await
             .map_err(|e| self.err("repo_link", "repo_link", e))?
