@@ -231,10 +231,8 @@ impl Engine {
                 default_branch: Some(link.branch.clone()),
                 private: repo.sealed_credentials.is_some(),
             };
-            if let Some(note) = self.repair_hook(p.as_ref(), inst, &remote, &mut link).await? {
-                if link.hook_error.is_none() {
-                    report.repaired += 1;
-                }
+            if let Some((note, repaired)) = self.repair_hook(p.as_ref(), inst, &remote, &mut link).await? {
+                report.repaired += usize::from(repaired);
                 notes.push(note);
             }
         }
@@ -296,16 +294,20 @@ impl Engine {
     }
 
     /// Verifies the hook of `link` and re-registers it when it is missing,
-    /// points elsewhere or is inactive. Returns what it did, if anything.
+    /// points elsewhere or is inactive. Returns what it did or found, if
+    /// anything, and whether a hook was registered.
     async fn repair_hook(
         &self,
         p: &dyn GitProvider,
         inst: &lettuce_domain::codehost::Installation,
         remote: &RemoteRepo,
         link: &mut RepoLink,
-    ) -> Result<Option<String>, EngineError> {
+    ) -> Result<Option<(String, bool)>, EngineError> {
         let Some(target) = self.webhook_target(link).await? else {
-            return Ok(Some("LETTUCE_WEB_URL is not set: no webhook can be registered".into()));
+            return Ok(Some((
+                "LETTUCE_WEB_URL is not set: no webhook can be registered".into(),
+                false,
+            )));
         };
         let why = match &link.hook_id {
             None => "registered the missing webhook".to_owned(),
@@ -321,7 +323,7 @@ impl Engine {
                 }
                 Ok(Some(_)) => return Ok(None),
                 Err(GitError::Unsupported { .. }) => return Ok(None),
-                Err(e) => return Ok(Some(format!("could not check the webhook: {e}"))),
+                Err(e) => return Ok(Some((format!("could not check the webhook: {e}"), false))),
             },
         };
         match p.register_webhook(inst, remote, &target).await {
@@ -329,7 +331,7 @@ impl Engine {
                 tracing::info!(repo = %link.repo_id, provider = %link.provider, reason = %why, "webhook repaired");
                 link.hook_id = Some(id);
                 link.hook_error = None;
-                Ok(Some(why))
+                Ok(Some((why, true)))
             }
             Err(e) => {
                 let msg = match e {
@@ -339,7 +341,7 @@ impl Engine {
                     other => format!("webhook not registered: {other}; retry webhook setup"),
                 };
                 link.hook_error = Some(msg.clone());
-                Ok(Some(msg))
+                Ok(Some((msg, false)))
             }
         }
     }

@@ -136,6 +136,14 @@ impl MemoryGitProvider {
         lock(&self.state).hooks.retain(|h| h.id != id);
     }
 
+    /// Points a hook at another URL "on the host" (as after a change of
+    /// `LETTUCE_WEB_URL`).
+    pub fn repoint_hook(&self, id: &str, url: &str) {
+        for h in lock(&self.state).hooks.iter_mut().filter(|h| h.id == id) {
+            h.url = url.to_owned();
+        }
+    }
+
     /// Marks a hook inactive "on the host" (disabled after failures).
     pub fn deactivate_hook(&self, id: &str) {
         for h in lock(&self.state).hooks.iter_mut().filter(|h| h.id == id) {

@@ -513,6 +513,33 @@ async fn webhook_check_repairs_hooks_and_falls_back_to_polling() {
     let note = health(&app, &alice, &repo).await["webhook"]["check_note"].clone();
     assert!(note.as_str().unwrap_or_default().contains("deactivated"), "{note}");
 
+    // A hook pointing at an old address (LETTUCE_WEB_URL changed) is replaced.
+    let current = app.github.hooks()[0].id.clone();
+    app.github
+        .repoint_hook(&current, "https://old-lettuce.example/v1/github/webhook/x");
+    app.clock.advance(chrono::Duration::minutes(15));
+    let report = app.engine.check_webhooks().await.expect("check");
+    assert_eq!(report.repaired, 1, "{report:?}");
+    let hooks = app.github.hooks();
+    assert_eq!(hooks.len(), 1, "the stale hook was deleted");
+    assert_eq!(hooks[0].url, format!("{WEB}/v1/github/webhook/{}", alice.account_id));
+    let note = health(&app, &alice, &repo).await["webhook"]["check_note"].clone();
+    assert!(
+        note.as_str()
+            .unwrap_or_default()
+            .contains("pointed at https://old-lettuce.example"),
+        "{note}"
+    );
+
+    // A host API failure while checking is reported, not counted as a repair.
+    app.github.set_configured(false);
+    app.clock.advance(chrono::Duration::minutes(15));
+    let report = app.engine.check_webhooks().await.expect("check");
+    assert_eq!(report.repaired, 0, "{report:?}");
+    let note = health(&app, &alice, &repo).await["webhook"]["check_note"].clone();
+    assert!(note.as_str().unwrap_or_default().contains("not configured"), "{note}");
+    app.github.set_configured(true);
+
     // The head check reads the remote with the installation's credentials.
     app.github.set_token(Some("inst-token"));
     app.clock.advance(chrono::Duration::minutes(15));
