@@ -443,6 +443,85 @@ impl GitHubUrls {
     }
 }
 
+/// The scopes Lettuce asks GitLab for: `api` (projects, hooks),
+/// `read_repository` (clone), `write_repository` (what the seeds' runbook
+/// asks for, so project hooks can be managed by Maintainers).
+pub const GITLAB_SCOPES: [&str; 3] = ["api", "read_repository", "write_repository"];
+
+/// API and web base URLs of a GitLab host: `gitlab.com` or a self-managed
+/// host → `https://<host>/api/v4` and `https://<host>` (GitLab serves its
+/// API on the web host). A scheme given with the host is kept (`http://`
+/// for tests), and so is a port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitLabUrls {
+    /// REST API base (`…/api/v4`), without trailing slash.
+    pub api: String,
+    /// Web base (OAuth endpoints, clone URLs), without trailing slash.
+    pub web: String,
+}
+
+impl GitLabUrls {
+    /// Composes the URLs for `host` (`gitlab.com`, `gitlab.acme.com:8443`,
+    /// `https://gitlab.acme.com/`). Empty means `gitlab.com`.
+    pub fn for_host(host: &str) -> Self {
+        let host = host.trim().trim_end_matches('/');
+        let (scheme, bare) = match host.split_once("://") {
+            Some((s, rest)) => (s.to_ascii_lowercase(), rest),
+            None => ("https".to_owned(), host),
+        };
+        let bare = if bare.is_empty() { "gitlab.com" } else { bare };
+        let web = format!("{scheme}://{}", bare.to_ascii_lowercase());
+        GitLabUrls {
+            api: format!("{web}/api/v4"),
+            web,
+        }
+    }
+
+    /// The host part of a legacy `GITLAB_BASE_URL`: a full URL
+    /// (`https://gitlab.acme.com`, `https://gitlab.acme.com/api/v4`) keeps
+    /// its scheme, host and port and drops the path; a bare host
+    /// (`gitlab.acme.com`) is returned as is. `None` when it names no host
+    /// or a scheme other than `http`/`https`.
+    pub fn host_of_base_url(value: &str) -> Option<String> {
+        let value = value.trim();
+        if value.is_empty() || value.contains(char::is_whitespace) {
+            return None;
+        }
+        if !value.contains("://") {
+            let host = value.split('/').next().unwrap_or_default();
+            return (!host.is_empty() && url::Url::parse(&format!("https://{host}")).is_ok())
+                .then(|| host.to_ascii_lowercase());
+        }
+        let u = url::Url::parse(value).ok()?;
+        if u.scheme() != "https" && u.scheme() != "http" {
+            return None;
+        }
+        let host = u.host_str().filter(|h| !h.is_empty())?;
+        Some(match u.port() {
+            Some(port) => format!("{}://{host}:{port}", u.scheme()),
+            None => format!("{}://{host}", u.scheme()),
+        })
+    }
+
+    /// Where the user authorizes Lettuce (`/oauth/authorize`, authorization
+    /// code grant, [`GITLAB_SCOPES`]).
+    pub fn authorize_url(&self, client_id: &str, redirect_uri: &str, state: &str) -> String {
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("client_id", client_id)
+            .append_pair("redirect_uri", redirect_uri)
+            .append_pair("response_type", "code")
+            .append_pair("state", state)
+            .append_pair("scope", &GITLAB_SCOPES.join(" "))
+            .finish();
+        format!("{}/oauth/authorize?{query}", self.web)
+    }
+
+    /// The token endpoint (`/oauth/token`): code exchange and refresh.
+    pub fn token_url(&self) -> String {
+        format!("{}/oauth/token", self.web)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -586,6 +665,59 @@ mod tests {
             GitHubUrls::for_host("ghe.corp.example").install_url("lettuce-app"),
             "https://ghe.corp.example/apps/lettuce-app/installations/new"
         );
+    }
+
+    #[test]
+    fn gitlab_urls_table() {
+        let cases = [
+            ("gitlab.com", "https://gitlab.com/api/v4", "https://gitlab.com"),
+            ("", "https://gitlab.com/api/v4", "https://gitlab.com"),
+            (
+                "GitLab.Acme.com",
+                "https://gitlab.acme.com/api/v4",
+                "https://gitlab.acme.com",
+            ),
+            (
+                "https://gitlab.acme.com/",
+                "https://gitlab.acme.com/api/v4",
+                "https://gitlab.acme.com",
+            ),
+            (
+                "gitlab.acme.com:8443",
+                "https://gitlab.acme.com:8443/api/v4",
+                "https://gitlab.acme.com:8443",
+            ),
+            (
+                "http://127.0.0.1:8080",
+                "http://127.0.0.1:8080/api/v4",
+                "http://127.0.0.1:8080",
+            ),
+        ];
+        for (host, api, web) in cases {
+            let u = GitLabUrls::for_host(host);
+            assert_eq!((u.api.as_str(), u.web.as_str()), (api, web), "{host}");
+        }
+        let u = GitLabUrls::for_host("gitlab.acme.com");
+        assert_eq!(u.token_url(), "https://gitlab.acme.com/oauth/token");
+        assert_eq!(
+            u.authorize_url("app id", "https://l.example/v1/integrations/gitlab/callback", "a.b"),
+            "https://gitlab.acme.com/oauth/authorize?client_id=app+id&redirect_uri=https%3A%2F%2Fl.example%2Fv1%2Fintegrations%2Fgitlab%2Fcallback&response_type=code&state=a.b&scope=api+read_repository+write_repository"
+        );
+        let base = [
+            ("https://gitlab.acme.com", Some("https://gitlab.acme.com")),
+            ("https://gitlab.acme.com/", Some("https://gitlab.acme.com")),
+            ("https://GitLab.acme.com/api/v4", Some("https://gitlab.acme.com")),
+            ("http://127.0.0.1:9000/x", Some("http://127.0.0.1:9000")),
+            ("gitlab.acme.com", Some("gitlab.acme.com")),
+            ("gitlab.acme.com/", Some("gitlab.acme.com")),
+            ("ftp://gitlab.acme.com", None),
+            ("https://", None),
+            ("", None),
+            ("a b", None),
+        ];
+        for (value, want) in base {
+            assert_eq!(GitLabUrls::host_of_base_url(value).as_deref(), want, "{value}");
+        }
     }
 
     #[test]
