@@ -227,10 +227,13 @@ pub(crate) async fn page(State(s): State<WebState>, viewer: Viewer, Query(q): Qu
         return Redirect::to("/admin").into_response();
     }
     let connected = q.connected.as_deref().map(|p| {
-        format!(
-            "{} connected: pick repositories below.",
-            if p == "github" { "GitHub" } else { p }
-        )
+        let name = match p {
+            "github" => "GitHub",
+            "gitlab" => "GitLab",
+            "bitbucket" => "Bitbucket",
+            _ => "The code host",
+        };
+        format!("{name} connected: pick repositories below.")
     });
     let notice = connected.as_deref().or_else(|| flash(q.done.as_deref()));
     render_with(&s, &viewer, StatusCode::OK, notice, Value::UNDEFINED, &q).await
