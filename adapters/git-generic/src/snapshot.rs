@@ -122,61 +122,7 @@ impl RepoSnapshot for GixSnapshot {
     }
 
     fn history(&self, max: usize) -> Result<Vec<CommitChanges>, GitError> {
-        let repo = self.repo.to_thread_local();
-        let read_err =
-            |e: &dyn std::fmt::Display| backend_msg(format!("cannot read the history of mirror {}: {e}", self.key));
-        let walk = repo
-            .rev_walk([self.id])
-            .sorting(gix::revision::walk::Sorting::ByCommitTime(Default::default()))
-            .all()
-            .map_err(|e| read_err(&e))?;
-        // Paths only: no rename tracking (fast, and a rename is a delete plus an add).
-        let opts = gix::diff::Options::default().with_rewrites(None);
-        let mut out = Vec::new();
-        for info in walk {
-            if out.len() >= max {
-                break;
-            }
-            let info = info.map_err(|e| read_err(&e))?;
-            if info.parent_ids.len() > 1 {
-                continue; // merges repeat their parents' changes
-            }
-            let commit = info.object().map_err(|e| read_err(&e))?;
-            let tree = commit.tree().map_err(|e| read_err(&e))?;
-            let parent_tree = match info.parent_ids.first() {
-                Some(p) => Some(
-                    repo.find_commit(*p)
-                        .map_err(|e| read_err(&e))?
-                        .tree()
-                        .map_err(|e| read_err(&e))?,
-                ),
-                None => None,
-            };
-            let changes = repo
-                .diff_tree_to_tree(parent_tree.as_ref(), Some(&tree), opts)
-                .map_err(|e| read_err(&e))?;
-            let mut paths: Vec<String> = changes
-                .iter()
-                .filter(|c| c.entry_mode().is_blob())
-                .map(|c| c.location().to_str_lossy().into_owned())
-                .collect();
-            paths.sort();
-            paths.dedup();
-            let subject = commit
-                .message_raw_sloppy()
-                .lines()
-                .next()
-                .map(|l| l.to_str_lossy().trim().to_owned())
-                .unwrap_or_default();
-            let time = commit.time().map(|t| t.seconds).unwrap_or_default();
-            out.push(CommitChanges {
-                id: info.id.to_string(),
-                time,
-                subject,
-                paths,
-            });
-        }
-        out.sort_by(|a, b| b.time.cmp(&a.time).then_with(|| a.id.cmp(&b.id)));
-        Ok(out)
+        lettuce_git_history::history_at(&self.repo.to_thread_local(), self.id, max)
+            .map_err(|e| backend_msg(format!("cannot read the history of mirror {}: {e}", self.key)))
     }
 }

@@ -6,7 +6,7 @@ use crate::errors::{bad_root, changed, fatal};
 use crate::ids::{git_blob_id, is_large_file_id, tree_id};
 use crate::stat::{Stat, time_ns};
 use crate::walk::{self, WalkSettings, WalkedFile};
-use lettuce_ports::git::{FileEntry, GitError, RepoSnapshot};
+use lettuce_ports::git::{CommitChanges, FileEntry, GitError, RepoSnapshot};
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -187,6 +187,14 @@ impl RepoSnapshot for LocalSnapshot {
             }
         }
         Err(changed(&self.root.join(&self.files[indices[0]].path)))
+    }
+
+    /// The history of the work tree's `HEAD` when the directory is the top
+    /// of a git work tree (a clone); empty otherwise.
+    fn history(&self, max: usize) -> Result<Vec<CommitChanges>, GitError> {
+        lettuce_git_history::worktree_history(&self.root, max)
+            .map(Option::unwrap_or_default)
+            .map_err(|e| fatal(format!("cannot read the git history of {}: {e}", self.root.display())))
     }
 }
 
