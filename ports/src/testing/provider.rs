@@ -45,6 +45,7 @@ struct State {
     list_error: Option<GitError>,
     credentials_error: Option<GitError>,
     token: Option<String>,
+    accepts_token: bool,
 }
 
 impl MemoryGitProvider {
@@ -89,6 +90,14 @@ impl MemoryGitProvider {
     /// Clone credentials handed out (`x-access-token:<token>`), if any.
     pub fn set_token(&self, token: Option<&str>) {
         lock(&self.state).token = token.map(str::to_owned);
+    }
+
+    /// Makes the fake a host connected by a pasted access token
+    /// ([`GitProvider::accepts_token`]): `complete_install` then takes
+    /// [`InstallCallback::token`] (any token but `refused` is accepted; the
+    /// external id is `token-user`).
+    pub fn set_accepts_token(&self, accepts: bool) {
+        lock(&self.state).accepts_token = accepts;
     }
 
     /// Webhooks registered so far.
@@ -153,6 +162,23 @@ impl GitProvider for MemoryGitProvider {
                 message: lettuce_domain::codehost::access_denied_message(self.kind.display_name()),
             });
         }
+        if let Some(token) = &callback.token {
+            if !lock(&self.state).accepts_token {
+                return Err(GitError::Unauthorized {
+                    message: "this host is not connected with a pasted token".into(),
+                });
+            }
+            if token.expose() == "refused" {
+                return Err(GitError::Unauthorized {
+                    message: "the host refused the token".into(),
+                });
+            }
+            return Ok(InstallGrant {
+                external_id: "token-user".into(),
+                scopes: vec!["repo:write".into()],
+                credentials: Some(lettuce_domain::codehost::ProviderCredentials::bearer(token.clone())),
+            });
+        }
         let id = callback
             .installation_id
             .clone()
@@ -212,6 +238,10 @@ impl GitProvider for MemoryGitProvider {
             secret: target.secret.expose().to_owned(),
         });
         Ok(format!("hook-{}", st.hooks.len()))
+    }
+
+    fn accepts_token(&self) -> bool {
+        lock(&self.state).accepts_token
     }
 
     fn webhook_scheme(&self) -> Option<WebhookScheme> {
@@ -294,11 +324,37 @@ pub struct GitProviderFixture {
     pub hook_url: String,
 }
 
+/// The event names a host gives pings and pushes in its event header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContractEvents {
+    /// The ping event (`ping`, `diagnostics:ping`), or `None` for a host
+    /// that sends no ping (Bitbucket Cloud): the fixture's ping is then
+    /// not checked.
+    pub ping: Option<&'static str>,
+    /// The push event (`push`, `repo:push`, `repo:refs_changed`).
+    pub push: &'static str,
+}
+
+impl ContractEvents {
+    /// GitHub's names: `ping` and `push`.
+    pub const GITHUB: ContractEvents = ContractEvents {
+        ping: Some("ping"),
+        push: "push",
+    };
+}
+
 /// The provider contract: configured status, install URL carrying the state,
 /// install completion and refusal, listing every page, webhook registration,
 /// and parsing of pings, pushes and malformed bodies. Run by
-/// [`MemoryGitProvider`] and every code-host adapter.
+/// [`MemoryGitProvider`] and every code-host adapter (with GitHub's event
+/// names; see [`git_provider_contract_with_events`] for other hosts).
 pub async fn git_provider_contract(p: &dyn GitProvider, fx: &GitProviderFixture) {
+    git_provider_contract_with_events(p, fx, ContractEvents::GITHUB).await;
+}
+
+/// [`git_provider_contract`] for a host whose event header names pings and
+/// pushes `events`.
+pub async fn git_provider_contract_with_events(p: &dyn GitProvider, fx: &GitProviderFixture, events: ContractEvents) {
     let k = p.kind().as_str();
     assert_eq!(
         p.status(),
@@ -369,25 +425,27 @@ pub async fn git_provider_contract(p: &dyn GitProvider, fx: &GitProviderFixture)
         scheme.signature_header.chars().all(|c| !c.is_ascii_uppercase()),
         "[{k}] header names are lower case"
     );
-    let ping = p
-        .parse_webhook("ping", &fx.ping.0)
-        .unwrap_or_else(|e| panic!("[{k}] parse ping: {e}"));
-    assert_eq!(
-        ping,
-        WebhookEvent::Ping {
-            provider_repo_id: fx.ping.1.clone()
-        },
-        "[{k}] ping"
-    );
+    if let Some(ping_event) = events.ping {
+        let ping = p
+            .parse_webhook(ping_event, &fx.ping.0)
+            .unwrap_or_else(|e| panic!("[{k}] parse ping: {e}"));
+        assert_eq!(
+            ping,
+            WebhookEvent::Ping {
+                provider_repo_id: fx.ping.1.clone()
+            },
+            "[{k}] ping"
+        );
+    }
     let push = p
-        .parse_webhook("push", &fx.push.0)
+        .parse_webhook(events.push, &fx.push.0)
         .unwrap_or_else(|e| panic!("[{k}] parse push: {e}"));
     assert_eq!(push, fx.push.1, "[{k}] push");
-    match p.parse_webhook("push", b"{not json") {
+    match p.parse_webhook(events.push, b"{not json") {
         Err(GitError::MalformedPayload { .. }) => {}
         other => panic!("[{k}] a malformed push must be MalformedPayload, got {other:?}"),
     }
-    match p.parse_webhook("push", br#"{"zen":"no ref"}"#) {
+    match p.parse_webhook(events.push, br#"{"zen":"no ref"}"#) {
         Err(GitError::MalformedPayload { .. }) => {}
         other => panic!("[{k}] a push without its fields must be MalformedPayload, got {other:?}"),
     }
@@ -445,6 +503,22 @@ mod tests {
         };
         git_provider_contract(&p, &fx).await;
         assert_eq!(p.hooks().len(), 1);
+        let pasted = InstallCallback {
+            token: Some(Secret::new("pasted")),
+            ..InstallCallback::default()
+        };
+        assert!(!p.accepts_token());
+        assert!(matches!(
+            p.complete_install(&pasted).await,
+            Err(GitError::Unauthorized { .. })
+        ));
+        p.set_accepts_token(true);
+        let grant = p.complete_install(&pasted).await.expect("a pasted token connects");
+        assert_eq!(grant.external_id, "token-user");
+        assert_eq!(
+            grant.credentials.map(|c| c.access_token.expose().to_owned()).as_deref(),
+            Some("pasted")
+        );
         p.set_configured(false);
         assert!(matches!(p.status(), ProviderStatus::NotConfigured { .. }));
         assert!(matches!(p.install_url("s"), Err(GitError::NotConfigured { .. })));
