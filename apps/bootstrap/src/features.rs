@@ -19,6 +19,7 @@ pub const ADAPTER_FEATURES: &[&str] = &[
     "auth-jwks",
     "git-generic",
     "git-github",
+    "git-bitbucket",
     "index-tantivy",
     "tokens-bpe",
     "source-local",
@@ -80,6 +81,9 @@ pub fn enabled_features() -> Vec<&'static str> {
     }
     if cfg!(feature = "git-github") {
         v.push("git-github");
+    }
+    if cfg!(feature = "git-bitbucket") {
+        v.push("git-bitbucket");
     }
     if cfg!(feature = "index-tantivy") {
         v.push("index-tantivy");

@@ -345,7 +345,7 @@ pub async fn wire(config: &Config) -> anyhow::Result<Runtime> {
     if let Some(sink) = telemetry_sink(config)? {
         builder = builder.telemetry(sink);
     }
-    for provider in crate::code_hosts::providers(&config.code_hosts, &secrets).await? {
+    for provider in crate::code_hosts::providers(&config.code_hosts, &secrets, &config.web_url).await? {
         builder = builder.provider(provider);
     }
     let engine = builder
