@@ -522,6 +522,91 @@ impl GitLabUrls {
     }
 }
 
+/// Which Bitbucket an instance talks to (`BITBUCKET_FLAVOR`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BitbucketFlavor {
+    /// Bitbucket Cloud (bitbucket.org, REST 2.0, OAuth consumers).
+    Cloud,
+    /// Bitbucket Data Center (self-managed, REST 1.0, HTTP access tokens and
+    /// OAuth 2 incoming links).
+    Dc,
+}
+
+impl BitbucketFlavor {
+    /// Parses `cloud` or `dc` (case-insensitive); anything else is `None`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "cloud" => Some(BitbucketFlavor::Cloud),
+            "dc" => Some(BitbucketFlavor::Dc),
+            _ => None,
+        }
+    }
+
+    /// Stable string form (`cloud`, `dc`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BitbucketFlavor::Cloud => "cloud",
+            BitbucketFlavor::Dc => "dc",
+        }
+    }
+}
+
+/// Base URLs of a Bitbucket host. Cloud: `bitbucket.org` → API
+/// `https://api.bitbucket.org/2.0`, web `https://bitbucket.org`, OAuth
+/// `https://bitbucket.org/site/oauth2/{authorize,access_token}`; another
+/// Cloud host (a test double) keeps its origin with the API under `/2.0`.
+/// Data Center: `<host>[/<context path>]` → REST `https://<host>/rest/api/1.0`,
+/// web `https://<host>`, OAuth `https://<host>/rest/oauth2/latest/{authorize,token}`.
+/// A scheme given with the host is kept (`http://` for tests).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BitbucketUrls {
+    /// REST API base, without trailing slash.
+    pub api: String,
+    /// Web base (clone host), without trailing slash.
+    pub web: String,
+    /// OAuth authorization endpoint (where the user grants access).
+    pub authorize: String,
+    /// OAuth token endpoint (code exchange and refresh).
+    pub token: String,
+}
+
+impl BitbucketUrls {
+    /// Composes the URLs of `host` for `flavor`.
+    pub fn for_host(flavor: BitbucketFlavor, host: &str) -> Self {
+        let host = host.trim().trim_end_matches('/');
+        let (scheme, bare) = match host.split_once("://") {
+            Some((s, rest)) => (s.to_ascii_lowercase(), rest),
+            None => ("https".to_owned(), host),
+        };
+        let web = format!("{scheme}://{bare}");
+        match flavor {
+            BitbucketFlavor::Cloud => {
+                let lc = bare.to_ascii_lowercase();
+                if lc.is_empty() || lc == "bitbucket.org" || lc == "www.bitbucket.org" || lc == "api.bitbucket.org" {
+                    return BitbucketUrls {
+                        api: "https://api.bitbucket.org/2.0".into(),
+                        web: "https://bitbucket.org".into(),
+                        authorize: "https://bitbucket.org/site/oauth2/authorize".into(),
+                        token: "https://bitbucket.org/site/oauth2/access_token".into(),
+                    };
+                }
+                BitbucketUrls {
+                    api: format!("{web}/2.0"),
+                    authorize: format!("{web}/site/oauth2/authorize"),
+                    token: format!("{web}/site/oauth2/access_token"),
+                    web,
+                }
+            }
+            BitbucketFlavor::Dc => BitbucketUrls {
+                api: format!("{web}/rest/api/1.0"),
+                authorize: format!("{web}/rest/oauth2/latest/authorize"),
+                token: format!("{web}/rest/oauth2/latest/token"),
+                web,
+            },
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -734,5 +819,72 @@ mod tests {
         assert_eq!((page.len(), more), (4, false));
         let (page, more) = filter_page(&items, |s| s.as_str(), Some("zzz"), 1, 10);
         assert!(page.is_empty() && !more);
+    }
+
+    #[test]
+    fn bitbucket_urls_table() {
+        use BitbucketFlavor::{Cloud, Dc};
+        let cases = [
+            (
+                Cloud,
+                "bitbucket.org",
+                "https://api.bitbucket.org/2.0",
+                "https://bitbucket.org",
+                "https://bitbucket.org/site/oauth2/authorize",
+                "https://bitbucket.org/site/oauth2/access_token",
+            ),
+            (
+                Cloud,
+                "https://Bitbucket.org/",
+                "https://api.bitbucket.org/2.0",
+                "https://bitbucket.org",
+                "https://bitbucket.org/site/oauth2/authorize",
+                "https://bitbucket.org/site/oauth2/access_token",
+            ),
+            (
+                Cloud,
+                "http://127.0.0.1:9000",
+                "http://127.0.0.1:9000/2.0",
+                "http://127.0.0.1:9000",
+                "http://127.0.0.1:9000/site/oauth2/authorize",
+                "http://127.0.0.1:9000/site/oauth2/access_token",
+            ),
+            (
+                Dc,
+                "bitbucket.acme.com",
+                "https://bitbucket.acme.com/rest/api/1.0",
+                "https://bitbucket.acme.com",
+                "https://bitbucket.acme.com/rest/oauth2/latest/authorize",
+                "https://bitbucket.acme.com/rest/oauth2/latest/token",
+            ),
+            (
+                Dc,
+                "https://git.acme.com/bitbucket/",
+                "https://git.acme.com/bitbucket/rest/api/1.0",
+                "https://git.acme.com/bitbucket",
+                "https://git.acme.com/bitbucket/rest/oauth2/latest/authorize",
+                "https://git.acme.com/bitbucket/rest/oauth2/latest/token",
+            ),
+            (
+                Dc,
+                "http://127.0.0.1:7990",
+                "http://127.0.0.1:7990/rest/api/1.0",
+                "http://127.0.0.1:7990",
+                "http://127.0.0.1:7990/rest/oauth2/latest/authorize",
+                "http://127.0.0.1:7990/rest/oauth2/latest/token",
+            ),
+        ];
+        for (flavor, host, api, web, authorize, token) in cases {
+            let u = BitbucketUrls::for_host(flavor, host);
+            assert_eq!(
+                (u.api.as_str(), u.web.as_str(), u.authorize.as_str(), u.token.as_str()),
+                (api, web, authorize, token),
+                "{flavor:?} {host}"
+            );
+        }
+        assert_eq!(BitbucketFlavor::parse(" DC "), Some(Dc));
+        assert_eq!(BitbucketFlavor::parse("cloud"), Some(Cloud));
+        assert_eq!(BitbucketFlavor::parse("server"), None);
+        assert_eq!(Dc.as_str(), "dc");
     }
 }

@@ -1,5 +1,6 @@
 //! Code hosts: each host adapter's typed configuration (`GITHUB_*`, feature
-//! `git-github`; `GITLAB_*`, feature `git-gitlab`) and the providers
+//! `git-github`; `GITLAB_*`, feature `git-gitlab`; `BITBUCKET_*`, feature
+//! `git-bitbucket`) and the providers
 //! [`wire`](crate::wire) hands the engine. A host whose variables are set in
 //! a build without its feature fails at start-up with the usual
 //! `missing_feature` error.
@@ -21,6 +22,10 @@ pub struct CodeHostsConfig {
     /// `GITLAB_APP_CLIENT_ID` (the client secret is read through the store).
     #[cfg(feature = "git-gitlab")]
     pub gitlab: Option<lettuce_git_gitlab::GitLabConfig>,
+    /// `BITBUCKET_FLAVOR`, `BITBUCKET_HOST`, `BITBUCKET_APP_CLIENT_ID` (the
+    /// client secret is read through the store).
+    #[cfg(feature = "git-bitbucket")]
+    pub bitbucket: Option<lettuce_git_bitbucket::BitbucketConfig>,
 }
 
 impl CodeHostsConfig {
@@ -43,6 +48,10 @@ impl CodeHostsConfig {
         }
         #[cfg(feature = "git-gitlab")]
         if let Some(c) = &self.gitlab {
+            rows.extend(c.describe());
+        }
+        #[cfg(feature = "git-bitbucket")]
+        if let Some(c) = &self.bitbucket {
             rows.extend(c.describe());
         }
         rows
@@ -89,16 +98,32 @@ pub(crate) fn read(env: &EnvMap, errs: &mut Vec<ConfigError>) -> CodeHostsConfig
         "git-gitlab",
         &["GITLAB_APP_CLIENT_ID", "GITLAB_HOST", "GITLAB_BASE_URL"],
     );
+    #[cfg(feature = "git-bitbucket")]
+    {
+        config.bitbucket = lettuce_git_bitbucket::BitbucketConfig::from_settings(&mut s);
+    }
+    #[cfg(not(feature = "git-bitbucket"))]
+    refuse_without_feature(
+        &mut s,
+        "git-bitbucket",
+        &[
+            "BITBUCKET_FLAVOR",
+            "BITBUCKET_HOST",
+            "BITBUCKET_APP_CLIENT_ID",
+            "BITBUCKET_APP_CLIENT_SECRET",
+        ],
+    );
     errs.extend(s.into_errors());
     config
 }
 
 /// The code-host providers of this build. Their secrets
 /// (`GITHUB_APP_PRIVATE_KEY`, `GITHUB_APP_CLIENT_SECRET`,
-/// `GITLAB_APP_CLIENT_SECRET`) are resolved through the secret store now; a
-/// missing one leaves the host "not configured" (503 on its routes, one boot
-/// log naming what is missing). `web_url` is `LETTUCE_WEB_URL` as resolved
-/// (OAuth redirect URIs are built on it).
+/// `GITLAB_APP_CLIENT_SECRET`, `BITBUCKET_APP_CLIENT_SECRET`) are resolved
+/// through the secret store now; a missing one leaves the host "not
+/// configured" (503 on its routes, one boot log naming what is missing).
+/// `web_url` is `LETTUCE_WEB_URL` as resolved (OAuth redirect URIs are built
+/// on it).
 pub(crate) async fn providers(
     config: &CodeHostsConfig,
     secrets: &crate::secrets::Secrets,
@@ -120,6 +145,14 @@ pub(crate) async fn providers(
         let gitlab = lettuce_git_gitlab::GitLabOAuth::new(c.clone(), client_secret, Some(web_url.to_owned()))
             .map_err(anyhow::Error::msg)?;
         out.push(std::sync::Arc::new(gitlab));
+    }
+    #[cfg(feature = "git-bitbucket")]
+    if let Some(c) = &config.bitbucket {
+        let client_secret = secrets.resolve("BITBUCKET_APP_CLIENT_SECRET").await?.map(|(v, _)| v);
+        let callback = format!("{}/v1/integrations/bitbucket/callback", web_url.trim_end_matches('/'));
+        let bb =
+            lettuce_git_bitbucket::Bitbucket::new(c.clone(), client_secret, callback).map_err(anyhow::Error::msg)?;
+        out.push(std::sync::Arc::new(bb));
     }
     Ok(out)
 }
@@ -165,5 +198,21 @@ mod tests {
         assert!(c.describe().iter().any(|(k, _)| *k == "GITLAB_APP_CLIENT_ID"));
         let errs = errors(&[("GITLAB_HOST", "gitlab.acme.com/sub")]);
         assert_eq!(errs.iter().map(|e| e.var).collect::<Vec<_>>(), ["GITLAB_HOST"]);
+    }
+
+    #[test]
+    fn bitbucket_variables_need_the_feature_or_are_checked() {
+        let errs = errors(&[("BITBUCKET_FLAVOR", "dc")]);
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        if cfg!(feature = "git-bitbucket") {
+            assert_eq!(errs[0].var, "BITBUCKET_HOST", "dc needs its host");
+        } else {
+            assert!(errs[0].to_string().contains("git-bitbucket"), "{}", errs[0]);
+        }
+        if cfg!(feature = "git-bitbucket") {
+            let errs = errors(&[("BITBUCKET_FLAVOR", "server")]);
+            assert_eq!(errs.iter().map(|e| e.var).collect::<Vec<_>>(), ["BITBUCKET_FLAVOR"]);
+            assert!(errors(&[("BITBUCKET_FLAVOR", "dc"), ("BITBUCKET_HOST", "bb.acme.com")]).is_empty());
+        }
     }
 }

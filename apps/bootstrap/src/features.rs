@@ -20,6 +20,7 @@ pub const ADAPTER_FEATURES: &[&str] = &[
     "git-generic",
     "git-github",
     "git-gitlab",
+    "git-bitbucket",
     "index-tantivy",
     "tokens-bpe",
     "source-local",
@@ -84,6 +85,9 @@ pub fn enabled_features() -> Vec<&'static str> {
     }
     if cfg!(feature = "git-gitlab") {
         v.push("git-gitlab");
+    }
+    if cfg!(feature = "git-bitbucket") {
+        v.push("git-bitbucket");
     }
     if cfg!(feature = "index-tantivy") {
         v.push("index-tantivy");

@@ -170,6 +170,7 @@ pub fn router(state: WebState) -> Router {
         .route("/repos/rows", get(repos::rows))
         .route("/repos/connect/{provider}", get(repos::connect))
         .route("/repos/pick/{provider}", post(repos::pick))
+        .route("/repos/token/{provider}", post(repos::connect_token))
         .route("/repos/{id}/webhook", post(repos::retry_webhook))
         .route("/repos/{id}/reindex", post(repos::reindex))
         .route("/repos/{id}/delete", get(repos::confirm_delete).post(repos::delete))

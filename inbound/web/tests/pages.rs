@@ -36,6 +36,8 @@ struct App {
     license: Arc<FakeLicenseOracle>,
     store: Arc<MemoryStore>,
     github: Arc<MemoryGitProvider>,
+    /// A second host connected by pasted tokens (Bitbucket Data Center), when asked for.
+    token_host: Option<Arc<MemoryGitProvider>>,
 }
 
 impl App {
@@ -43,14 +45,29 @@ impl App {
         Self::with_license(LicenseStatus::ungated())
     }
 
+    /// With a Bitbucket Data Center fake that accepts pasted tokens.
+    fn with_token_host() -> Self {
+        let host = Arc::new(MemoryGitProvider::new(ProviderKind::BitbucketDc, "bitbucket.example"));
+        host.set_accepts_token(true);
+        Self::build(LicenseStatus::ungated(), Some(host))
+    }
+
     fn with_license(status: LicenseStatus) -> Self {
+        Self::build(status, None)
+    }
+
+    fn build(status: LicenseStatus, token_host: Option<Arc<MemoryGitProvider>>) -> Self {
         let auth = Arc::new(FakeAuth::new());
         let mirror = Arc::new(MemoryGitMirror::new(false));
         let license = Arc::new(FakeLicenseOracle::with_status(status));
         let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
         let store = Arc::new(MemoryStore::new());
         let github = Arc::new(MemoryGitProvider::new(ProviderKind::GitHub, "github.example"));
-        let engine = Engine::builder()
+        let mut builder = Engine::builder();
+        if let Some(h) = &token_host {
+            builder = builder.provider(h.clone());
+        }
+        let engine = builder
             .telemetry(Arc::new(
                 lettuce_ports::testing::telemetry::FakeTelemetrySink::accepting(),
             ))
@@ -86,6 +103,7 @@ impl App {
             license,
             store,
             github,
+            token_host,
         }
     }
 
@@ -947,4 +965,83 @@ async fn code_hosts_connect_pick_add_and_retry_the_webhook() {
     let bob = app.owner("bob@example.com").await;
     let other = bob.get("/repos").await;
     assert!(!other.html.contains("widgets"));
+}
+
+#[tokio::test]
+async fn a_pasted_access_token_connects_and_a_refused_one_is_shown_by_its_field() {
+    let app = App::with_token_host();
+    let host = app.token_host.clone().expect("token host");
+    host.set_repos(vec![RemoteRepo {
+        id: "1".into(),
+        full_name: "PRJ/my-repo".into(),
+        clone_url: "https://bitbucket.example/scm/prj/my-repo.git".into(),
+        default_branch: Some("master".into()),
+        private: true,
+    }]);
+    let ada = app.owner("ada@example.com").await;
+
+    // A labelled token field with its CSRF token; GitHub (no token) has none.
+    let p = ada.get("/repos").await;
+    p.expect(StatusCode::OK);
+    assert!(p.html.contains("action=\"/repos/token/bitbucket\""), "{}", p.html);
+    assert!(
+        p.html
+            .contains("<label for=\"token-bitbucket\">Bitbucket Data Center HTTP access token</label>")
+    );
+    assert!(
+        p.html
+            .contains("id=\"token-bitbucket\" name=\"token\" type=\"password\"")
+    );
+    assert!(!p.html.contains("/repos/token/github"));
+
+    // Forged (no CSRF token): refused, nothing connected.
+    let forged = ada.post("/repos/token/bitbucket", &[("token", "BBDC-secret-1")]).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN, "{}", forged.html);
+    assert!(
+        ada.get("/repos")
+            .await
+            .html
+            .contains("action=\"/repos/token/bitbucket\""),
+        "still not connected"
+    );
+
+    // Refused by the host: the message next to the field, the token not echoed.
+    let refused = ada
+        .submit("/repos", "/repos/token/bitbucket", &[("token", "refused")])
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.html);
+    assert!(
+        refused.html.contains("id=\"token-error-bitbucket\" role=\"alert\""),
+        "{}",
+        refused.html
+    );
+    assert!(refused.html.contains("refused the token"), "{}", refused.html);
+    assert!(refused.html.contains("aria-describedby=\"token-error-bitbucket\""));
+    assert!(
+        !refused.html.contains("value=\"refused\""),
+        "the token is never rendered back"
+    );
+
+    // Accepted: connected, the picker offered, the token nowhere in the page.
+    ada.submit("/repos", "/repos/token/bitbucket", &[("token", "BBDC-secret-1")])
+        .await
+        .redirects_to("/repos?connected=bitbucket");
+    let p = ada.get("/repos?connected=bitbucket").await;
+    assert!(p.html.contains("Bitbucket connected"), "{}", p.html);
+    assert!(p.html.contains("href=\"/repos?pick=bitbucket#picker\""));
+    assert!(!p.html.contains("BBDC-secret-1"));
+    assert!(
+        !p.html.contains("action=\"/repos/token/bitbucket\""),
+        "connected: no token field"
+    );
+    let picker = ada.get("/repos?pick=bitbucket").await;
+    assert!(picker.html.contains("PRJ/my-repo"), "{}", picker.html);
+    ada.submit("/repos?pick=bitbucket", "/repos/pick/bitbucket", &[("repo", "1")])
+        .await
+        .redirects_to("/repos?done=added");
+    assert_eq!(
+        host.hooks().len(),
+        1,
+        "the webhook was registered through the token connection"
+    );
 }

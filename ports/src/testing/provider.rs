@@ -54,6 +54,7 @@ struct State {
     refresh: Option<Result<ProviderCredentials, GitError>>,
     refreshes: usize,
     seen_access_tokens: Vec<String>,
+    accepts_token: bool,
 }
 
 impl MemoryGitProvider {
@@ -98,6 +99,14 @@ impl MemoryGitProvider {
     /// Clone credentials handed out (`x-access-token:<token>`), if any.
     pub fn set_token(&self, token: Option<&str>) {
         lock(&self.state).token = token.map(str::to_owned);
+    }
+
+    /// Makes the fake a host connected by a pasted access token
+    /// ([`GitProvider::accepts_token`]): `complete_install` then takes
+    /// [`InstallCallback::token`] (any token but `refused` is accepted; the
+    /// external id is `token-user`).
+    pub fn set_accepts_token(&self, accepts: bool) {
+        lock(&self.state).accepts_token = accepts;
     }
 
     /// Installs grant these OAuth credentials (sealed by the engine).
@@ -213,6 +222,23 @@ impl GitProvider for MemoryGitProvider {
                 message: lettuce_domain::codehost::access_denied_message(self.kind.display_name()),
             });
         }
+        if let Some(token) = &callback.token {
+            if !lock(&self.state).accepts_token {
+                return Err(GitError::Unauthorized {
+                    message: "this host is not connected with a pasted token".into(),
+                });
+            }
+            if token.expose() == "refused" {
+                return Err(GitError::Unauthorized {
+                    message: "the host refused the token".into(),
+                });
+            }
+            return Ok(InstallGrant {
+                external_id: "token-user".into(),
+                scopes: vec!["repo:write".into()],
+                credentials: Some(lettuce_domain::codehost::ProviderCredentials::bearer(token.clone())),
+            });
+        }
         let id = callback
             .installation_id
             .clone()
@@ -317,6 +343,10 @@ impl GitProvider for MemoryGitProvider {
             .hooks
             .retain(|h| !(h.id == hook_id && h.repo == repo.full_name));
         Ok(())
+    }
+
+    fn accepts_token(&self) -> bool {
+        lock(&self.state).accepts_token
     }
 
     fn webhook_scheme(&self) -> Option<WebhookScheme> {
@@ -600,6 +630,22 @@ mod tests {
         };
         git_provider_contract(&p, &fx).await;
         assert!(p.hooks().is_empty(), "the contract deleted its hook");
+        let pasted = InstallCallback {
+            token: Some(Secret::new("pasted")),
+            ..InstallCallback::default()
+        };
+        assert!(!p.accepts_token());
+        assert!(matches!(
+            p.complete_install(&pasted).await,
+            Err(GitError::Unauthorized { .. })
+        ));
+        p.set_accepts_token(true);
+        let grant = p.complete_install(&pasted).await.expect("a pasted token connects");
+        assert_eq!(grant.external_id, "token-user");
+        assert_eq!(
+            grant.credentials.map(|c| c.access_token.expose().to_owned()).as_deref(),
+            Some("pasted")
+        );
         p.set_configured(false);
         assert!(matches!(p.status(), ProviderStatus::NotConfigured { .. }));
         assert!(matches!(p.install_url("s"), Err(GitError::NotConfigured { .. })));

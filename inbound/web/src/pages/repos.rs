@@ -83,6 +83,7 @@ async fn code_hosts(s: &WebState, viewer: &Viewer, q: &Flash) -> (Vec<Value>, Op
                 reason => h.reason.clone(),
                 connected => h.installation.is_some(),
                 needs_reauth => h.installation.as_ref().is_some_and(|i| i.needs_reauth),
+                accepts_token => h.accepts_token,
             }
         })
         .collect();
@@ -272,6 +273,48 @@ pub(crate) async fn pick(
     match s.engine.add_provider_repo(&viewer.caller, &provider, req).await {
         Ok(_) => Redirect::to("/repos?done=added").into_response(),
         Err(e) => s.error_page(Some(&viewer), e.into()),
+    }
+}
+
+#[derive(Default, Deserialize)]
+pub(crate) struct TokenForm {
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    csrf_token: String,
+}
+
+impl std::fmt::Debug for TokenForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenForm")
+            .field("token", &"***")
+            .finish_non_exhaustive()
+    }
+}
+
+/// `POST /repos/token/{provider}`: connect a host with a pasted access
+/// token (hosts whose `accepts_token` is true). A refusal is shown next to
+/// the field; the token is never rendered back.
+pub(crate) async fn connect_token(
+    State(s): State<WebState>,
+    viewer: Viewer,
+    Path(provider): Path<String>,
+    WebForm(f): WebForm<TokenForm>,
+) -> Response {
+    if let Err(r) = viewer.check_csrf(&s, &f.csrf_token) {
+        return r;
+    }
+    let token = lettuce_domain::Secret::new(f.token);
+    match s.engine.connect_with_token(&viewer.caller, &provider, token).await {
+        Ok(_) => Redirect::to(&format!("/repos?connected={}", query_value(&provider))).into_response(),
+        Err(e) => {
+            let e = ApiError::from(e);
+            let form = context! {
+                token_provider => provider,
+                token_error => e.message,
+            };
+            render(&s, &viewer, e.status, None, form).await
+        }
     }
 }
 
