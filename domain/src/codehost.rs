@@ -402,6 +402,23 @@ pub fn filter_page<T: Clone>(
     (out, more)
 }
 
+/// Whether `url` points at the code host whose web base is `web`
+/// (`https://gitlab.acme.com`, `http://127.0.0.1:8080`): same host (case-
+/// insensitive) and same port. What every host adapter's `owns` answers.
+pub fn url_on_web_host(url: &crate::repo::RepoUrl, web: &str) -> bool {
+    use crate::repo::UrlHost;
+    let Ok(web) = url::Url::parse(web) else {
+        return false;
+    };
+    let Some(host) = web.host_str() else { return false };
+    let host_matches = match url.host() {
+        UrlHost::Domain(d) => d.eq_ignore_ascii_case(host),
+        UrlHost::Ip(ip) => ip.to_string() == host.trim_start_matches('[').trim_end_matches(']'),
+        UrlHost::Local => false,
+    };
+    host_matches && web.port_or_known_default() == Some(url.port())
+}
+
 /// API and web base URLs of a GitHub host: `github.com` →
 /// `https://api.github.com` and `https://github.com`; any other host (GitHub
 /// Enterprise Server) → `https://<host>/api/v3` and `https://<host>`. A
@@ -718,6 +735,31 @@ mod tests {
         assert_eq!(verify_token_header("tok", Some("tok")), Ok(()));
         assert_eq!(verify_token_header("tok", Some("tok2")), Err(SignatureError::Mismatch));
         assert_eq!(verify_token_header("tok", None), Err(SignatureError::Missing));
+    }
+
+    #[test]
+    fn urls_on_a_web_host() {
+        let u = |s: &str| crate::repo::RepoUrl::parse(s).expect("url");
+        let cases = [
+            ("https://GitLab.acme.com/a/b.git", "https://gitlab.acme.com", true),
+            ("https://gitlab.acme.com:8443/a/b.git", "https://gitlab.acme.com", false),
+            (
+                "https://gitlab.acme.com:8443/a/b.git",
+                "https://gitlab.acme.com:8443",
+                true,
+            ),
+            ("http://127.0.0.1:8080/a/b.git", "http://127.0.0.1:8080", true),
+            ("https://evil.example/a/b.git", "https://gitlab.acme.com", false),
+            (
+                "https://gitlab.acme.com.evil.example/a/b.git",
+                "https://gitlab.acme.com",
+                false,
+            ),
+        ];
+        for (url, web, want) in cases {
+            assert_eq!(url_on_web_host(&u(url), web), want, "{url} on {web}");
+        }
+        assert!(!url_on_web_host(&u("https://gitlab.acme.com/a"), "not a url"));
     }
 
     #[test]

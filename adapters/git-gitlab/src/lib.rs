@@ -43,7 +43,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use lettuce_domain::Secret;
 use lettuce_domain::codehost::{GITLAB_SCOPES, Installation, ProviderCredentials};
-use lettuce_domain::repo::{RepoUrl, UrlCredentials, UrlHost};
+use lettuce_domain::repo::{RepoUrl, UrlCredentials};
 use lettuce_http_client::{ClientOptions, HttpClient};
 use lettuce_ports::git::{
     GitError, GitProvider, HookInfo, InstallCallback, InstallGrant, ProviderKind, ProviderStatus, RemoteRepo,
@@ -572,16 +572,7 @@ impl GitProvider for GitLabOAuth {
     }
 
     fn owns(&self, url: &RepoUrl) -> bool {
-        let Ok(web) = url::Url::parse(&self.config.urls.web) else {
-            return false;
-        };
-        let Some(host) = web.host_str() else { return false };
-        let host_matches = match url.host() {
-            UrlHost::Domain(d) => d.eq_ignore_ascii_case(host),
-            UrlHost::Ip(ip) => ip.to_string() == host.trim_start_matches('[').trim_end_matches(']'),
-            UrlHost::Local => false,
-        };
-        host_matches && web.port_or_known_default() == Some(url.port())
+        lettuce_domain::codehost::url_on_web_host(url, &self.config.urls.web)
     }
 
     fn status(&self) -> ProviderStatus {
