@@ -48,7 +48,7 @@ use lettuce_ports::git::{
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 const CLOUD_NOT_CONFIGURED: &str = "Bitbucket OAuth consumer is not configured on this Lettuce instance";
 
@@ -261,10 +261,7 @@ impl Bitbucket {
 
     /// Whether `next` stays on the API's origin (a token never leaves it).
     fn same_origin(&self, next: &str) -> bool {
-        let (Ok(api), Ok(n)) = (url::Url::parse(&self.config.urls.api), url::Url::parse(next)) else {
-            return false;
-        };
-        api.origin() == n.origin()
+        lettuce_http_client::same_origin(&self.config.urls.api, next)
     }
 
     /// Exchanges a form at the OAuth token endpoint (`grant_type` and the
@@ -337,12 +334,7 @@ impl Bitbucket {
             return Ok(resp);
         }
         let code = status.as_u16();
-        let retry_after = resp
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        let retry_after = lettuce_http_client::retry_after(resp.headers());
         let body = resp.text().await.unwrap_or_default();
         let message = error_message(&body);
         let cloud = self.config.flavor == BitbucketFlavor::Cloud;

@@ -322,9 +322,6 @@ impl GitHubApp {
     /// GETs every page of `first` (following `Link: rel="next"` on the API's
     /// own origin only, so the token never leaves for another host).
     async fn pages(&self, first: String, token: &Secret, call: Call<'_>) -> Result<Vec<serde_json::Value>, GitError> {
-        let origin = url::Url::parse(&self.config.urls.api)
-            .map(|u| u.origin())
-            .map_err(|e| backend(format!("bad API URL: {e}"), false))?;
         let mut out = Vec::new();
         let mut next = Some(first);
         let mut pages = 0;
@@ -335,7 +332,8 @@ impl GitHubApp {
             }
             let resp = self.send(self.http.get(&url).bearer_auth(token.expose()), &url).await?;
             let resp = check(resp, &url, call).await?;
-            next = next_link(resp.headers()).filter(|n| url::Url::parse(n).is_ok_and(|u| u.origin() == origin));
+            next = lettuce_http_client::link_next(resp.headers())
+                .filter(|n| lettuce_http_client::same_origin(&self.config.urls.api, n));
             out.push(Self::json(resp, &url).await?);
         }
         Ok(out)
@@ -376,33 +374,19 @@ impl GitHubApp {
     }
 }
 
-/// The `rel="next"` URL of a `Link` header.
-fn next_link(headers: &reqwest::header::HeaderMap) -> Option<String> {
-    let link = headers.get("link")?.to_str().ok()?;
-    link.split(',').find_map(|part| {
-        let (url, params) = part.split_once(';')?;
-        params
-            .split(';')
-            .any(|p| p.trim() == "rel=\"next\"")
-            .then(|| url.trim().trim_start_matches('<').trim_end_matches('>').to_owned())
-    })
-}
-
 /// How long a rate-limited answer asks us to wait: `Retry-After` (seconds),
 /// else `x-ratelimit-reset` (epoch seconds) when `x-ratelimit-remaining` is
 /// 0; `None` when the answer is not a rate limit.
 fn rate_limit_wait(status: u16, headers: &reqwest::header::HeaderMap, body: &str) -> Option<Option<Duration>> {
-    let get = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).map(str::trim);
     if status != 403 && status != 429 {
         return None;
     }
-    if let Some(secs) = get("retry-after").and_then(|v| v.parse::<u64>().ok()) {
-        return Some(Some(Duration::from_secs(secs)));
+    if let Some(wait) = lettuce_http_client::retry_after(headers) {
+        return Some(Some(wait));
     }
-    if get("x-ratelimit-remaining") == Some("0") {
-        let wait = get("x-ratelimit-reset")
-            .and_then(|v| v.parse::<i64>().ok())
-            .map(|reset| Duration::from_secs(u64::try_from(reset - Utc::now().timestamp()).unwrap_or(0).max(1)));
+    let remaining = headers.get("x-ratelimit-remaining").and_then(|v| v.to_str().ok());
+    if remaining.map(str::trim) == Some("0") {
+        let wait = lettuce_http_client::wait_until_epoch(headers, "x-ratelimit-reset");
         return Some(wait.or(Some(Duration::from_secs(60))));
     }
     if status == 429 || body.to_ascii_lowercase().contains("secondary rate limit") {
@@ -749,10 +733,10 @@ mod tests {
             ),
         );
         assert_eq!(
-            next_link(&h).as_deref(),
+            lettuce_http_client::link_next(&h).as_deref(),
             Some("https://api.github.com/installation/repositories?page=2")
         );
-        assert_eq!(next_link(&HeaderMap::new()), None);
+        assert_eq!(lettuce_http_client::link_next(&HeaderMap::new()), None);
     }
 
     #[test]

@@ -353,9 +353,6 @@ impl GitLabOAuth {
     /// API's origin (so the token never leaves for another host), else
     /// `X-Next-Page` applied to the current URL.
     async fn pages(&self, first: String, token: &Secret, call: Call<'_>) -> Result<Vec<serde_json::Value>, GitError> {
-        let origin = url::Url::parse(&self.config.urls.api)
-            .map(|u| u.origin())
-            .map_err(|e| backend(format!("bad API URL: {e}"), false))?;
         let mut out = Vec::new();
         let mut next = Some(first);
         let mut pages = 0;
@@ -367,7 +364,8 @@ impl GitLabOAuth {
             }
             let resp = self.send(self.http.get(&url).bearer_auth(token.expose()), &url).await?;
             let resp = check(resp, &url, call).await?;
-            next = next_page(resp.headers(), &url).filter(|n| url::Url::parse(n).is_ok_and(|u| u.origin() == origin));
+            next =
+                next_page(resp.headers(), &url).filter(|n| lettuce_http_client::same_origin(&self.config.urls.api, n));
             let page: serde_json::Value = Self::json(resp, &url).await?;
             out.push(page);
         }
@@ -417,17 +415,8 @@ fn hook_ref(hook_id: &str) -> Result<&str, GitError> {
 /// page).
 fn next_page(headers: &reqwest::header::HeaderMap, current: &str) -> Option<String> {
     let get = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).map(str::trim);
-    if let Some(link) = get("link") {
-        let next = link.split(',').find_map(|part| {
-            let (url, params) = part.split_once(';')?;
-            params
-                .split(';')
-                .any(|p| p.trim() == "rel=\"next\"")
-                .then(|| url.trim().trim_start_matches('<').trim_end_matches('>').to_owned())
-        });
-        if next.is_some() {
-            return next;
-        }
+    if let Some(next) = lettuce_http_client::link_next(headers) {
+        return Some(next);
     }
     let page = get("x-next-page").filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))?;
     let mut url = url::Url::parse(current).ok()?;
@@ -446,14 +435,10 @@ fn next_page(headers: &reqwest::header::HeaderMap, current: &str) -> Option<Stri
 /// How long a 429 asks us to wait: `Retry-After` (seconds), else
 /// `RateLimit-Reset` (epoch seconds), else a minute.
 fn rate_limit_wait(headers: &reqwest::header::HeaderMap) -> Duration {
-    let get = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).map(str::trim);
-    if let Some(secs) = get("retry-after").and_then(|v| v.parse::<u64>().ok()) {
-        return Duration::from_secs(secs.max(1));
-    }
-    if let Some(reset) = get("ratelimit-reset").and_then(|v| v.parse::<i64>().ok()) {
-        return Duration::from_secs(u64::try_from(reset - Utc::now().timestamp()).unwrap_or(0).max(1));
-    }
-    Duration::from_secs(60)
+    lettuce_http_client::retry_after(headers)
+        .map(|d| d.max(Duration::from_secs(1)))
+        .or_else(|| lettuce_http_client::wait_until_epoch(headers, "ratelimit-reset"))
+        .unwrap_or(Duration::from_secs(60))
 }
 
 /// Maps a non-2xx answer to the port's errors, with messages a user can act on.

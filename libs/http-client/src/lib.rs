@@ -129,6 +129,48 @@ pub async fn get_text(client: &HttpClient, url: &str, max_bytes: usize) -> Resul
     String::from_utf8(body.to_vec()).map_err(|_| format!("{url} is not UTF-8"))
 }
 
+/// The `rel="next"` target of a `Link` header (RFC 8288), as code hosts
+/// page their listings. Check it with [`same_origin`] before sending a token
+/// there.
+pub fn link_next(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    let link = headers.get("link")?.to_str().ok()?;
+    link.split(',').find_map(|part| {
+        let (url, params) = part.split_once(';')?;
+        params
+            .split(';')
+            .any(|p| p.trim() == "rel=\"next\"")
+            .then(|| url.trim().trim_start_matches('<').trim_end_matches('>').to_owned())
+    })
+}
+
+/// Whether `url` has the origin (scheme, host, port) of `base`: a paging
+/// link elsewhere must not receive the token. Unparsable URLs never match.
+pub fn same_origin(base: &str, url: &str) -> bool {
+    match (reqwest::Url::parse(base), reqwest::Url::parse(url)) {
+        (Ok(b), Ok(u)) => b.origin() == u.origin(),
+        _ => false,
+    }
+}
+
+/// A `Retry-After` header in seconds (the form code hosts send).
+pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    header_number::<u64>(headers, "retry-after").map(Duration::from_secs)
+}
+
+/// A header holding a Unix time (`x-ratelimit-reset`, `RateLimit-Reset`) as
+/// the wait until then, at least a second.
+pub fn wait_until_epoch(headers: &reqwest::header::HeaderMap, name: &str) -> Option<Duration> {
+    let at = header_number::<u64>(headers, name)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    Some(Duration::from_secs(at.saturating_sub(now).max(1)))
+}
+
+fn header_number<T: std::str::FromStr>(headers: &reqwest::header::HeaderMap, name: &str) -> Option<T> {
+    headers.get(name)?.to_str().ok()?.trim().parse().ok()
+}
+
 fn chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
@@ -143,6 +185,37 @@ fn chain(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paging_and_rate_limit_headers() {
+        let api = "https://api.example.com/v3";
+        assert!(same_origin(api, "https://api.example.com/v3/x?page=2"));
+        for other in [
+            "https://evil.example/x",
+            "http://api.example.com/x",
+            "https://api.example.com:8443/x",
+            "nope",
+        ] {
+            assert!(!same_origin(api, other), "{other}");
+        }
+        let mut h = reqwest::header::HeaderMap::new();
+        assert_eq!((link_next(&h), retry_after(&h)), (None, None));
+        h.insert(
+            "link",
+            reqwest::header::HeaderValue::from_static(
+                "<https://a/x?page=1>; rel=\"prev\", <https://a/x?page=3>; rel=\"next\"",
+            ),
+        );
+        h.insert("retry-after", reqwest::header::HeaderValue::from_static(" 30 "));
+        h.insert("reset", reqwest::header::HeaderValue::from_static("1"));
+        assert_eq!(link_next(&h).as_deref(), Some("https://a/x?page=3"));
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(30)));
+        assert_eq!(
+            wait_until_epoch(&h, "reset"),
+            Some(Duration::from_secs(1)),
+            "a past reset waits a second"
+        );
+    }
 
     #[test]
     fn user_agent_names_component() {
