@@ -455,10 +455,21 @@ impl OpenIndex {
                 rank,
             });
         }
-        // Files with a small share of what the best file has are noise.
+        // Files with a small share of what the best file has are noise —
+        // unless too few files have more (one rare word, such as `alone` in
+        // a task of three words or more, must not leave a single file): then
+        // the best of them follow, down to a fifth of the best share.
         let best = ranked.iter().map(|c| c.coverage).fold(0.0f32, f32::max);
-        ranked.retain(|c| c.coverage >= best * 0.5);
-        sort_candidates(&mut ranked);
+        let (mut strong, weak): (Vec<Candidate>, Vec<Candidate>) =
+            ranked.into_iter().partition(|c| c.coverage >= best * 0.5);
+        sort_candidates(&mut strong);
+        if strong.len() < max_files && present.len() >= 3 {
+            let mut weak: Vec<Candidate> = weak.into_iter().filter(|c| c.coverage >= best * 0.2).collect();
+            sort_candidates(&mut weak);
+            weak.truncate(max_files - strong.len());
+            strong.extend(weak);
+        }
+        let mut ranked = strong;
         // Definitions: a file whose definition names, signatures or docs
         // carry the words ranks higher.
         let rerank = ranked.len().min(max_files * 2 + 5);

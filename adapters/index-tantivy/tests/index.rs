@@ -416,3 +416,38 @@ async fn questions_rank_by_relevance_and_are_never_empty_when_a_word_occurs() {
     assert!(r.files.is_empty());
     assert_eq!(r.absent, ["frobnicate", "quux"]);
 }
+
+#[tokio::test]
+async fn a_rare_word_does_not_leave_a_single_file() {
+    let (index, _blobs, _cache) = memory_index();
+    let repo = RepoId(Uuid::now_v7());
+    let mut files: Vec<(String, String)> = vec![
+        (
+            "active_help_test.go".into(),
+            "func TestActiveHelpAlone() { cmd := defaultCompletionCmd() }\n".into(),
+        ),
+        ("LICENSE.txt".into(), "This file may not be used alone.\n".into()),
+    ];
+    for i in 0..6 {
+        files.push((
+            format!("completion_{i}.go"),
+            format!("func initDefaultCompletionCmd{i}() {{ completion := cmd.Default() }}\n"),
+        ));
+    }
+    let refs: Vec<(&str, &str)> = files.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
+    run(&index, repo, snap("c1", &refs)).await;
+    let mut q = words("Remove the default \"completion\" cmd if it is alone");
+    q.max_files = 5;
+    let r = index.search(&at(repo, "c1"), &q).await.unwrap();
+    let paths: Vec<&str> = r.files.iter().map(|f| f.file.path.as_str()).collect();
+    assert_eq!(
+        paths.first(),
+        Some(&"active_help_test.go"),
+        "every word: first; {paths:?}"
+    );
+    assert_eq!(paths.len(), 5, "files with the common words follow: {paths:?}");
+    assert!(
+        paths.iter().filter(|p| p.starts_with("completion_")).count() >= 3,
+        "{paths:?}"
+    );
+}

@@ -23,7 +23,7 @@ use super::render::Budgeted;
 use super::{Answer, Navigator, RepoCommit, Scope, budgets, clamp_budget, footer_note, room};
 use crate::error::EngineError;
 use lettuce_domain::ValidationError;
-use lettuce_domain::code::{OutlineNode, Symbol, Trust, is_word_char};
+use lettuce_domain::code::{OutlineNode, Symbol, Trust, is_word_char, split_identifier};
 use lettuce_ports::git::{CommitChanges, HISTORY_COMMITS, RepoSnapshot};
 use lettuce_ports::index::{IndexRef, NameMatch, SearchMode, SearchQuery, SymbolQuery};
 use std::collections::{BTreeMap, HashMap};
@@ -115,12 +115,78 @@ struct Evidence {
     defs: BTreeMap<String, (u32, String, Trust)>,
     history: f32,
     history_why: Vec<String>,
+    /// Share of the file name's words the task spells (`fish completions`
+    /// → `fish_completions.go`), 1.0 when it names the file outright.
+    path: f32,
+    path_why: String,
 }
 
 impl Evidence {
     fn base(&self) -> f32 {
-        self.lexical + 1.2 * self.named.min(1.5) + 0.3 * self.graph.min(1.0)
+        self.lexical + 1.2 * self.named.min(1.5) + 0.3 * self.graph.min(1.0) + 0.6 * self.path.min(1.0)
     }
+}
+
+/// A word folded for comparing file names with a task's words: lowercase,
+/// a plural `s` dropped (`completions` → `completion`, `args` → `arg`).
+fn fold(word: &str) -> String {
+    let w = word.to_lowercase();
+    match w.strip_suffix('s') {
+        Some(stem) if stem.len() >= 3 && !stem.ends_with('s') => stem.to_owned(),
+        _ => w,
+    }
+}
+
+/// Words too common in file names to point at one (`__init__`, `index`, `main`, `mod`, `lib`, `util`).
+const GENERIC_FILE_WORDS: &[&str] = &[
+    "init", "index", "main", "mod", "lib", "util", "utils", "common", "base", "core",
+];
+
+/// How well a file's name matches the task: `(share, reason)`. The share is
+/// 1.0 when the task writes the file name (`cobra.go`, `fish_completions_test`),
+/// otherwise the share of the name's words the task has (`args` → `args.go`:
+/// 1.0; `completions` → `fish_completions.go`: 0.5). Generic names and
+/// one-letter parts never match.
+pub(crate) fn path_evidence(path: &str, task_lower: &str, task_words: &[String]) -> Option<(f32, String)> {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    let stem = name.split('.').next().unwrap_or(name);
+    if stem.len() < 3 {
+        return None;
+    }
+    let stem_lower = stem.to_lowercase();
+    let bounded = |needle: &str| {
+        task_lower.match_indices(needle).any(|(i, m)| {
+            let before = task_lower[..i].chars().next_back();
+            let after = task_lower[i + m.len()..].chars().next();
+            !before.is_some_and(is_word_char) && !after.is_some_and(is_word_char)
+        })
+    };
+    if !GENERIC_FILE_WORDS.contains(&stem_lower.as_str())
+        && (bounded(&name.to_lowercase()) || (stem.contains('_') && bounded(&stem_lower)))
+    {
+        return Some((1.0, format!("the task names {name}")));
+    }
+    let parts: Vec<String> = split_identifier(stem)
+        .into_iter()
+        .flat_map(|p| p.split('-'))
+        .filter(|p| p.len() >= 2)
+        .map(fold)
+        .collect();
+    if parts.is_empty() || parts.iter().all(|p| GENERIC_FILE_WORDS.contains(&p.as_str())) {
+        return None;
+    }
+    let hits: Vec<&String> = parts.iter().filter(|p| task_words.contains(p)).collect();
+    if hits.is_empty() {
+        return None;
+    }
+    let share = hits.len() as f32 / parts.len() as f32;
+    Some((
+        share,
+        format!(
+            "file name matches {}",
+            hits.iter().map(|h| h.as_str()).collect::<Vec<_>>().join(", ")
+        ),
+    ))
 }
 
 /// Whether the task reads like a regression report.
@@ -332,6 +398,28 @@ impl Navigator {
         h
     }
 
+    /// Paths of the files the index holds (skipped ones left out), read once
+    /// per indexed commit and cached.
+    async fn indexed_paths(&self, at: &IndexRef) -> Result<Arc<Vec<String>>, lettuce_ports::index::IndexError> {
+        if let Some(p) = self.state.paths.lock().unwrap_or_else(|e| e.into_inner()).get(at) {
+            return Ok(p.clone());
+        }
+        let files = self.search.list_files(at, None).await?;
+        let paths = Arc::new(
+            files
+                .into_iter()
+                .filter(|f| f.skipped.is_none())
+                .map(|f| f.path)
+                .collect::<Vec<_>>(),
+        );
+        let mut cache = self.state.paths.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= HISTORY_CACHE {
+            cache.clear();
+        }
+        cache.insert(at.clone(), paths.clone());
+        Ok(paths)
+    }
+
     /// `locate`: the files most likely to need a change for a task, with
     /// the definitions that matter and why, fitted to the budget.
     pub async fn locate(&self, req: LocateRequest) -> Result<Answer<LocateAnswer>, EngineError> {
@@ -475,6 +563,24 @@ impl Navigator {
             }
         }
 
+        // File names the task spells.
+        let task_words: Vec<String> = task_lower
+            .split(|c: char| !is_word_char(c))
+            .filter(|w| w.len() >= 2)
+            .map(fold)
+            .collect();
+        let paths = match self.indexed_paths(&at).await {
+            Ok(p) => p,
+            Err(e) => return Err(self.index_err(&r, e).await),
+        };
+        for path in paths.iter() {
+            if let Some((share, why)) = path_evidence(path, &task_lower, &task_words) {
+                let e = ev.entry(path.clone()).or_default();
+                e.path = share;
+                e.path_why = why;
+            }
+        }
+
         // History: co-change with the best candidates, recency for regressions.
         if !ev.is_empty() {
             let history = self.history(&at).await;
@@ -555,6 +661,9 @@ impl Navigator {
             if !e.calls.is_empty() {
                 let calls: Vec<&str> = e.calls.iter().take(3).map(String::as_str).collect();
                 reason.push(format!("uses {}", calls.join(", ")));
+            }
+            if !e.path_why.is_empty() {
+                reason.push(e.path_why.clone());
             }
             reason.extend(e.history_why.iter().cloned());
             let trust = if e.named > 0.0 || (e.graph > 0.0 && e.lexical == 0.0) {
@@ -679,6 +788,47 @@ mod tests {
         assert_eq!(h["a.py"].1, "changed 5 days ago in c2c2c2c a with c");
         assert!(h["b.py"].0 > h["a.py"].0, "newer first");
         assert!(history_evidence(&[], &scored, true).is_empty());
+    }
+
+    #[test]
+    fn file_names_the_task_spells() {
+        let ev = |path: &str, task: &str| {
+            let lower = task.to_lowercase();
+            let words: Vec<String> = lower
+                .split(|c: char| !is_word_char(c))
+                .filter(|w| w.len() >= 2)
+                .map(fold)
+                .collect();
+            path_evidence(path, &lower, &words)
+        };
+        assert_eq!(ev("cobra.go", "Add tests for funcs in cobra.go").unwrap().0, 1.0);
+        assert_eq!(
+            ev(
+                "fish_completions_test.go",
+                "test: make fish_completions_test more robust"
+            )
+            .unwrap()
+            .1,
+            "the task names fish_completions_test.go"
+        );
+        assert_eq!(
+            ev("args.go", "Add cobra unique args validator").unwrap(),
+            (1.0, "file name matches arg".to_owned())
+        );
+        assert_eq!(
+            ev("fish_completions.go", "Fix typo in fish completions").unwrap().0,
+            1.0
+        );
+        assert_eq!(ev("zsh_completions.go", "Fix typo in fish completions").unwrap().0, 0.5);
+        assert!(
+            ev("src/flask/__init__.py", "fix init of the app").is_none(),
+            "generic names never match"
+        );
+        assert!(ev("src/flask/cli.py", "all teardown callbacks are called despite errors").is_none());
+        assert!(
+            ev("src/flask/app.py", "the application factory").is_none(),
+            "whole words only"
+        );
     }
 
     #[test]

@@ -308,6 +308,9 @@ pub struct NavState {
     maps: Mutex<HashMap<IndexRef, Arc<repo_map::Ranked>>>,
     /// Git history per indexed commit (read once from the mirror).
     history: Mutex<HashMap<IndexRef, Arc<Vec<CommitChanges>>>>,
+    /// Paths of the indexed (not skipped) files per indexed commit, for
+    /// `locate`'s file-name evidence.
+    paths: Mutex<HashMap<IndexRef, Arc<Vec<String>>>>,
 }
 
 /// Most file token counts cached.
