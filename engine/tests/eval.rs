@@ -241,3 +241,121 @@ async fn eval_replays_real_history_in_a_scratch_index() {
 fn tokens_of(counter: &dyn lettuce_ports::tokens::TokenCounter, text: &str) -> u64 {
     counter.count(text)
 }
+
+mod through_the_worker {
+    //! `start_eval` → the worker's job → the run in the store, over the
+    //! in-memory mirror (a linear history) and the real index.
+    use super::{PRICING, SHIPPING};
+    use lettuce_domain::Secret;
+    use lettuce_domain::eval::EvalStatus;
+    use lettuce_engine::{AddRepoRequest, Engine, EngineSettings, SignupRequest, Worker, scratch_repo_id};
+    use lettuce_index_tantivy::{IndexConfig, TantivyIndex};
+    use lettuce_ports::git::CommitChanges;
+    use lettuce_ports::index::CodeIndexer;
+    use lettuce_ports::testing::auth::FakeAuth;
+    use lettuce_ports::testing::blob::MemoryBlobStore;
+    use lettuce_ports::testing::git::MemoryGitMirror;
+    use lettuce_ports::testing::queue::MemoryQueue;
+    use lettuce_ports::testing::secrets::MemorySecretStore;
+    use lettuce_ports::testing::store::MemoryStore;
+    use std::sync::Arc;
+
+    const ADMIN: &str = "admin-token-for-tests-0123456789";
+    const URL: &str = "https://github.com/acme/shop.git";
+
+    fn files(pricing: &str, shipping: &str) -> Vec<(String, Vec<u8>)> {
+        vec![
+            ("shop/pricing.py".into(), pricing.as_bytes().to_vec()),
+            ("shop/shipping.py".into(), shipping.as_bytes().to_vec()),
+        ]
+    }
+
+    fn change(id: &str, day: i64, subject: &str, paths: &[&str]) -> CommitChanges {
+        CommitChanges {
+            id: id.into(),
+            time: 1_700_000_000 + day * 86_400,
+            subject: subject.into(),
+            paths: paths.iter().map(|p| (*p).to_owned()).collect(),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_queued_eval_runs_in_the_worker_and_records_the_report() {
+        let mirror = Arc::new(MemoryGitMirror::new(false));
+        let pricing2 = PRICING.replace("round(amount, 2)", "round(amount + 0, 2)");
+        let shipping3 = SHIPPING.replace("PARCEL", "COURIER");
+        let c1 = mirror.add_remote(URL, "main", files(PRICING, SHIPPING));
+        let c2 = mirror.add_remote(URL, "main", files(&pricing2, SHIPPING));
+        let c3 = mirror.add_remote(URL, "main", files(&pricing2, &shipping3));
+        let history = vec![
+            change(&c3, 3, "courier_label names the courier", &["shop/shipping.py"]),
+            change(&c2, 2, "normalize_price keeps cents", &["shop/pricing.py"]),
+            change(&c1, 1, "initial shop layout", &["shop/pricing.py", "shop/shipping.py"]),
+        ];
+        let head = mirror.add_remote_with_history(URL, "main", files(&pricing2, &shipping3), history);
+
+        let auth = Arc::new(FakeAuth::new());
+        let cache = tempfile::tempdir().unwrap();
+        let mut config = IndexConfig::new(cache.path().to_path_buf());
+        config.threads = 2;
+        config.memory_bytes = 64 << 20;
+        let tokens = Arc::new(lettuce_tokens_bpe::BpeCounter::o200k());
+        let index =
+            Arc::new(TantivyIndex::new(Arc::new(MemoryBlobStore::new()), config).with_token_counter(tokens.clone()));
+        let engine = Engine::builder()
+            .store(Arc::new(MemoryStore::new()))
+            .queue(Arc::new(MemoryQueue::new()))
+            .blobs(Arc::new(MemoryBlobStore::new()))
+            .secrets(Arc::new(MemorySecretStore::new()))
+            .session_verifier(auth.clone())
+            .sessions(auth.clone())
+            .passwords(auth)
+            .mirror(mirror.clone())
+            .indexer(index.clone())
+            .search(index.clone())
+            .tokens(tokens)
+            .settings(EngineSettings::new(Secret::new(ADMIN), [3u8; 32]))
+            .build()
+            .unwrap();
+        let admin = engine.authenticate(&Secret::new(ADMIN)).await.unwrap();
+        let code = engine.create_admin_invite(&admin, Default::default()).await.unwrap().code;
+        let signed = engine
+            .signup(SignupRequest {
+                invite_code: code,
+                email: "ada@example.com".into(),
+                password: Secret::new("a long password"),
+            })
+            .await
+            .unwrap();
+        let ada = engine.authenticate(&signed.token.token).await.unwrap();
+        let repo = engine
+            .add_repo(
+                &ada,
+                AddRepoRequest {
+                    url: URL.into(),
+                    branch: None,
+                },
+            )
+            .await
+            .unwrap();
+        let worker = Worker::new(engine.clone());
+        worker.run_until_idle().await.unwrap();
+
+        let queued = engine.start_eval(&ada, repo.id, Some(10)).await.unwrap();
+        assert_eq!(queued.status, EvalStatus::Queued);
+        assert_eq!(worker.run_until_idle().await.unwrap(), 1);
+        let run = engine.eval_run(&ada, repo.id).await.unwrap();
+        assert_eq!(run.status, EvalStatus::Done, "{run:?}");
+        assert_eq!((run.done, run.total), (2, 2));
+        assert!(run.started_at.is_some() && run.finished_at.is_some());
+        let report = run.report.expect("a report");
+        assert_eq!(report.head, head);
+        assert_eq!(report.repo, "acme/shop");
+        assert_eq!(report.questions, 2, "the root commit is no question");
+        assert_eq!(report.methods.grep.acc_at_1, 100.0, "{report:?}");
+        assert_eq!(report.methods.search_code.acc_at_1, 100.0, "{report:?}");
+        // The scratch index is gone; the live index still reads the head.
+        assert_eq!(index.indexed_commit(scratch_repo_id(repo.id)).await.unwrap(), None);
+        assert_eq!(index.indexed_commit(repo.id).await.unwrap(), Some(head));
+    }
+}
