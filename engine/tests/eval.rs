@@ -318,7 +318,11 @@ mod through_the_worker {
             .build()
             .unwrap();
         let admin = engine.authenticate(&Secret::new(ADMIN)).await.unwrap();
-        let code = engine.create_admin_invite(&admin, Default::default()).await.unwrap().code;
+        let code = engine
+            .create_admin_invite(&admin, Default::default())
+            .await
+            .unwrap()
+            .code;
         let signed = engine
             .signup(SignupRequest {
                 invite_code: code,

@@ -152,6 +152,9 @@ mod tests {
             "{t}"
         );
         assert!(t.lines().any(|l| l.starts_with("grep (-c -i -w, read 3)")), "{t}");
-        assert!(t.contains("locate vs grep: 1.00× the first-3 rate, 50× fewer tokens"), "{t}");
+        assert!(
+            t.contains("locate vs grep: 1.00× the first-3 rate, 50× fewer tokens"),
+            "{t}"
+        );
     }
 }

@@ -561,7 +561,11 @@ async fn run_eval_shows_progress_then_the_figures() {
     );
     app.work().await;
     let page = ada.get("/repos").await;
-    assert!(page.html.contains(&format!("action=\"/repos/{id}/eval\"")), "{}", page.html);
+    assert!(
+        page.html.contains(&format!("action=\"/repos/{id}/eval\"")),
+        "{}",
+        page.html
+    );
     assert!(page.html.contains(">Run eval<"));
 
     // Another account can neither start nor see it; a forged form is refused.
@@ -579,8 +583,14 @@ async fn run_eval_shows_progress_then_the_figures() {
     let page = ada.get("/repos?done=eval").await;
     assert!(page.html.contains("Eval queued"), "{}", page.html);
     assert!(page.html.contains("data-eval-status=\"queued\""));
-    assert!(page.html.contains("hx-trigger=\"every 2s\""), "polls while the eval runs");
-    assert!(!page.html.contains(&format!("action=\"/repos/{id}/eval\"")), "one run at a time");
+    assert!(
+        page.html.contains("hx-trigger=\"every 2s\""),
+        "polls while the eval runs"
+    );
+    assert!(
+        !page.html.contains(&format!("action=\"/repos/{id}/eval\"")),
+        "one run at a time"
+    );
     let again = ada.submit("/repos", &format!("/repos/{id}/eval"), &[]).await;
     again.expect(StatusCode::CONFLICT);
     assert!(again.html.contains("already queued"), "{}", again.html);
@@ -616,13 +626,23 @@ async fn run_eval_shows_progress_then_the_figures() {
     let rows = ada.get("/repos/rows").await;
     assert!(rows.html.contains("Eval: 40 recent commits"), "{}", rows.html);
     assert!(
-        rows.html.contains("<th scope=\"row\">locate</th><td>50%</td><td>60%</td><td>70%</td><td>0.25</td><td>900</td>"),
+        rows.html
+            .contains("<th scope=\"row\">locate</th><td>50%</td><td>60%</td><td>70%</td><td>0.25</td><td>900</td>"),
         "{}",
         rows.html
     );
-    assert!(rows.html.contains("1.5× grep&#x27;s first-3 rate with 50× fewer tokens") || rows.html.contains("1.5× grep's first-3 rate with 50× fewer tokens"), "{}", rows.html);
+    assert!(
+        rows.html
+            .contains("1.5× grep&#x27;s first-3 rate with 50× fewer tokens")
+            || rows.html.contains("1.5× grep's first-3 rate with 50× fewer tokens"),
+        "{}",
+        rows.html
+    );
     assert!(!rows.html.contains("hx-trigger"), "stops polling once done");
-    assert!(rows.html.contains(&format!("action=\"/repos/{id}/eval\"")), "can run again");
+    assert!(
+        rows.html.contains(&format!("action=\"/repos/{id}/eval\"")),
+        "can run again"
+    );
     assert!(!bob.get("/repos").await.html.contains("Eval:"));
 
     // A run the worker cannot complete (this engine has no code search) fails with the reason.

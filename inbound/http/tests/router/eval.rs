@@ -78,7 +78,7 @@ async fn eval_runs_are_started_one_at_a_time_and_read_back() {
         "{}",
         got.text
     );
-    assert!(got.json["started_at"].is_string() && got.json["finished_at"].is_string());
+    assert!(got.json["finished_at"].is_string(), "{}", got.text);
 
     // A finished run is replaced by a new one.
     let again = app

@@ -77,19 +77,23 @@ fn eval_view(run: &EvalRun) -> Value {
     let pct = (run.total > 0).then(|| run.done.saturating_mul(100) / run.total);
     let methods = run.report.as_ref().map(|rep| {
         let m = &rep.methods;
-        [("search_code", &m.search_code), ("locate", &m.locate), ("grep baseline", &m.grep)]
-            .into_iter()
-            .map(|(name, s)| {
-                context! {
-                    name => name,
-                    acc_at_1 => format!("{:.0}%", s.acc_at_1),
-                    acc_at_3 => format!("{:.0}%", s.acc_at_3),
-                    acc_at_5 => format!("{:.0}%", s.acc_at_5),
-                    mrr => format!("{:.2}", s.mrr),
-                    tokens => format!("{:.0}", s.tokens_per_question),
-                }
-            })
-            .collect::<Vec<_>>()
+        [
+            ("search_code", &m.search_code),
+            ("locate", &m.locate),
+            ("grep baseline", &m.grep),
+        ]
+        .into_iter()
+        .map(|(name, s)| {
+            context! {
+                name => name,
+                acc_at_1 => format!("{:.0}%", s.acc_at_1),
+                acc_at_3 => format!("{:.0}%", s.acc_at_3),
+                acc_at_5 => format!("{:.0}%", s.acc_at_5),
+                mrr => format!("{:.2}", s.mrr),
+                tokens => format!("{:.0}", s.tokens_per_question),
+            }
+        })
+        .collect::<Vec<_>>()
     });
     let ratio = run.report.as_ref().and_then(|rep| {
         let r = &rep.locate_vs_grep;
@@ -241,7 +245,9 @@ fn flash(done: Option<&str>) -> Option<&'static str> {
     match done? {
         "added" => Some("Repository added; indexing has started."),
         "reindex" => Some("Re-index queued; queries keep answering from the current index meanwhile."),
-        "eval" => Some("Eval queued: the repository's recent commits are replayed as questions; the figures appear in its row when it finishes."),
+        "eval" => Some(
+            "Eval queued: the repository's recent commits are replayed as questions; the figures appear in its row when it finishes.",
+        ),
         "deleted" => Some("Repository deleted; its index is removed in the background."),
         "webhook" => Some("Webhook setup retried; see the repository's webhook status."),
         _ => None,
