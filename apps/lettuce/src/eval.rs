@@ -75,7 +75,7 @@ fn table(r: &EvalReport) -> String {
         &r.head[..r.head.len().min(12)]
     );
     out.push_str(&format!(
-        "{:<22} {:>7} {:>7} {:>7} {:>6} {:>12} {:>7}\n",
+        "{:<24} {:>7} {:>7} {:>7} {:>6} {:>12} {:>7}\n",
         "method", "Acc@1", "Acc@3", "Acc@5", "MRR", "tokens/q", "empty"
     ));
     let rows: [(&str, &MethodScore); 3] = [
@@ -88,7 +88,7 @@ fn table(r: &EvalReport) -> String {
             continue;
         }
         out.push_str(&format!(
-            "{:<22} {:>6.1}% {:>6.1}% {:>6.1}% {:>6.3} {:>12.0} {:>7}\n",
+            "{:<24} {:>6.1}% {:>6.1}% {:>6.1}% {:>6.3} {:>12.0} {:>7}\n",
             name, s.acc_at_1, s.acc_at_3, s.acc_at_5, s.mrr, s.tokens_per_question, s.empty_answers
         ));
     }
