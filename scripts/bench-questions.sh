@@ -6,7 +6,7 @@
 #
 # Clones go to ${LETTUCE_EVAL_DIR:-$HOME/.cache/lettuce-eval}/<name>. Without network, point
 # LETTUCE_EVAL_SOURCES at a directory holding <owner>+<name>/repo git mirrors (or clones);
-# they are cloned from there instead of GitHub. Needs git and ripgrep (scripts/bench-tools.sh).
+# they are cloned from there instead of GitHub. Needs git (the grep baseline runs in-process).
 set -euo pipefail
 N="${1:-100}"
 DIR="${LETTUCE_EVAL_DIR:-$HOME/.cache/lettuce-eval}"

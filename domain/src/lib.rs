@@ -20,6 +20,7 @@ pub mod backoff;
 pub mod code;
 pub mod codehost;
 pub mod error;
+pub mod eval;
 pub mod ids;
 pub mod invite;
 pub mod license;

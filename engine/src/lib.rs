@@ -34,6 +34,8 @@ mod builder;
 mod caller;
 mod crypto;
 mod error;
+mod eval;
+mod eval_runs;
 mod freshness;
 mod integrations;
 mod keys;
@@ -54,6 +56,11 @@ pub use builder::{Engine, EngineBuilder, EngineSettings, Ports};
 pub use caller::{AuthMethod, Caller, UserCtx};
 pub use crypto::key_id;
 pub use error::{EngineError, ErrorKind};
+pub use eval::{
+    EvalCase, EvalPlan, EvalPorts, EvalProgress, EvalSource, GREP_MAX_FILE_BYTES, grep_matcher, grep_rank,
+    matching_lines, run_eval, scratch_repo_id, select_cases,
+};
+pub use eval_runs::EVAL_REPO_JOB;
 pub use freshness::{FreshnessReport, FreshnessSettings, WEBHOOK_CHECK_JOB};
 pub use integrations::{
     AddProviderRepoRequest, IntegrationView, PICKER_PER_PAGE, RepoPickerPage, WEBHOOK_MAX_BODY, WebhookHealth,

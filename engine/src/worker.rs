@@ -4,7 +4,11 @@
 //! * [`INDEX_REPO_JOB`] — fetch the repo (clone the first time), record its
 //!   head commit, index the snapshot. Status `pending → indexing → ready`, or
 //!   `failed` with an actionable message.
-//! * `delete_repo` — remove a deleted repo's mirror and index artifacts.
+//! * `delete_repo` — remove a deleted repo's mirror and index artifacts
+//!   (and a left-over eval scratch index).
+//! * [`EVAL_REPO_JOB`](crate::EVAL_REPO_JOB) — replay the repo's history as
+//!   questions (`lettuce eval`, see `eval_runs.rs`); progress and the report
+//!   go to the repo's eval run.
 //! * [`TELEMETRY_JOB`](crate::TELEMETRY_JOB) — the hourly check that sends the
 //!   daily heartbeat when it is due (see `telemetry.rs`).
 //!
@@ -301,6 +305,13 @@ impl Worker {
         match job.kind.as_str() {
             INDEX_REPO_JOB => self.index_repo(repo_id, job).await,
             DELETE_REPO_JOB => self.delete_repo_artifacts(repo_id).await,
+            crate::eval_runs::EVAL_REPO_JOB => {
+                let last = job.lease.attempt >= job.max_attempts;
+                match self.engine.run_eval_job(repo_id, last).await {
+                    Ok(_) => Ok(Outcome::Done),
+                    Err(err) => Err(RetryableError(err.to_string())),
+                }
+            }
             other => {
                 tracing::error!(kind = other, "unknown job kind; dropping it");
                 Ok(Outcome::Done)
@@ -323,6 +334,10 @@ impl Worker {
             .map_err(|err| RetryableError(err.to_string()))?;
         e.indexer
             .delete(repo_id)
+            .await
+            .map_err(|err| RetryableError(err.to_string()))?;
+        e.indexer
+            .delete(crate::eval::scratch_repo_id(repo_id))
             .await
             .map_err(|err| RetryableError(err.to_string()))?;
         Ok(Outcome::Done)
@@ -352,6 +367,17 @@ impl Worker {
     }
 
     async fn on_discarded(&self, job: &ClaimedJob, msg: &str) {
+        if job.kind == crate::eval_runs::EVAL_REPO_JOB {
+            if let Some(id) = job
+                .payload
+                .get("repo_id")
+                .and_then(|v| v.as_str())
+                .and_then(|s| s.parse().ok())
+            {
+                self.engine.eval_discarded(id, msg).await;
+            }
+            return;
+        }
         if job.kind != INDEX_REPO_JOB {
             return;
         }

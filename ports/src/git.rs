@@ -76,6 +76,14 @@ pub trait RepoSnapshot: Send + Sync + std::fmt::Debug {
         let _ = max;
         Ok(Vec::new())
     }
+    /// The first parent of `commit` (a commit of this snapshot's
+    /// [`RepoSnapshot::history`]); `None` for a root commit, and for
+    /// snapshots without history, which is the default. `lettuce eval`
+    /// asks each question at this parent.
+    fn first_parent(&self, commit: &str) -> Result<Option<String>, GitError> {
+        let _ = commit;
+        Ok(None)
+    }
 }
 
 /// Keeps local mirrors of remote repositories.

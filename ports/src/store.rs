@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use lettuce_domain::account::{Account, ExternalIdentity, User};
 use lettuce_domain::api_key::ApiKey;
 use lettuce_domain::codehost::{Installation, RepoLink, WebhookDelivery};
+use lettuce_domain::eval::EvalRun;
 use lettuce_domain::invite::Invite;
 use lettuce_domain::repo::{IndexProgress, Repo, RepoStatus};
 use lettuce_domain::{AccountId, ApiKeyId, InviteId, RepoId, UserId};
@@ -331,6 +332,20 @@ pub trait MetadataStore: Send + Sync + std::fmt::Debug + 'static {
     async fn record_webhook_delivery(&self, delivery: &WebhookDelivery) -> Result<(), StoreError>;
     /// The repo's latest deliveries, newest first, at most `limit`.
     async fn list_webhook_deliveries(&self, repo: RepoId, limit: usize) -> Result<Vec<WebhookDelivery>, StoreError>;
+
+    // ── eval runs (`lettuce eval` over the API) ───────────────────────────
+
+    /// Records a new eval run of `run.repo_id`, replacing the repo's
+    /// previous run, unless that one is still queued or running (checked
+    /// and written atomically): `Conflict { entity: "eval_run" }` then.
+    /// `NotFound { entity: "repo" }` when the repo does not exist.
+    async fn start_eval_run(&self, run: &EvalRun) -> Result<(), StoreError>;
+    /// Overwrites the repo's run (progress, outcome). `NotFound { entity:
+    /// "repo" }` when the repo does not exist. Deleting the repo deletes
+    /// its run.
+    async fn put_eval_run(&self, run: &EvalRun) -> Result<(), StoreError>;
+    /// The repo's latest eval run, if one was ever started.
+    async fn get_eval_run(&self, repo: RepoId) -> Result<Option<EvalRun>, StoreError>;
 
     // ── sealed values (data-key rotation) ─────────────────────────────────
 

@@ -161,6 +161,27 @@ impl GixMirror {
     }
 }
 
+/// A read-only snapshot of `commit` (a full hex id) of the local repository
+/// at `dir` (a clone's work tree or a bare repository), for tools that read
+/// a repository on this machine without mirroring it (`lettuce eval`).
+/// Blocks: call it from a blocking context.
+pub fn local_snapshot(dir: &std::path::Path, commit: &str) -> Result<Arc<dyn RepoSnapshot>, GitError> {
+    let snapshot: Arc<dyn RepoSnapshot> =
+        Arc::new(snapshot::GixSnapshot::open(dir, &dir.display().to_string(), commit)?);
+    Ok(snapshot)
+}
+
+/// The full id of the `HEAD` commit of the local repository at `dir`.
+/// Blocks.
+pub fn local_head(dir: &std::path::Path) -> Result<String, GitError> {
+    let repo = gix::open_opts(dir, sync::open_options())
+        .map_err(|e| errors::backend_msg(format!("{} is not a git repository: {e}", dir.display())))?;
+    let id = repo
+        .head_id()
+        .map_err(|e| errors::backend_msg(format!("{} has no HEAD commit: {e}", dir.display())))?;
+    Ok(id.to_string())
+}
+
 /// Sets the interrupt flag when dropped: a cancelled `sync` future stops its
 /// blocking worker too.
 struct InterruptOnDrop(Arc<AtomicBool>);

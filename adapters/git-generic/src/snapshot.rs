@@ -125,4 +125,9 @@ impl RepoSnapshot for GixSnapshot {
         lettuce_git_history::history_at(&self.repo.to_thread_local(), self.id, max)
             .map_err(|e| backend_msg(format!("cannot read the history of mirror {}: {e}", self.key)))
     }
+
+    fn first_parent(&self, commit: &str) -> Result<Option<String>, GitError> {
+        lettuce_git_history::first_parent(&self.repo.to_thread_local(), commit)
+            .map_err(|e| backend_msg(format!("cannot read commit {commit} of mirror {}: {e}", self.key)))
+    }
 }

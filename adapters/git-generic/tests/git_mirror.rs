@@ -734,4 +734,35 @@ async fn history_lists_non_merge_commits_with_changed_paths_up_to_the_snapshot()
     let subjects: Vec<&str> = old.iter().map(|c| c.subject.as_str()).collect();
     assert_eq!(subjects, ["fix a and b", "initial"]);
     assert_eq!(old[0].id, second);
+
+    // First parents: of a merge, the branch it was merged into; none for the root.
+    let snap = m.snapshot("hist", &h[0].id).await.unwrap();
+    let (h2, head2) = (h.clone(), h[0].id.clone());
+    let parents = tokio::task::spawn_blocking(move || {
+        let p: Vec<Option<String>> = h2.iter().map(|c| snap.first_parent(&c.id).unwrap()).collect();
+        p
+    })
+    .await
+    .unwrap();
+    assert_eq!(parents[0].as_deref(), Some(g(5, &["rev-parse", "HEAD^"]).as_str()));
+    assert_eq!(
+        parents[3].as_deref(),
+        Some(g(5, &["rev-parse", &format!("{second}^")]).as_str())
+    );
+    assert_eq!(parents[4], None, "the root commit");
+
+    // The same repository read in place (a clone's work tree), as `lettuce eval` does.
+    let d = dir.clone();
+    let (local, head_id) = tokio::task::spawn_blocking(move || {
+        (
+            lettuce_git_generic::local_snapshot(&d, &second).unwrap(),
+            lettuce_git_generic::local_head(&d).unwrap(),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(head_id, head2);
+    let files: Vec<String> = local.files().unwrap().into_iter().map(|f| f.path).collect();
+    assert_eq!(files, ["src/a.py", "src/b.py"]);
+    assert!(lettuce_git_generic::local_snapshot(&dir, "0000000000000000000000000000000000000000").is_err());
 }

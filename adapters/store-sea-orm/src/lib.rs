@@ -49,6 +49,7 @@ mod codehost;
 mod convert;
 mod entity;
 mod error;
+mod eval;
 pub mod migration;
 mod sealed;
 mod settings;
@@ -956,6 +957,18 @@ impl MetadataStore for SeaOrmStore {
         limit: usize,
     ) -> Result<Vec<lettuce_domain::codehost::WebhookDelivery>, StoreError> {
         self.deliveries_of(repo, limit).await
+    }
+
+    async fn start_eval_run(&self, run: &lettuce_domain::eval::EvalRun) -> Result<(), StoreError> {
+        self.eval_start(run).await
+    }
+
+    async fn put_eval_run(&self, run: &lettuce_domain::eval::EvalRun) -> Result<(), StoreError> {
+        self.eval_put(run).await
+    }
+
+    async fn get_eval_run(&self, repo: RepoId) -> Result<Option<lettuce_domain::eval::EvalRun>, StoreError> {
+        self.eval_get(repo).await
     }
 
     async fn count_sealed(&self) -> Result<u64, StoreError> {

@@ -168,6 +168,17 @@ impl LocalRepo {
         self.tokens.clone()
     }
 
+    /// The ports `lettuce eval` indexes and asks with: this directory's
+    /// index store (the run builds a scratch index under its own repo id
+    /// there, [`lettuce_engine::scratch_repo_id`], and removes it).
+    pub fn eval_ports(&self) -> lettuce_engine::EvalPorts {
+        lettuce_engine::EvalPorts {
+            indexer: self.index.clone(),
+            search: self.index.clone(),
+            tokens: self.tokens.clone(),
+        }
+    }
+
     /// A navigator over this directory's index (after [`LocalRepo::index`]).
     pub fn navigator(&self) -> Navigator {
         Navigator::fixed(self.index.clone(), self.tokens.clone(), vec![self.repo.clone()])
@@ -186,5 +197,50 @@ impl LocalRepo {
                 commit,
             },
         ))
+    }
+}
+
+/// Snapshots of a local git repository read in place (no checkout): what
+/// `lettuce eval --repo PATH` replays.
+#[cfg(feature = "git-generic")]
+#[derive(Debug, Clone)]
+pub struct LocalGit {
+    /// The top of the work tree, or the bare repository.
+    pub root: PathBuf,
+    /// Its `HEAD` commit.
+    pub head: String,
+}
+
+#[cfg(feature = "git-generic")]
+impl LocalGit {
+    /// The repository `path` is in (the nearest directory upwards holding
+    /// `.git`), or `path` itself when it is a bare repository. Blocks.
+    pub fn open(path: &Path) -> anyhow::Result<Self> {
+        let path = path
+            .canonicalize()
+            .with_context(|| format!("{} does not exist or is not readable", path.display()))?;
+        let root = path
+            .ancestors()
+            .find(|d| d.join(".git").exists())
+            .map(Path::to_path_buf)
+            .unwrap_or(path);
+        let head = lettuce_git_generic::local_head(&root)
+            .map_err(|e| anyhow::anyhow!("{} is not a git repository with commits: {e}", root.display()))?;
+        Ok(Self { root, head })
+    }
+}
+
+#[cfg(feature = "git-generic")]
+#[async_trait::async_trait]
+impl lettuce_engine::EvalSource for LocalGit {
+    async fn snapshot(
+        &self,
+        commit: &str,
+    ) -> Result<Arc<dyn lettuce_ports::git::RepoSnapshot>, lettuce_engine::EngineError> {
+        let (root, commit) = (self.root.clone(), commit.to_owned());
+        tokio::task::spawn_blocking(move || lettuce_git_generic::local_snapshot(&root, &commit))
+            .await
+            .map_err(|e| lettuce_engine::EngineError::Internal(format!("reading the repository failed: {e}")))?
+            .map_err(Into::into)
     }
 }

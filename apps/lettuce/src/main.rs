@@ -69,8 +69,8 @@ struct IndexArgs {
 
 #[derive(Debug, clap::Args)]
 struct EvalArgs {
-    /// A local git clone (its HEAD's history is replayed; the clone is not touched:
-    /// a scratch worktree is used).
+    /// A local git clone or bare repository (its HEAD's history is replayed, read in
+    /// place; the clone is not touched).
     #[arg(long)]
     repo: std::path::PathBuf,
     /// Commits to replay.

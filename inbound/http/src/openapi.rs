@@ -1,7 +1,7 @@
 //! The OpenAPI document served at `/openapi.json`.
 
 use crate::error::{ErrorBody, ErrorDetail};
-use crate::routes::{code, health, integrations, license, locate, oidc, repos, telemetry, users};
+use crate::routes::{code, eval, health, integrations, license, locate, oidc, repos, telemetry, users};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -15,7 +15,7 @@ use utoipa::{Modify, OpenApi};
         oidc::login, oidc::callback, oidc::logout,
         users::create_api_key, users::list_api_keys, users::revoke_api_key,
         users::team_invite, users::list_invites, users::revoke_invite, users::account,
-        repos::list, repos::add, repos::get, repos::delete, repos::reindex,
+        repos::list, repos::add, repos::get, repos::delete, repos::reindex, eval::start, eval::get,
         code::search, code::symbols, code::outline, code::file, code::usage, locate::get, locate::post,
         license::get, license::put,
         telemetry::get, telemetry::put,

@@ -173,6 +173,7 @@ pub fn router(state: WebState) -> Router {
         .route("/repos/token/{provider}", post(repos::connect_token))
         .route("/repos/{id}/webhook", post(repos::retry_webhook))
         .route("/repos/{id}/reindex", post(repos::reindex))
+        .route("/repos/{id}/eval", post(repos::eval))
         .route("/repos/{id}/delete", get(repos::confirm_delete).post(repos::delete))
         .route("/team", get(team::page))
         .route("/team/invites", post(team::mint))

@@ -543,6 +543,119 @@ async fn repos_add_poll_reindex_delete_and_isolation() {
 }
 
 #[tokio::test]
+async fn run_eval_shows_progress_then_the_figures() {
+    use lettuce_domain::eval::{EvalReport, EvalStatus, MethodScore};
+    use lettuce_ports::store::MetadataStore;
+    let app = App::new();
+    app.mirror
+        .add_remote(REPO_URL, "main", vec![("src/lib.rs".into(), b"pub fn a() {}".to_vec())]);
+    let ada = app.owner("ada@example.com").await;
+    ada.submit("/repos", "/repos", &[("url", REPO_URL)])
+        .await
+        .redirects_to("/repos?done=added");
+    let page = ada.get("/repos").await;
+    let id = page.attr_after("<tr id=\"repo-");
+    assert!(
+        !page.html.contains(&format!("action=\"/repos/{id}/eval\"")),
+        "no eval before the repo is indexed"
+    );
+    app.work().await;
+    let page = ada.get("/repos").await;
+    assert!(
+        page.html.contains(&format!("action=\"/repos/{id}/eval\"")),
+        "{}",
+        page.html
+    );
+    assert!(page.html.contains(">Run eval<"));
+
+    // Another account can neither start nor see it; a forged form is refused.
+    let bob = app.owner("bob@example.com").await;
+    bob.submit("/repos", &format!("/repos/{id}/eval"), &[])
+        .await
+        .expect(StatusCode::NOT_FOUND);
+    ada.post(&format!("/repos/{id}/eval"), &[("csrf_token", "forged")])
+        .await
+        .expect(StatusCode::FORBIDDEN);
+
+    ada.submit("/repos", &format!("/repos/{id}/eval"), &[])
+        .await
+        .redirects_to("/repos?done=eval");
+    let page = ada.get("/repos?done=eval").await;
+    assert!(page.html.contains("Eval queued"), "{}", page.html);
+    assert!(page.html.contains("data-eval-status=\"queued\""));
+    assert!(
+        page.html.contains("hx-trigger=\"every 2s\""),
+        "polls while the eval runs"
+    );
+    assert!(
+        !page.html.contains(&format!("action=\"/repos/{id}/eval\"")),
+        "one run at a time"
+    );
+    let again = ada.submit("/repos", &format!("/repos/{id}/eval"), &[]).await;
+    again.expect(StatusCode::CONFLICT);
+    assert!(again.html.contains("already queued"), "{}", again.html);
+
+    // A finished run's figures, as the worker records them.
+    let rid = lettuce_domain::RepoId(id.parse().unwrap());
+    let mut run = app.store.get_eval_run(rid).await.unwrap().unwrap();
+    let score = |a: f64, t: f64| MethodScore {
+        questions: 40,
+        acc_at_1: a,
+        acc_at_3: a + 10.0,
+        acc_at_5: a + 20.0,
+        mrr: 0.25,
+        tokens_per_question: t,
+        empty_answers: 0,
+    };
+    let mut report = EvalReport {
+        repo: "acme/widgets".into(),
+        head: "h".into(),
+        questions: 40,
+        ..Default::default()
+    };
+    report.methods.search_code = score(10.0, 300.0);
+    report.methods.locate = score(50.0, 900.0);
+    report.methods.grep = score(30.0, 45000.0);
+    report.locate_vs_grep = lettuce_domain::eval::LocateVsGrep::of(&report.methods.locate, &report.methods.grep);
+    run.status = EvalStatus::Done;
+    run.done = 40;
+    run.total = 40;
+    run.finished_at = Some(chrono::Utc::now());
+    run.report = Some(report);
+    app.store.put_eval_run(&run).await.unwrap();
+    let rows = ada.get("/repos/rows").await;
+    assert!(rows.html.contains("Eval: 40 recent commits"), "{}", rows.html);
+    assert!(
+        rows.html
+            .contains("<th scope=\"row\">locate</th><td>50%</td><td>60%</td><td>70%</td><td>0.25</td><td>900</td>"),
+        "{}",
+        rows.html
+    );
+    assert!(
+        rows.html
+            .contains("1.5× grep&#x27;s first-3 rate with 50× fewer tokens")
+            || rows.html.contains("1.5× grep's first-3 rate with 50× fewer tokens"),
+        "{}",
+        rows.html
+    );
+    assert!(!rows.html.contains("hx-trigger"), "stops polling once done");
+    assert!(
+        rows.html.contains(&format!("action=\"/repos/{id}/eval\"")),
+        "can run again"
+    );
+    assert!(!bob.get("/repos").await.html.contains("Eval:"));
+
+    // A run the worker cannot complete (this engine has no code search) fails with the reason.
+    ada.submit("/repos", &format!("/repos/{id}/eval"), &[])
+        .await
+        .redirects_to("/repos?done=eval");
+    app.work().await;
+    let rows = ada.get("/repos/rows").await;
+    assert!(rows.html.contains("Eval failed:"), "{}", rows.html);
+    assert!(rows.html.contains("code search is not configured"), "{}", rows.html);
+}
+
+#[tokio::test]
 async fn a_private_address_is_refused_with_the_reason() {
     let app = App::new();
     app.github.set_configured(false);

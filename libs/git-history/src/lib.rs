@@ -65,6 +65,14 @@ pub fn history_at(repo: &gix::Repository, tip: gix::ObjectId, max: usize) -> Res
     Ok(out)
 }
 
+/// The first parent of `commit` (full hex id) in `repo`; `None` for a root
+/// commit.
+pub fn first_parent(repo: &gix::Repository, commit: &str) -> Result<Option<String>, String> {
+    let id = gix::ObjectId::from_hex(commit.as_bytes()).map_err(|e| format!("{commit} is not a commit id: {e}"))?;
+    let c = repo.find_commit(id).map_err(|e| e.to_string())?;
+    Ok(c.parent_ids().next().map(|p| p.to_string()))
+}
+
 /// The history of `dir`'s `HEAD` when `dir` is the top of a git work tree
 /// (paths in the history are then relative to `dir`, like a snapshot's);
 /// `None` when it is not (no repository, a subdirectory of one, a bare
@@ -141,6 +149,10 @@ mod tests {
         assert_eq!(h[0].paths, vec!["src/a.rs".to_owned()]);
         assert_eq!(h[1].paths, vec!["README.md".to_owned(), "src/a.rs".to_owned()]);
         assert_eq!(worktree_history(d, 1).expect("reads").map(|h| h.len()), Some(1));
+        let repo = gix::open(d).expect("opens");
+        assert_eq!(first_parent(&repo, &head).expect("reads"), Some(h[1].id.clone()));
+        assert_eq!(first_parent(&repo, &h[1].id).expect("reads"), None, "a root commit");
+        assert!(first_parent(&repo, "nope").is_err());
         assert_eq!(
             worktree_history(&d.join("src"), 10).expect("reads"),
             None,

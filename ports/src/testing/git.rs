@@ -57,7 +57,8 @@ impl MemorySnapshot {
     }
 
     /// This snapshot with `history` (newest first; the fake returns the
-    /// first `max` of it as given).
+    /// first `max` of it as given, and takes it as linear for
+    /// `first_parent`).
     #[must_use]
     pub fn with_history(mut self, history: Vec<CommitChanges>) -> Self {
         self.history = history;
@@ -107,6 +108,13 @@ impl RepoSnapshot for MemorySnapshot {
 
     fn history(&self, max: usize) -> Result<Vec<CommitChanges>, GitError> {
         Ok(self.history.iter().take(max).cloned().collect())
+    }
+
+    /// The fake's history is linear: a commit's first parent is the next
+    /// (older) one in it; the oldest has none.
+    fn first_parent(&self, commit: &str) -> Result<Option<String>, GitError> {
+        let at = self.history.iter().position(|c| c.id == commit);
+        Ok(at.and_then(|i| self.history.get(i + 1)).map(|c| c.id.clone()))
     }
 }
 

@@ -10,6 +10,7 @@ use chrono::{DateTime, Duration, Utc};
 use lettuce_domain::account::{Account, ExternalIdentity, Role, User};
 use lettuce_domain::api_key::ApiKey;
 use lettuce_domain::codehost::{DeliveryOutcome, Installation, RepoLink, WebhookDelivery};
+use lettuce_domain::eval::{EvalReport, EvalRun, EvalStatus, MethodScore};
 use lettuce_domain::invite::Invite;
 use lettuce_domain::repo::{IndexProgress, Repo, RepoStatus};
 use lettuce_domain::token::hash_token;
@@ -48,6 +49,7 @@ struct Inner {
     repo_links: BTreeMap<RepoId, RepoLink>,
     /// Deliveries in arrival order.
     deliveries: Vec<WebhookDelivery>,
+    eval_runs: BTreeMap<RepoId, EvalRun>,
 }
 
 const fn not_found(entity: &'static str) -> StoreError {
@@ -399,6 +401,7 @@ impl MetadataStore for MemoryStore {
         inner.repos.remove(idx);
         inner.repo_links.remove(&id);
         inner.deliveries.retain(|d| d.repo_id != id);
+        inner.eval_runs.remove(&id);
         Ok(())
     }
 
@@ -570,6 +573,27 @@ impl MetadataStore for MemoryStore {
         inner.repo_mut(link.repo_id)?;
         inner.repo_links.insert(link.repo_id, link.clone());
         Ok(())
+    }
+
+    async fn start_eval_run(&self, run: &EvalRun) -> Result<(), StoreError> {
+        let mut inner = lock(&self.inner);
+        inner.repo_mut(run.repo_id)?;
+        if inner.eval_runs.get(&run.repo_id).is_some_and(|r| r.status.is_active()) {
+            return Err(conflict("eval_run", "an eval of this repo is queued or running"));
+        }
+        inner.eval_runs.insert(run.repo_id, run.clone());
+        Ok(())
+    }
+
+    async fn put_eval_run(&self, run: &EvalRun) -> Result<(), StoreError> {
+        let mut inner = lock(&self.inner);
+        inner.repo_mut(run.repo_id)?;
+        inner.eval_runs.insert(run.repo_id, run.clone());
+        Ok(())
+    }
+
+    async fn get_eval_run(&self, repo: RepoId) -> Result<Option<EvalRun>, StoreError> {
+        Ok(lock(&self.inner).eval_runs.get(&repo).cloned())
     }
 
     async fn get_repo_link(&self, repo: RepoId) -> Result<Option<RepoLink>, StoreError> {
@@ -1547,6 +1571,126 @@ pub async fn metadata_store_contract(store: &dyn MetadataStore) {
     settings_contract(store, &n.tag).await;
     sealed_contract(store, &n, a1, at(9)).await;
     codehost_contract(store, &n, a1, a3, owner.id, at(60)).await;
+    eval_run_contract(store, &n, a1, at(70)).await;
+}
+
+/// Eval runs: one latest run per repo, a new one refused while the last is
+/// queued or running, the report kept whole, removed with the repo.
+async fn eval_run_contract(store: &dyn MetadataStore, n: &Names, a1: AccountId, t: DateTime<Utc>) {
+    let b = store.backend();
+    let repo = n.repo(a1, Some("eval"), t);
+    ok(b, store.create_repo(&repo).await, "create_repo");
+    assert_eq!(
+        ok(b, store.get_eval_run(repo.id).await, "get_eval_run"),
+        None,
+        "[{b}] no run before one is started"
+    );
+    let queued = EvalRun {
+        repo_id: repo.id,
+        account_id: a1,
+        status: EvalStatus::Queued,
+        commits: 50,
+        done: 0,
+        total: 0,
+        queued_at: t,
+        started_at: None,
+        finished_at: None,
+        error: None,
+        report: None,
+    };
+    ok(b, store.start_eval_run(&queued).await, "start_eval_run");
+    assert_eq!(
+        ok(b, store.get_eval_run(repo.id).await, "get_eval_run"),
+        Some(queued.clone())
+    );
+    expect_conflict(
+        b,
+        store.start_eval_run(&queued).await,
+        "start_eval_run while one is queued",
+    );
+    let mut running = queued.clone();
+    running.status = EvalStatus::Running;
+    running.started_at = Some(t + Duration::seconds(1));
+    running.total = 40;
+    running.done = 3;
+    ok(b, store.put_eval_run(&running).await, "put_eval_run");
+    assert_eq!(
+        ok(b, store.get_eval_run(repo.id).await, "get_eval_run"),
+        Some(running.clone()),
+        "[{b}] put_eval_run overwrites progress"
+    );
+    expect_conflict(
+        b,
+        store.start_eval_run(&queued).await,
+        "start_eval_run while one is running",
+    );
+    let mut done = running.clone();
+    done.status = EvalStatus::Done;
+    done.done = 40;
+    done.finished_at = Some(t + Duration::seconds(90));
+    let score = |a: f64| MethodScore {
+        questions: 40,
+        acc_at_1: a,
+        acc_at_3: a + 10.0,
+        acc_at_5: a + 20.0,
+        mrr: 0.5,
+        tokens_per_question: 1234.5,
+        empty_answers: 2,
+    };
+    let mut report = EvalReport {
+        repo: "acme/eval".into(),
+        head: "a".repeat(40),
+        questions: 40,
+        ..Default::default()
+    };
+    report.methods.search_code = score(10.0);
+    report.methods.locate = score(40.0);
+    report.methods.grep = score(20.0);
+    report.locate_vs_grep.acc_at_3_ratio = Some(1.5);
+    done.report = Some(report);
+    ok(b, store.put_eval_run(&done).await, "put_eval_run (done)");
+    assert_eq!(
+        ok(b, store.get_eval_run(repo.id).await, "get_eval_run"),
+        Some(done.clone()),
+        "[{b}] the report is kept whole"
+    );
+    // A finished run is replaced by a new one.
+    let mut again = queued.clone();
+    again.commits = 10;
+    again.queued_at = t + Duration::seconds(100);
+    ok(
+        b,
+        store.start_eval_run(&again).await,
+        "start_eval_run after a finished run",
+    );
+    assert_eq!(
+        ok(b, store.get_eval_run(repo.id).await, "get_eval_run"),
+        Some(again.clone())
+    );
+    let mut failed = again.clone();
+    failed.status = EvalStatus::Failed;
+    failed.error = Some("no usable commits".into());
+    ok(b, store.put_eval_run(&failed).await, "put_eval_run (failed)");
+    ok(
+        b,
+        store.start_eval_run(&queued).await,
+        "start_eval_run after a failed run",
+    );
+
+    let mut orphan = queued.clone();
+    orphan.repo_id = RepoId(Uuid::new_v4());
+    expect_not_found(
+        b,
+        store.start_eval_run(&orphan).await,
+        "start_eval_run for a missing repo",
+    );
+    expect_not_found(b, store.put_eval_run(&orphan).await, "put_eval_run for a missing repo");
+    ok(b, store.delete_repo(a1, repo.id).await, "delete_repo");
+    assert_eq!(
+        ok(b, store.get_eval_run(repo.id).await, "get_eval_run"),
+        None,
+        "[{b}] deleting the repo deletes its run"
+    );
 }
 
 /// Installations, single-use keys, repo links and webhook deliveries.

@@ -7,6 +7,7 @@
 
 pub(crate) mod account;
 pub(crate) mod api_key;
+pub(crate) mod eval_run;
 pub(crate) mod instance_setting;
 pub(crate) mod invite;
 pub(crate) mod provider_installation;

@@ -13,6 +13,7 @@ mod m20250801_000003_instance_settings;
 mod m20251201_000004_code_hosts;
 mod m20251202_000005_usage_tool_hourly;
 mod m20251204_000006_code_host_credentials;
+mod m20251205_000007_eval_runs;
 
 /// The ordered list of Lettuce metadata migrations.
 ///
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20251201_000004_code_hosts::Migration),
             Box::new(m20251202_000005_usage_tool_hourly::Migration),
             Box::new(m20251204_000006_code_host_credentials::Migration),
+            Box::new(m20251205_000007_eval_runs::Migration),
         ]
     }
 }

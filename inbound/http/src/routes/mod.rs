@@ -1,6 +1,7 @@
 //! Routes.
 
 pub(crate) mod code;
+pub(crate) mod eval;
 pub(crate) mod health;
 pub(crate) mod integrations;
 pub(crate) mod license;
@@ -55,6 +56,7 @@ pub(crate) fn router(state: AppState, extra: Router) -> Router {
         .route("/v1/repos", get(repos::list).post(repos::add))
         .route("/v1/repos/{id}", get(repos::get).delete(repos::delete))
         .route("/v1/repos/{id}/reindex", post(repos::reindex))
+        .route("/v1/repos/{id}/eval", post(eval::start).get(eval::get))
         .route("/v1/repos/{id}/webhook", post(integrations::retry_webhook))
         .route("/v1/integrations", get(integrations::list))
         .route("/v1/integrations/{provider}", delete(integrations::disconnect))

@@ -24,6 +24,8 @@ fn authed_routes() -> Vec<(Method, String, Option<Value>)> {
         (Method::GET, format!("/v1/repos/{id}"), None),
         (Method::DELETE, format!("/v1/repos/{id}"), None),
         (Method::POST, format!("/v1/repos/{id}/reindex"), None),
+        (Method::POST, format!("/v1/repos/{id}/eval"), None),
+        (Method::GET, format!("/v1/repos/{id}/eval"), None),
         (Method::GET, format!("/v1/repos/{id}/outline?path=a.py"), None),
         (Method::GET, format!("/v1/repos/{id}/file?path=a.py"), None),
         (Method::GET, "/v1/search?q=x".into(), None),
@@ -690,6 +692,8 @@ async fn missing_things_are_404_not_found() {
         (Method::GET, format!("/v1/repos/{id}")),
         (Method::DELETE, format!("/v1/repos/{id}")),
         (Method::POST, format!("/v1/repos/{id}/reindex")),
+        (Method::POST, format!("/v1/repos/{id}/eval")),
+        (Method::GET, format!("/v1/repos/{id}/eval")),
         (Method::GET, format!("/v1/repos/{NIL}")),
         (Method::DELETE, format!("/v1/api-keys/{id}")),
     ] {

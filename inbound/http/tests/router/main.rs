@@ -3,6 +3,7 @@
 //! with `tower::ServiceExt::oneshot` (no sockets).
 //!
 //! * `errors` — the stable error format for every failure class;
+//! * `eval` — eval runs over the API (start, one at a time, read back);
 //! * `flows` — happy paths (health, invites, sign-up, login, API keys, team,
 //!   account, the repo lifecycle through the worker);
 //! * `isolation` — accounts cannot see or touch each other's data;
@@ -18,6 +19,7 @@
 //! * `openapi` — the document matches the router.
 
 mod errors;
+mod eval;
 mod flows;
 mod integrations;
 mod isolation;

@@ -32,6 +32,8 @@ const ROUTES: &[(&str, &str, bool)] = &[
     ("get", "/v1/repos/{id}", true),
     ("delete", "/v1/repos/{id}", true),
     ("post", "/v1/repos/{id}/reindex", true),
+    ("post", "/v1/repos/{id}/eval", true),
+    ("get", "/v1/repos/{id}/eval", true),
     ("get", "/v1/repos/{id}/outline", true),
     ("get", "/v1/repos/{id}/file", true),
     ("get", "/v1/search", true),

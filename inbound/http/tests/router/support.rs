@@ -183,6 +183,9 @@ flaky_store! {
     fn list_all_repo_links(&self, after: Option<RepoId>, limit: usize) -> Vec<RepoLink>;
     fn record_webhook_delivery(&self, delivery: &WebhookDelivery) -> ();
     fn list_webhook_deliveries(&self, repo: RepoId, limit: usize) -> Vec<WebhookDelivery>;
+    fn start_eval_run(&self, run: &lettuce_domain::eval::EvalRun) -> ();
+    fn put_eval_run(&self, run: &lettuce_domain::eval::EvalRun) -> ();
+    fn get_eval_run(&self, repo: RepoId) -> Option<lettuce_domain::eval::EvalRun>;
 }
 
 // ── a job queue whose enqueue can be switched off ─────────────────────────

@@ -54,6 +54,8 @@ const TABLE: &[(&str, &str, Class, &str)] = &[
     ("get", "/v1/repos/{id}", Class::OtherAccount, ""),
     ("delete", "/v1/repos/{id}", Class::OtherAccount, ""),
     ("post", "/v1/repos/{id}/reindex", Class::OtherAccount, ""),
+    ("post", "/v1/repos/{id}/eval", Class::OtherAccount, ""),
+    ("get", "/v1/repos/{id}/eval", Class::OtherAccount, ""),
     ("get", "/v1/repos/{id}/outline", Class::OtherAccount, "?path=a.rs"),
     ("get", "/v1/repos/{id}/file", Class::OtherAccount, "?path=a.rs"),
     ("get", "/v1/search", Class::OwnAccount, ""),

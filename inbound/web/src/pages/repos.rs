@@ -1,5 +1,6 @@
 //! Repos: the list with live status (htmx polls `/repos/rows` while any repo
-//! is pending or indexing), add by URL, re-index, delete with confirmation.
+//! is pending or indexing, or an eval runs), add by URL, re-index, run an
+//! eval (the last figures in the repo's row), delete with confirmation.
 
 use crate::WebState;
 use crate::render::{ago, when};
@@ -8,6 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use lettuce_domain::RepoId;
+use lettuce_domain::eval::EvalRun;
 use lettuce_domain::repo::{Repo, RepoStatus};
 use lettuce_engine::AddRepoRequest;
 use lettuce_http::ApiError;
@@ -58,6 +60,61 @@ async fn webhooks(s: &WebState, viewer: &Viewer, repos: &[Repo]) -> std::collect
         }
     }
     out
+}
+
+/// The latest eval run of each repo that has one, by repo id.
+async fn evals(s: &WebState, viewer: &Viewer, repos: &[Repo]) -> std::collections::HashMap<RepoId, Value> {
+    let mut out = std::collections::HashMap::new();
+    for r in repos {
+        if let Ok(Some(run)) = s.engine.eval_run_if_any(&viewer.caller, r.id).await {
+            out.insert(r.id, eval_view(&run));
+        }
+    }
+    out
+}
+
+fn eval_view(run: &EvalRun) -> Value {
+    let pct = (run.total > 0).then(|| run.done.saturating_mul(100) / run.total);
+    let methods = run.report.as_ref().map(|rep| {
+        let m = &rep.methods;
+        [
+            ("search_code", &m.search_code),
+            ("locate", &m.locate),
+            ("grep baseline", &m.grep),
+        ]
+        .into_iter()
+        .map(|(name, s)| {
+            context! {
+                name => name,
+                acc_at_1 => format!("{:.0}%", s.acc_at_1),
+                acc_at_3 => format!("{:.0}%", s.acc_at_3),
+                acc_at_5 => format!("{:.0}%", s.acc_at_5),
+                mrr => format!("{:.2}", s.mrr),
+                tokens => format!("{:.0}", s.tokens_per_question),
+            }
+        })
+        .collect::<Vec<_>>()
+    });
+    let ratio = run.report.as_ref().and_then(|rep| {
+        let r = &rep.locate_vs_grep;
+        Some(format!(
+            "locate: {:.1}× grep's first-3 rate with {:.0}× fewer tokens",
+            r.acc_at_3_ratio?, r.fewer_tokens?
+        ))
+    });
+    context! {
+        status => run.status.as_str(),
+        active => run.status.is_active(),
+        done => run.done,
+        total => run.total,
+        percent => pct,
+        questions => run.report.as_ref().map(|r| r.questions),
+        finished_ago => run.finished_at.map(ago),
+        finished_at => run.finished_at.map(when),
+        error => run.error.clone(),
+        methods => methods,
+        ratio => ratio,
+    }
 }
 
 /// Percent-encodes a query value.
@@ -145,19 +202,26 @@ fn repo_view(r: &Repo) -> Value {
     }
 }
 
-fn rows_ctx(repos: &[Repo], hooks: &std::collections::HashMap<RepoId, Value>) -> Value {
+type ById = std::collections::HashMap<RepoId, Value>;
+
+fn rows_ctx(repos: &[Repo], hooks: &ById, evals: &ById) -> Value {
+    let eval_live = evals.values().any(|e| e.get_attr("active").is_ok_and(|a| a.is_true()));
     context! {
         repos => repos
             .iter()
             .map(|r| {
                 let view = repo_view(r);
-                match hooks.get(&r.id) {
+                let view = match hooks.get(&r.id) {
                     Some(h) => context! { webhook => h.clone(), ..view },
+                    None => view,
+                };
+                match evals.get(&r.id) {
+                    Some(e) => context! { eval => e.clone(), ..view },
                     None => view,
                 }
             })
             .collect::<Vec<_>>(),
-        polling => repos.iter().any(|r| matches!(r.status, RepoStatus::Pending | RepoStatus::Indexing)),
+        polling => eval_live || repos.iter().any(|r| matches!(r.status, RepoStatus::Pending | RepoStatus::Indexing)),
     }
 }
 
@@ -181,6 +245,9 @@ fn flash(done: Option<&str>) -> Option<&'static str> {
     match done? {
         "added" => Some("Repository added; indexing has started."),
         "reindex" => Some("Re-index queued; queries keep answering from the current index meanwhile."),
+        "eval" => Some(
+            "Eval queued: the repository's recent commits are replayed as questions; the figures appear in its row when it finishes.",
+        ),
         "deleted" => Some("Repository deleted; its index is removed in the background."),
         "webhook" => Some("Webhook setup retried; see the repository's webhook status."),
         _ => None,
@@ -205,6 +272,7 @@ async fn render_with(
         Err(e) => return s.error_page(Some(viewer), e.into()),
     };
     let hooks = webhooks(s, viewer, &repos).await;
+    let runs = evals(s, viewer, &repos).await;
     let (hosts, picker) = code_hosts(s, viewer, q).await;
     let license = s.engine.license_status(&viewer.caller).await;
     let cap = license.claims.filter(|_| license.gated).map(|c| c.repo_cap);
@@ -212,7 +280,7 @@ async fn render_with(
     let ctx = context! {
         notice => notice,
         form => form,
-        rows => rows_ctx(&repos, &hooks),
+        rows => rows_ctx(&repos, &hooks, &runs),
         hosts => hosts,
         picker => picker,
         repo_cap => cap,
@@ -343,9 +411,10 @@ pub(crate) async fn rows(State(s): State<WebState>, viewer: Viewer) -> Response 
     match s.engine.list_repos(&viewer.caller).await {
         Ok(repos) => {
             let hooks = webhooks(&s, &viewer, &repos).await;
+            let runs = evals(&s, &viewer, &repos).await;
             s.page(
                 "repo_rows.html",
-                context! { rows => rows_ctx(&repos, &hooks), csrf => viewer.csrf.clone() },
+                context! { rows => rows_ctx(&repos, &hooks, &runs), csrf => viewer.csrf.clone() },
             )
         }
         Err(e) => s.error_page(Some(&viewer), e.into()),
@@ -421,6 +490,26 @@ pub(crate) async fn reindex(
     };
     match s.engine.reindex_repo(&viewer.caller, id).await {
         Ok(_) => Redirect::to("/repos?done=reindex").into_response(),
+        Err(e) => s.error_page(Some(&viewer), e.into()),
+    }
+}
+
+/// `POST /repos/{id}/eval`: start an eval of the repo (the last 50 commits).
+pub(crate) async fn eval(
+    State(s): State<WebState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    WebForm(f): WebForm<CsrfForm>,
+) -> Response {
+    if let Err(r) = viewer.check_csrf(&s, &f.csrf_token) {
+        return r;
+    }
+    let id = match repo_id(&s, &viewer, &id) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    match s.engine.start_eval(&viewer.caller, id, None).await {
+        Ok(_) => Redirect::to("/repos?done=eval").into_response(),
         Err(e) => s.error_page(Some(&viewer), e.into()),
     }
 }
