@@ -50,7 +50,19 @@ pub fn skipped_subject(subject: &str) -> bool {
         "start version",
         "revert \"",
     ];
-    starts.iter().any(|p| s.starts_with(p))
+    // `update dev dependencies`, `chore: Upgrade dependencies for v1.9.0`.
+    let words: Vec<&str> = s
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect();
+    let dependency_update = words
+        .iter()
+        .any(|w| matches!(*w, "dependencies" | "dependency" | "deps"))
+        && words
+            .iter()
+            .any(|w| matches!(*w, "update" | "upgrade" | "bump" | "pin" | "lock" | "refresh"));
+    dependency_update
+        || starts.iter().any(|p| s.starts_with(p))
         || s.contains("dependabot")
         || s.contains("bump ")
         || s.contains("[release]")
@@ -290,6 +302,12 @@ mod tests {
             assert!(skipped_subject(s), "{s}");
         }
         assert!(!skipped_subject("all teardown callbacks are called despite errors"));
+        assert!(skipped_subject("update dev dependencies"));
+        assert!(skipped_subject("chore: Upgrade dependencies for v1.9.0 (#2233)"));
+        assert!(!skipped_subject(
+            "no need for separate requirements-skip folder anymore"
+        ));
+        assert!(!skipped_subject("fix dependency injection in the app factory"));
         assert_eq!(
             content_words("Fix the teardown callbacks for app_context, the TEARDOWN"),
             ["teardown", "callbacks", "app_context"]
