@@ -103,9 +103,12 @@ thread_local! {
     /// its identifiers and punctuation, so most pieces of a file were seen
     /// before: the byte-pair encoding runs once per distinct piece instead
     /// of once per occurrence — same counts, several times faster.
-    static PIECES: std::cell::RefCell<(usize, std::collections::HashMap<Box<[u8]>, u32, BuildPieceHasher>)> =
-        std::cell::RefCell::new((0, std::collections::HashMap::default()));
+    static PIECES: std::cell::RefCell<(usize, PieceCounts)> =
+        std::cell::RefCell::new((0, PieceCounts::default()));
 }
+
+/// Token count per pre-tokenized piece.
+type PieceCounts = std::collections::HashMap<Box<[u8]>, u32, BuildPieceHasher>;
 
 /// FNV-1a: pieces are short, so a simple byte hash beats SipHash here.
 #[derive(Default, Clone, Copy)]
