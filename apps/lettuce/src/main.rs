@@ -35,7 +35,8 @@ enum Command {
     /// Measure navigation on a repository's own history: replay the last N
     /// commits (subject → files changed, at the parent commit) and print
     /// Acc@1/3/5, MRR and tokens per question for search_code and locate,
-    /// beside a grep baseline. Needs git (and rg for the baseline).
+    /// beside a grep baseline computed in-process. Reads the clone's commits in
+    /// place (no checkout); the same figures are served at /v1/repos/{id}/eval.
     Eval(EvalArgs),
     /// Serve MCP over stdio: with --repo, index that directory first and serve
     /// it; without, serve the repositories of the account whose API key is in
