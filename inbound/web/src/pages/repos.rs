@@ -393,17 +393,12 @@ pub(crate) async fn retry_webhook(
     Path(id): Path<String>,
     WebForm(f): WebForm<CsrfForm>,
 ) -> Response {
-    if let Err(r) = viewer.check_csrf(&s, &f.csrf_token) {
-        return r;
-    }
-    let id = match repo_id(&s, &viewer, &id) {
+    let id = match checked_repo(&s, &viewer, &id, &f.csrf_token) {
         Ok(id) => id,
         Err(r) => return r,
     };
-    match s.engine.retry_webhook(&viewer.caller, id).await {
-        Ok(_) => Redirect::to("/repos?done=webhook").into_response(),
-        Err(e) => s.error_page(Some(&viewer), e.into()),
-    }
+    let outcome = s.engine.retry_webhook(&viewer.caller, id).await;
+    done_or_error(&s, &viewer, outcome, "webhook")
 }
 
 /// `GET /repos/rows`: the table body alone (htmx polling).
@@ -465,6 +460,21 @@ pub(crate) struct CsrfForm {
     csrf_token: String,
 }
 
+/// A repo form's checks, in order: its CSRF token, then the repo id.
+fn checked_repo(s: &WebState, viewer: &Viewer, raw: &str, csrf_token: &str) -> Result<RepoId, Response> {
+    viewer.check_csrf(s, csrf_token)?;
+    repo_id(s, viewer, raw)
+}
+
+/// After a repo action: back to the Repos page with `done=<what>`, or the
+/// action's error page.
+fn done_or_error<T, E: Into<ApiError>>(s: &WebState, viewer: &Viewer, outcome: Result<T, E>, what: &str) -> Response {
+    match outcome {
+        Ok(_) => Redirect::to(&format!("/repos?done={what}")).into_response(),
+        Err(e) => s.error_page(Some(viewer), e.into()),
+    }
+}
+
 fn repo_id(s: &WebState, viewer: &Viewer, raw: &str) -> Result<RepoId, Response> {
     Uuid::parse_str(raw).map(RepoId).map_err(|_| {
         s.error_page(
@@ -481,17 +491,12 @@ pub(crate) async fn reindex(
     Path(id): Path<String>,
     WebForm(f): WebForm<CsrfForm>,
 ) -> Response {
-    if let Err(r) = viewer.check_csrf(&s, &f.csrf_token) {
-        return r;
-    }
-    let id = match repo_id(&s, &viewer, &id) {
+    let id = match checked_repo(&s, &viewer, &id, &f.csrf_token) {
         Ok(id) => id,
         Err(r) => return r,
     };
-    match s.engine.reindex_repo(&viewer.caller, id).await {
-        Ok(_) => Redirect::to("/repos?done=reindex").into_response(),
-        Err(e) => s.error_page(Some(&viewer), e.into()),
-    }
+    let outcome = s.engine.reindex_repo(&viewer.caller, id).await;
+    done_or_error(&s, &viewer, outcome, "reindex")
 }
 
 /// `POST /repos/{id}/eval`: start an eval of the repo (the last 50 commits).
@@ -501,17 +506,12 @@ pub(crate) async fn eval(
     Path(id): Path<String>,
     WebForm(f): WebForm<CsrfForm>,
 ) -> Response {
-    if let Err(r) = viewer.check_csrf(&s, &f.csrf_token) {
-        return r;
-    }
-    let id = match repo_id(&s, &viewer, &id) {
+    let id = match checked_repo(&s, &viewer, &id, &f.csrf_token) {
         Ok(id) => id,
         Err(r) => return r,
     };
-    match s.engine.start_eval(&viewer.caller, id, None).await {
-        Ok(_) => Redirect::to("/repos?done=eval").into_response(),
-        Err(e) => s.error_page(Some(&viewer), e.into()),
-    }
+    let outcome = s.engine.start_eval(&viewer.caller, id, None).await;
+    done_or_error(&s, &viewer, outcome, "eval")
 }
 
 /// `GET /repos/{id}/delete`: the confirmation page.
@@ -536,17 +536,12 @@ pub(crate) async fn delete(
     Path(id): Path<String>,
     WebForm(f): WebForm<CsrfForm>,
 ) -> Response {
-    if let Err(r) = viewer.check_csrf(&s, &f.csrf_token) {
-        return r;
-    }
-    let id = match repo_id(&s, &viewer, &id) {
+    let id = match checked_repo(&s, &viewer, &id, &f.csrf_token) {
         Ok(id) => id,
         Err(r) => return r,
     };
-    match s.engine.delete_repo(&viewer.caller, id).await {
-        Ok(()) => Redirect::to("/repos?done=deleted").into_response(),
-        Err(e) => s.error_page(Some(&viewer), e.into()),
-    }
+    let outcome = s.engine.delete_repo(&viewer.caller, id).await;
+    done_or_error(&s, &viewer, outcome, "deleted")
 }
 
 #[cfg(test)]
