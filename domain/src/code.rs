@@ -232,22 +232,40 @@ fn split_case<'a>(chunk: &'a str, parts: &mut Vec<&'a str>) {
     if chunk.is_empty() {
         return;
     }
-    let chars: Vec<(usize, char)> = chunk.char_indices().collect();
+    if chunk.is_ascii() {
+        // Byte offsets are char offsets: no char table needed.
+        let b = chunk.as_bytes();
+        let class = |c: u8| class_of(c as char);
+        split_at_boundaries(chunk, b.len(), |i| class(b[i]), |i| i, parts);
+    } else {
+        let chars: Vec<(usize, char)> = chunk.char_indices().collect();
+        split_at_boundaries(chunk, chars.len(), |i| class_of(chars[i].1), |i| chars[i].0, parts);
+    }
+}
+
+/// Pushes the parts of `chunk` (`n` chars; `class(i)` and `offset(i)` of
+/// char `i`) split at case and digit boundaries.
+fn split_at_boundaries<'a>(
+    chunk: &'a str,
+    n: usize,
+    class: impl Fn(usize) -> CharClass,
+    offset: impl Fn(usize) -> usize,
+    parts: &mut Vec<&'a str>,
+) {
     let mut start = 0usize;
-    for i in 1..chars.len() {
-        let prev = class_of(chars[i - 1].1);
-        let cur = class_of(chars[i].1);
-        let next = chars.get(i + 1).map(|&(_, c)| class_of(c));
+    for i in 1..n {
+        let prev = class(i - 1);
+        let cur = class(i);
         let boundary = match (prev, cur) {
             (CharClass::Lower, CharClass::Upper) => true,
             // `HTTPServer`: the boundary is before the last capital of a run.
-            (CharClass::Upper, CharClass::Upper) => next == Some(CharClass::Lower),
+            (CharClass::Upper, CharClass::Upper) => i + 1 < n && class(i + 1) == CharClass::Lower,
             (CharClass::Digit, CharClass::Digit) => false,
             (CharClass::Digit, _) | (_, CharClass::Digit) => true,
             _ => false,
         };
         if boundary {
-            let at = chars[i].0;
+            let at = offset(i);
             parts.push(&chunk[start..at]);
             start = at;
         }

@@ -1,12 +1,13 @@
 //! Symbol and reference extraction from one file: a single tree-sitter
-//! parse, the language's tags query for definitions, and a walk of the tree
-//! for identifier occurrences.
+//! parse, then one pass of one query cursor — the language's tags query for
+//! definitions plus a pattern for identifier occurrences.
 
 use crate::langs::Grammar;
 use lettuce_domain::code::{MAX_SIGNATURE_CHARS, Symbol};
+use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 use streaming_iterator::StreamingIterator;
@@ -87,10 +88,10 @@ fn parse(grammar: &Grammar, source: &[u8], timeout: Duration) -> Result<Tree, Ex
 pub(crate) fn extract(grammar: &Grammar, source: &[u8], timeout: Duration) -> Result<FileFacts, ExtractError> {
     let tree = parse(grammar, source, timeout)?;
     let root = tree.root_node();
-    let mut symbols = definitions(grammar, root, source);
+    let (mut symbols, idents) = definitions_and_identifiers(grammar, root, source);
     assign_containers(&mut symbols);
-    let def_starts: HashSet<usize> = symbols.iter().map(|d| d.name_start).collect();
-    let refs = identifiers(grammar, &tree, source, &def_starts);
+    let def_starts: FxHashSet<usize> = symbols.iter().map(|d| d.name_start).collect();
+    let refs = group_identifiers(idents, source, &def_starts);
     Ok(FileFacts {
         symbols: symbols.into_iter().map(|d| d.symbol).collect(),
         refs,
@@ -130,9 +131,20 @@ fn definition_extent(node: Node<'_>) -> Node<'_> {
     n
 }
 
-fn definitions(grammar: &Grammar, root: Node<'_>, source: &[u8]) -> Vec<Def> {
+/// An identifier leaf: its byte range and 0-based `(row, column)`.
+struct Ident {
+    start: usize,
+    end: usize,
+    row: usize,
+    column: usize,
+}
+
+/// Definitions (in source order, outermost first) and identifier leaves,
+/// from one pass of the grammar's query.
+fn definitions_and_identifiers(grammar: &Grammar, root: Node<'_>, source: &[u8]) -> (Vec<Def>, Vec<Ident>) {
     let mut out: Vec<Def> = Vec::new();
-    let mut seen: HashSet<(usize, usize)> = HashSet::new();
+    let mut idents: Vec<Ident> = Vec::new();
+    let mut seen: FxHashSet<(usize, usize)> = FxHashSet::default();
     CURSOR.with(|cursor| {
         let mut cursor = cursor.borrow_mut();
         let mut matches = cursor.matches(&grammar.defs, root, source);
@@ -140,7 +152,19 @@ fn definitions(grammar: &Grammar, root: Node<'_>, source: &[u8]) -> Vec<Def> {
             let mut name = None;
             let mut def = None;
             for c in m.captures() {
-                if c.index == grammar.name_capture {
+                if c.index == grammar.ident_capture {
+                    let n = c.node;
+                    let (start, end) = (n.start_byte(), n.end_byte());
+                    if n.child_count() == 0 && start < end && end - start <= MAX_IDENT_BYTES {
+                        let p = n.start_position();
+                        idents.push(Ident {
+                            start,
+                            end,
+                            row: p.row,
+                            column: p.column,
+                        });
+                    }
+                } else if c.index == grammar.name_capture {
                     name = Some(c.node);
                 } else if let Some(kind) = grammar.def_kinds.get(&c.index) {
                     def = Some((c.node, kind));
@@ -181,7 +205,7 @@ fn definitions(grammar: &Grammar, root: Node<'_>, source: &[u8]) -> Vec<Def> {
             .cmp(&b.symbol.start_byte)
             .then(b.symbol.end_byte.cmp(&a.symbol.end_byte))
     });
-    out
+    (out, idents)
 }
 
 /// Whether a node kind declares something (`function_declaration`,
@@ -488,31 +512,17 @@ fn assign_containers(defs: &mut [Def]) {
     }
 }
 
-/// Every identifier leaf, grouped by name.
-fn identifiers(grammar: &Grammar, tree: &Tree, source: &[u8], def_starts: &HashSet<usize>) -> Vec<RefGroup> {
-    let mut groups: HashMap<&[u8], Vec<(u32, u32, bool)>> = HashMap::new();
-    let mut cursor = tree.walk();
-    'walk: loop {
-        let node = cursor.node();
-        if node.child_count() == 0 && grammar.is_identifier(node.kind_id()) {
-            let range = node.byte_range();
-            if !range.is_empty() && range.len() <= MAX_IDENT_BYTES {
-                let p = node.start_position();
-                groups.entry(&source[range.clone()]).or_default().push((
-                    p.row as u32 + 1,
-                    p.column as u32 + 1,
-                    def_starts.contains(&range.start),
-                ));
-            }
-        }
-        if cursor.goto_first_child() {
-            continue;
-        }
-        while !cursor.goto_next_sibling() {
-            if !cursor.goto_parent() {
-                break 'walk;
-            }
-        }
+/// Identifier leaves grouped by name (names sorted, occurrences in source
+/// order), each marked when it is a definition's name.
+fn group_identifiers(mut idents: Vec<Ident>, source: &[u8], def_starts: &FxHashSet<usize>) -> Vec<RefGroup> {
+    idents.sort_unstable_by_key(|i| i.start);
+    let mut groups: FxHashMap<&[u8], Vec<(u32, u32, bool)>> = FxHashMap::default();
+    for i in &idents {
+        groups.entry(&source[i.start..i.end]).or_default().push((
+            i.row as u32 + 1,
+            i.column as u32 + 1,
+            def_starts.contains(&i.start),
+        ));
     }
     let mut refs: Vec<RefGroup> = groups
         .into_iter()

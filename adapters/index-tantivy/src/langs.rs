@@ -42,14 +42,16 @@ pub(crate) struct Grammar {
     pub label: &'static str,
     /// The tree-sitter language.
     pub language: Language,
-    /// The tags query with only its definition patterns enabled.
+    /// The tags query with only its definition patterns enabled, plus one
+    /// pattern capturing every identifier node as [`Self::ident_capture`]:
+    /// one pass of one query cursor finds definitions and occurrences.
     pub defs: Query,
     /// Index of the `@name` capture.
     pub name_capture: u32,
+    /// Index of the identifier capture.
+    pub ident_capture: u32,
     /// Capture index → symbol kind, for `@definition.<kind>` captures.
     pub def_kinds: HashMap<u32, String>,
-    /// Node kind id → is an identifier leaf.
-    ident_kinds: Vec<bool>,
     /// Node kind id → is a comment.
     comment_kinds: Vec<bool>,
 }
@@ -63,11 +65,6 @@ impl std::fmt::Debug for Grammar {
 }
 
 impl Grammar {
-    /// Whether nodes of this kind are identifiers.
-    pub fn is_identifier(&self, kind_id: u16) -> bool {
-        self.ident_kinds.get(kind_id as usize).copied().unwrap_or(false)
-    }
-
     /// Whether nodes of this kind are comments.
     pub fn is_comment(&self, kind_id: u16) -> bool {
         self.comment_kinds.get(kind_id as usize).copied().unwrap_or(false)
@@ -128,33 +125,13 @@ fn sources(label: &str) -> Option<(Language, Vec<&'static str>)> {
 /// Node kinds (besides `*identifier`) that name things.
 const EXTRA_IDENTIFIER_KINDS: &[&str] = &["constant", "name", "variable_name"];
 
-fn build(label: &'static str) -> Result<Grammar, String> {
-    let (language, queries) = sources(label).ok_or_else(|| format!("no grammar for {label}"))?;
-    let source = queries.join("\n");
-    let mut defs = Query::new(&language, &source).map_err(|e| format!("tags query of {label}: {e}"))?;
-    let names = defs.capture_names();
-    let name_capture = names
-        .iter()
-        .position(|n| *n == "name")
-        .ok_or_else(|| format!("tags query of {label} has no @name capture"))? as u32;
-    let def_kinds: HashMap<u32, String> = names
-        .iter()
-        .enumerate()
-        .filter_map(|(i, n)| n.strip_prefix("definition.").map(|k| (i as u32, k.to_owned())))
-        .collect();
-    // Reference patterns cost matching time and are not used: references
-    // come from the identifier walk.
-    for pattern in 0..defs.pattern_count() {
-        let quantifiers = defs.capture_quantifiers(pattern);
-        let has_def = def_kinds.keys().any(|&i| {
-            quantifiers
-                .get(i as usize)
-                .is_some_and(|q| *q != CaptureQuantifier::Zero)
-        });
-        if !has_def {
-            defs.disable_pattern(pattern);
-        }
-    }
+/// Name of the capture of identifier nodes.
+const IDENT_CAPTURE: &str = "lettuce.ident";
+
+/// Node kind id → whether the kind is an identifier (named, visible, and
+/// `*identifier` or one of [`EXTRA_IDENTIFIER_KINDS`]), and the same for
+/// comments.
+fn kind_tables(language: &Language) -> (Vec<bool>, Vec<bool>) {
     let count = language.node_kind_count();
     let mut ident_kinds = vec![false; count];
     let mut comment_kinds = vec![false; count];
@@ -168,13 +145,62 @@ fn build(label: &'static str) -> Result<Grammar, String> {
         ident_kinds[id as usize] = kind.ends_with("identifier") || EXTRA_IDENTIFIER_KINDS.contains(&kind);
         comment_kinds[id as usize] = kind.contains("comment");
     }
+    (ident_kinds, comment_kinds)
+}
+
+fn build(label: &'static str) -> Result<Grammar, String> {
+    let (language, queries) = sources(label).ok_or_else(|| format!("no grammar for {label}"))?;
+    let (ident_kinds, comment_kinds) = kind_tables(&language);
+    let mut ident_names: Vec<&str> = ident_kinds
+        .iter()
+        .enumerate()
+        .filter(|(_, is)| **is)
+        .filter_map(|(id, _)| language.node_kind_for_id(id as u16))
+        .collect();
+    ident_names.sort_unstable();
+    ident_names.dedup();
+    let alternatives: Vec<String> = ident_names.iter().map(|k| format!("({k})")).collect();
+    let source = format!(
+        "{}\n[{}] @{IDENT_CAPTURE}\n",
+        queries.join("\n"),
+        alternatives.join(" ")
+    );
+    let mut defs = Query::new(&language, &source).map_err(|e| format!("tags query of {label}: {e}"))?;
+    let names = defs.capture_names();
+    let name_capture = names
+        .iter()
+        .position(|n| *n == "name")
+        .ok_or_else(|| format!("tags query of {label} has no @name capture"))? as u32;
+    let ident_capture = names
+        .iter()
+        .position(|n| *n == IDENT_CAPTURE)
+        .ok_or_else(|| format!("identifier pattern of {label} has no capture"))? as u32;
+    let def_kinds: HashMap<u32, String> = names
+        .iter()
+        .enumerate()
+        .filter_map(|(i, n)| n.strip_prefix("definition.").map(|k| (i as u32, k.to_owned())))
+        .collect();
+    // Reference patterns cost matching time and are not used: references
+    // come from the identifier walk.
+    for pattern in 0..defs.pattern_count() {
+        let quantifiers = defs.capture_quantifiers(pattern);
+        let captures = |i: u32| {
+            quantifiers
+                .get(i as usize)
+                .is_some_and(|q| *q != CaptureQuantifier::Zero)
+        };
+        let has_def = def_kinds.keys().any(|&i| captures(i));
+        if !has_def && !captures(ident_capture) {
+            defs.disable_pattern(pattern);
+        }
+    }
     Ok(Grammar {
         label,
         language,
         defs,
         name_capture,
+        ident_capture,
         def_kinds,
-        ident_kinds,
         comment_kinds,
     })
 }
@@ -204,7 +230,7 @@ mod tests {
         for label in PARSED_LANGUAGES {
             let g = build(label).unwrap_or_else(|e| panic!("{e}"));
             assert!(!g.def_kinds.is_empty(), "{label} has no definition captures");
-            assert!(g.ident_kinds.iter().any(|x| *x), "{label} has no identifier kinds");
+            assert_ne!(g.ident_capture, g.name_capture, "{label}");
             assert!(grammar(label).is_some());
         }
         assert!(grammar("markdown").is_none());

@@ -116,6 +116,13 @@ impl TokenStream for CodeTokenStream<'_> {
                 return false;
             };
             let word = &self.text[start..end];
+            if is_one_part(word) {
+                if word.len() > MAX_WORD_BYTES {
+                    continue; // one overlong part: noise
+                }
+                self.emit(start, end);
+                return true;
+            }
             let parts = split_identifier(word);
             if parts.is_empty() {
                 continue; // only underscores
@@ -146,6 +153,19 @@ impl TokenStream for CodeTokenStream<'_> {
 
     fn token_mut(&mut self) -> &mut Token {
         self.token
+    }
+}
+
+/// Whether `split_identifier` would return `word` whole (most words: `self`,
+/// `Client`, `HTTP`), decided without splitting.
+fn is_one_part(word: &str) -> bool {
+    let b = word.as_bytes();
+    match b.split_first() {
+        Some((first, rest)) if first.is_ascii_uppercase() => {
+            rest.iter().all(u8::is_ascii_lowercase) || rest.iter().all(u8::is_ascii_uppercase)
+        }
+        Some(_) => b.iter().all(u8::is_ascii_lowercase),
+        None => false,
     }
 }
 
@@ -210,5 +230,32 @@ mod tests {
         assert_eq!(&t[..3], ["file", "read", "should"]);
         assert_eq!(t.last().map(String::as_str), Some("x"));
         assert!(!t.contains(&name.to_owned()));
+    }
+
+    #[test]
+    fn one_part_words_are_the_words_split_identifier_keeps_whole() {
+        for w in [
+            "self",
+            "Client",
+            "HTTP",
+            "x",
+            "X",
+            "Ab",
+            "aB",
+            "HTTPServer",
+            "utf8",
+            "a_b",
+            "_a",
+            "Über",
+            "éa",
+        ] {
+            let whole = split_identifier(w) == [w];
+            assert!(
+                !is_one_part(w) || whole,
+                "{w}: fast path disagrees with split_identifier"
+            );
+        }
+        assert!(is_one_part("self") && is_one_part("Client") && is_one_part("HTTP"));
+        assert!(!is_one_part("aB") && !is_one_part("HTTPServer") && !is_one_part("a_b"));
     }
 }

@@ -135,6 +135,13 @@ struct ServeArgs {
     bind: Option<SocketAddr>,
 }
 
+/// mimalloc for every allocation of the process: with the `override`
+/// feature the C libraries (tree-sitter, SQLite) use it too. See
+/// docs/PERFORMANCE.md for what it buys the index.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let env = EnvMap::from_process();
