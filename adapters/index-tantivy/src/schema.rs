@@ -8,8 +8,8 @@ use crate::tokenizer::{CODE_TOKENIZER, CodeTokenizer};
 use lettuce_domain::code::Symbol;
 use lettuce_ports::index::{FileTokens, IndexError, IndexedFile};
 use tantivy::schema::{
-    BytesOptions, Field, IndexRecordOption, NumericOptions, STORED, STRING, Schema, TextFieldIndexing, TextOptions,
-    Value,
+    BytesOptions, FAST, Field, IndexRecordOption, NumericOptions, STORED, STRING, Schema, TextFieldIndexing,
+    TextOptions, Value,
 };
 use tantivy::{Index, TantivyDocument};
 
@@ -54,7 +54,8 @@ fn code_text(stored: bool) -> TextOptions {
 pub(crate) fn schema() -> Schema {
     let mut b = Schema::builder();
     b.add_text_field("type", STRING);
-    b.add_text_field("path", STRING | STORED);
+    // FAST: rankings read paths without loading stored documents.
+    b.add_text_field("path", STRING | STORED | FAST);
     b.add_text_field("path_text", code_text(false));
     b.add_text_field("blob", STRING | STORED);
     b.add_text_field("lang", STRING | STORED);
@@ -217,6 +218,14 @@ fn symbol_document(f: &Fields, r: &FileRecord<'_>, lines: u32, s: &Symbol) -> Re
 
 pub(crate) fn decode_facts(bytes: &[u8]) -> Result<FileFacts, IndexError> {
     postcard::from_bytes(bytes)
+        .map_err(|e| crate::storage::backend_err(format!("stored file facts are corrupt: {e}"), false))
+}
+
+/// Only the definitions of stored facts (they come first), without
+/// decoding the identifier occurrences — most of the bytes of a big file.
+pub(crate) fn decode_symbols(bytes: &[u8]) -> Result<Vec<Symbol>, IndexError> {
+    postcard::take_from_bytes::<Vec<Symbol>>(bytes)
+        .map(|(symbols, _)| symbols)
         .map_err(|e| crate::storage::backend_err(format!("stored file facts are corrupt: {e}"), false))
 }
 

@@ -4,7 +4,7 @@ use crate::extract::{FileFacts, truncate_chars};
 use crate::question;
 use crate::schema::{self, Fields, Stored};
 use crate::storage::{PinnedDirectory, backend_err};
-use crate::tokenizer::{MAX_WORD_BYTES, terms};
+use crate::tokenizer::{MAX_WORD_BYTES, OVERLONG_WORD, terms};
 use globset::{Glob, GlobMatcher};
 use lettuce_domain::code::{Symbol, Trust, build_outline, is_word_char, split_identifier, split_qualified_name};
 use lettuce_ports::index::{
@@ -18,7 +18,7 @@ use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use tantivy::collector::{Count, DocSetCollector, TopDocs};
 use tantivy::postings::Postings;
-use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, QueryClone, TermQuery};
+use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, QueryClone, RegexQuery, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{DocAddress, DocSet, Index, IndexReader, ReloadPolicy, Searcher, TantivyDocument, Term};
 
@@ -193,7 +193,7 @@ impl OpenIndex {
         let doc = self.file_doc(&searcher, path)?;
         let s = self.stored(&doc);
         let symbols = match s.bytes(self.fields.facts) {
-            Some(b) => schema::decode_facts(b)?.symbols,
+            Some(b) => schema::decode_symbols(b)?,
             None => Vec::new(),
         };
         Ok(FileOutline {
@@ -237,6 +237,7 @@ impl OpenIndex {
             SearchMode::Text | SearchMode::Substring => {
                 let pattern = regex::escape(query);
                 let narrowing = literal_terms(query, q.case_sensitive);
+                let edges = self.edge_clauses(query)?;
                 // Words at the edges may be parts of longer words in a match
                 // (`close()` in `foreclose()`): they cannot narrow, but files
                 // that contain them are the likeliest to match, so they order
@@ -252,6 +253,7 @@ impl OpenIndex {
                     &pattern,
                     q.case_sensitive,
                     narrowing,
+                    edges,
                     &hints,
                     q,
                     &filter,
@@ -266,6 +268,7 @@ impl OpenIndex {
                     query,
                     q.case_sensitive,
                     narrowing,
+                    Vec::new(),
                     &hints,
                     q,
                     &filter,
@@ -287,25 +290,22 @@ impl OpenIndex {
         if !out.contains(&s) && s.len() <= MAX_WORD_BYTES {
             out.push(s.clone());
         }
-        let mut upper = s.as_bytes().to_vec();
-        upper.push(0xFF);
         for segment in searcher.segment_readers() {
             let inverted = segment.inverted_index(self.fields.content).map_err(tantivy_err)?;
+            // Only terms of the stem plus a short ending can stem back to it:
+            // the automaton never walks longer ones (`get` has thousands).
             let mut stream = inverted
                 .terms()
-                .range()
-                .ge(s.as_bytes())
-                .lt(&upper)
+                .search(ShortEnding {
+                    prefix: s.as_bytes(),
+                    extra: STEM_ENDING_BYTES,
+                })
                 .into_stream()
                 .map_err(|e| tantivy_err(e.into()))?;
             let mut seen = 0;
             while stream.advance() && seen < STEM_SCAN {
                 seen += 1;
-                let key = stream.key();
-                if key.len() > s.len() + 5 {
-                    continue;
-                }
-                if let Ok(t) = std::str::from_utf8(key)
+                if let Ok(t) = std::str::from_utf8(stream.key())
                     && !out.iter().any(|o| o == t)
                     && question::stem(t) == s
                 {
@@ -429,11 +429,23 @@ impl OpenIndex {
         let question_words: Vec<String> = all_words.iter().map(|w| w.whole.clone()).collect();
         // Rank: relevance × coverage (the share of the question's weight the
         // file has; all words earn a bonus) × the file's kind.
+        // Paths come from the fast field: only the files that survive the
+        // ranking below have their stored document (text, facts) loaded.
+        let path_columns = searcher
+            .segment_readers()
+            .iter()
+            .map(|s| s.fast_fields().str("path"))
+            .collect::<tantivy::Result<Vec<_>>>()
+            .map_err(tantivy_err)?;
         let mut ranked: Vec<Candidate> = Vec::new();
         for (score, addr) in top {
-            let doc = self.doc(&searcher, addr)?;
-            let file = self.stored(&doc).file();
-            if !keep(filter, &file.path) {
+            let mut path = String::new();
+            if let Some(Some(column)) = path_columns.get(addr.segment_ord as usize)
+                && let Some(ord) = column.term_ords(addr.doc_id).next()
+            {
+                column.ord_to_str(ord, &mut path).map_err(|e| tantivy_err(e.into()))?;
+            }
+            if !keep(filter, &path) {
                 continue;
             }
             let has: Vec<bool> = present.iter().map(|p| p.docs.contains(&addr)).collect();
@@ -445,11 +457,11 @@ impl OpenIndex {
                 .sum::<f32>()
                 / total_idf;
             let all = has.iter().all(|h| *h) && present.len() > 1;
-            let weight = question::class_weight(question::path_class(&file.path), &question_words);
+            let weight = question::class_weight(question::path_class(&path), &question_words);
             let rank = score * (0.3 + 0.7 * coverage).powi(2) * if all { 1.5 } else { 1.0 } * weight;
             ranked.push(Candidate {
-                file,
-                doc,
+                addr,
+                path,
                 has,
                 coverage,
                 rank,
@@ -473,33 +485,32 @@ impl OpenIndex {
         // Definitions: a file whose definition names, signatures or docs
         // carry the words ranks higher.
         let rerank = ranked.len().min(max_files * 2 + 5);
-        let mut facts: Vec<Option<FileFacts>> = Vec::with_capacity(rerank);
+        let mut loaded: Vec<(TantivyDocument, Vec<Symbol>)> = Vec::with_capacity(rerank);
+        let prefilter = words_prefilter(&present);
         for c in ranked.iter_mut().take(rerank) {
-            let decoded = match self.stored(&c.doc).bytes(f.facts) {
-                Some(b) => Some(schema::decode_facts(b)?),
-                None => None,
+            let doc = self.doc(&searcher, c.addr)?;
+            // Definitions only: the identifier occurrences are most of the bytes.
+            let symbols = match self.stored(&doc).bytes(f.facts) {
+                Some(b) => schema::decode_symbols(b)?,
+                None => Vec::new(),
             };
-            if let Some(fx) = &decoded {
-                let def = best_definition(&fx.symbols, &present, total_idf);
-                c.rank *= 1.0 + 0.6 * def;
-            }
-            facts.push(decoded);
+            let def = best_definition(&symbols, &present, total_idf, prefilter.as_ref());
+            c.rank *= 1.0 + 0.6 * def;
+            loaded.push((doc, symbols));
         }
-        let mut head: Vec<(Candidate, Option<FileFacts>)> = ranked.drain(..rerank).zip(facts).collect();
-        head.sort_by(|(a, _), (b, _)| b.rank.total_cmp(&a.rank).then_with(|| a.file.path.cmp(&b.file.path)));
+        let mut head: Vec<(Candidate, (TantivyDocument, Vec<Symbol>))> = ranked.drain(..rerank).zip(loaded).collect();
+        head.sort_by(|(a, _), (b, _)| b.rank.total_cmp(&a.rank).then_with(|| a.path.cmp(&b.path)));
         let more = head.len() > max_files || !ranked.is_empty();
         head.truncate(max_files);
         let words_for_lines: Vec<QueryWord> = present.iter().map(|p| p.word.clone()).collect();
         let highlight = words_regex(&words_for_lines);
         let mut files = Vec::with_capacity(head.len());
-        for (c, fx) in head {
-            let stored = self.stored(&c.doc);
+        for (c, (doc, fx)) in head {
+            let stored = self.stored(&doc);
             let text = stored.str(f.content).unwrap_or_default();
             let (mut lines, line_matches) = best_lines(text, &highlight, &words_for_lines, max_lines);
-            if let Some(fx) = &fx {
-                for l in &mut lines {
-                    l.enclosing = innermost(&fx.symbols, l.line).map(Symbol::qualified_name);
-                }
+            for l in &mut lines {
+                l.enclosing = innermost(&fx, l.line).map(Symbol::qualified_name);
             }
             let words = present
                 .iter()
@@ -508,7 +519,7 @@ impl OpenIndex {
                 .map(|(p, _)| p.word.written.clone())
                 .collect();
             files.push(FileMatch {
-                file: c.file,
+                file: stored.file(),
                 score: c.rank,
                 lines,
                 line_matches,
@@ -523,12 +534,31 @@ impl OpenIndex {
         })
     }
 
+    /// The clause of the word at a literal's right edge (see
+    /// [`edge_words`]): a file holding the literal has a term starting with
+    /// it — unless the match is inside a word too long to be a term, which
+    /// the [`OVERLONG_WORD`] marker tells. (The left edge would need a term
+    /// *ending* with its word: a walk of the whole term dictionary, slower
+    /// than the scan it would save.)
+    fn edge_clauses(&self, literal: &str) -> Result<Vec<Box<dyn Query>>, IndexError> {
+        let f = &self.fields;
+        let (_, right) = edge_words(literal);
+        let mut out: Vec<Box<dyn Query>> = Vec::new();
+        if let Some(w) = right {
+            let words =
+                RegexQuery::from_pattern(&format!("{}.*", regex::escape(&w)), f.content).map_err(tantivy_err)?;
+            out.push(any_of(vec![Box::new(words), term(f.content, OVERLONG_WORD)]));
+        }
+        Ok(out)
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn scan(
         &self,
         pattern: &str,
         case_sensitive: bool,
         narrowing: Vec<String>,
+        edges: Vec<Box<dyn Query>>,
         hints: &[String],
         q: &SearchQuery,
         filter: &Option<PathFilter>,
@@ -548,6 +578,7 @@ impl OpenIndex {
         let f = &self.fields;
         let mut must = vec![self.of_kind(schema::FILE)];
         must.extend(narrowing.iter().map(|t| term(f.content, t)));
+        must.extend(edges);
         let must = self.with_lang(must, q.lang.as_deref());
         let searcher = self.searcher();
         // Candidates with the pattern's words most frequent first (raw term
@@ -836,6 +867,39 @@ impl OpenIndex {
 
 /// Terms scanned per segment when looking for a word's stem family.
 const STEM_SCAN: usize = 4_000;
+/// Longest ending a stem family member has beyond the stem (`ization`).
+const STEM_ENDING_BYTES: usize = 5;
+
+/// Term-dictionary automaton: `prefix` followed by at most `extra` bytes.
+struct ShortEnding<'a> {
+    prefix: &'a [u8],
+    extra: usize,
+}
+
+impl tantivy_fst::Automaton for ShortEnding<'_> {
+    /// Bytes accepted so far; `None` once the term cannot match.
+    type State = Option<usize>;
+
+    fn start(&self) -> Option<usize> {
+        Some(0)
+    }
+
+    fn is_match(&self, state: &Option<usize>) -> bool {
+        state.is_some_and(|n| n >= self.prefix.len())
+    }
+
+    fn can_match(&self, state: &Option<usize>) -> bool {
+        state.is_some()
+    }
+
+    fn accept(&self, state: &Option<usize>, byte: u8) -> Option<usize> {
+        let n = (*state)?;
+        match self.prefix.get(n) {
+            Some(&b) => (b == byte).then_some(n + 1),
+            None => (n < self.prefix.len() + self.extra).then_some(n + 1),
+        }
+    }
+}
 
 /// A question word that occurs in the index.
 struct Present {
@@ -847,8 +911,8 @@ struct Present {
 
 /// A file being ranked for a question.
 struct Candidate {
-    file: IndexedFile,
-    doc: TantivyDocument,
+    addr: DocAddress,
+    path: String,
     /// Per present word: whether the file has it.
     has: Vec<bool>,
     coverage: f32,
@@ -856,7 +920,7 @@ struct Candidate {
 }
 
 fn sort_candidates(c: &mut [Candidate]) {
-    c.sort_by(|a, b| b.rank.total_cmp(&a.rank).then_with(|| a.file.path.cmp(&b.file.path)));
+    c.sort_by(|a, b| b.rank.total_cmp(&a.rank).then_with(|| a.path.cmp(&b.path)));
 }
 
 /// Whether `terms` (a definition's name, signature or doc, tokenised) has `w`.
@@ -866,9 +930,35 @@ fn has_word(terms: &HashSet<String>, w: &QueryWord) -> bool {
 
 /// The share of the question's weight (0–1) the best definition of a file
 /// carries: words in its name count fully, in its signature or doc half.
-fn best_definition(symbols: &[Symbol], present: &[Present], total_idf: f32) -> f32 {
+/// A case-insensitive matcher of every variant and part of the present
+/// words: a definition none of whose texts it matches cannot have a word,
+/// so [`best_definition`] skips tokenising it. `None` when a word is not
+/// ASCII (Unicode case folding may differ from the tokenizer's lowercasing).
+fn words_prefilter(present: &[Present]) -> Option<Regex> {
+    let needles: Vec<&String> = present
+        .iter()
+        .flat_map(|p| p.word.variants.iter().chain(&p.word.parts))
+        .collect();
+    if needles.is_empty() || !needles.iter().all(|n| n.is_ascii()) {
+        return None;
+    }
+    let alternatives: Vec<String> = needles.iter().map(|n| regex::escape(n)).collect();
+    RegexBuilder::new(&alternatives.join("|"))
+        .case_insensitive(true)
+        .build()
+        .ok()
+}
+
+fn best_definition(symbols: &[Symbol], present: &[Present], total_idf: f32, prefilter: Option<&Regex>) -> f32 {
     let mut best = 0.0f32;
     for s in symbols {
+        if let Some(re) = prefilter
+            && !re.is_match(&s.name)
+            && !re.is_match(&s.signature)
+            && !s.doc.as_deref().is_some_and(|d| re.is_match(d))
+        {
+            continue;
+        }
         let name: HashSet<String> = terms(&s.name).into_iter().collect();
         let sig: HashSet<String> = terms(&s.signature).into_iter().collect();
         let doc: HashSet<String> = s
@@ -1141,6 +1231,20 @@ pub(crate) fn literal_terms(literal: &str, case_sensitive: bool) -> Vec<String> 
     out
 }
 
+/// The words at the edges of a literal that may continue in a match, as
+/// `(left, right)`, lowercased: `close()` may be inside `foreclose()`, so a
+/// file holding it has a word ending with `close`; `class Pool` may be
+/// `class PoolManager`, so a word starting with `pool`. A literal of one
+/// word may sit anywhere inside a word: no edges.
+pub(crate) fn edge_words(literal: &str) -> (Option<String>, Option<String>) {
+    let words: Vec<&str> = literal.split(|c: char| !is_word_char(c)).collect();
+    if words.len() < 2 {
+        return (None, None);
+    }
+    let edge = |w: &&str| (!w.is_empty()).then(|| lower(w));
+    (words.first().and_then(edge), words.last().and_then(edge))
+}
+
 /// Terms every match of `pattern` needs: from the literal runs of its
 /// top-level concatenation (edges unbounded). Empty when nothing is certain.
 pub(crate) fn regex_terms(pattern: &str, case_sensitive: bool) -> Vec<String> {
@@ -1278,6 +1382,17 @@ mod tests {
         let long = format!(".{}_tail(", "a".repeat(70));
         assert_eq!(literal_terms(&long, true), ["tail"]);
         assert!(literal_terms(&long, false).is_empty());
+    }
+
+    #[test]
+    fn edge_words_are_the_words_a_match_may_continue() {
+        let e = |l: &str| edge_words(l);
+        assert_eq!(e("close()"), (Some("close".into()), None));
+        assert_eq!(e("class Pool"), (Some("class".into()), Some("pool".into())));
+        assert_eq!(e(".parse_url("), (None, None));
+        assert_eq!(e("x.Get"), (Some("x".into()), Some("get".into())));
+        assert_eq!(e("name"), (None, None), "one word may sit inside any word");
+        assert_eq!(e("("), (None, None));
     }
 
     #[test]

@@ -3,7 +3,10 @@
 //! parts (`parse_url`, `HTTPServer`, `utf8Decode`) each part is indexed too,
 //! so `parse url`, `parseUrl` and `parse_url` all find `parse_url`. A word
 //! longer than [`MAX_WORD_BYTES`] is indexed by its parts only, so every
-//! part of every word is a term (exact substring search relies on it).
+//! part of every word is a term (exact substring search relies on it), plus
+//! the [`OVERLONG_WORD`] marker: a file without it has every word as a term,
+//! which lets a substring search narrow by the prefix and suffix of the
+//! words at a literal's edges.
 
 use lettuce_domain::code::{is_word_char, split_identifier};
 use tantivy::tokenizer::{Token, TokenStream, Tokenizer};
@@ -14,6 +17,10 @@ pub const CODE_TOKENIZER: &str = "lettuce_code";
 /// Longest word or part indexed as a term. Longer words (long test names,
 /// but also hashes and base64) contribute their parts up to this length.
 pub const MAX_WORD_BYTES: usize = 64;
+
+/// The term a text gets for each word longer than [`MAX_WORD_BYTES`]. No
+/// query word can produce it (it is not made of word characters).
+pub const OVERLONG_WORD: &str = "\u{1}overlong";
 
 /// See the [module docs](self).
 #[derive(Debug, Clone, Default)]
@@ -28,6 +35,8 @@ pub struct CodeTokenStream<'a> {
     token: &'a mut Token,
     /// Parts of the current word still to emit: (start, end) in `text`.
     parts: Vec<(usize, usize)>,
+    /// Set when the next [`Self::emit`] is the [`OVERLONG_WORD`] marker.
+    marker: bool,
     position: usize,
 }
 
@@ -41,6 +50,7 @@ impl Tokenizer for CodeTokenizer {
             pos: 0,
             token: &mut self.token,
             parts: Vec::new(),
+            marker: false,
             position: 0,
         }
     }
@@ -51,7 +61,9 @@ impl CodeTokenStream<'_> {
         let t = &mut *self.token;
         t.text.clear();
         let s = &self.text[start..end];
-        if s.is_ascii() {
+        if std::mem::take(&mut self.marker) {
+            t.text.push_str(OVERLONG_WORD);
+        } else if s.is_ascii() {
             t.text.push_str(s);
             t.text.make_ascii_lowercase();
         } else {
@@ -118,7 +130,10 @@ impl TokenStream for CodeTokenStream<'_> {
             let word = &self.text[start..end];
             if is_one_part(word) {
                 if word.len() > MAX_WORD_BYTES {
-                    continue; // one overlong part: noise
+                    // One overlong part: noise, but the file has an overlong word.
+                    self.marker = true;
+                    self.emit(start, end);
+                    return true;
                 }
                 self.emit(start, end);
                 return true;
@@ -136,10 +151,8 @@ impl TokenStream for CodeTokenStream<'_> {
                 }
             }
             if overlong {
-                match self.parts.pop() {
-                    Some((s, e)) => self.emit(s, e),
-                    None => continue, // one overlong part: noise
-                }
+                self.marker = true;
+                self.emit(start, end);
             } else {
                 self.emit(start, end);
             }
@@ -176,7 +189,9 @@ pub fn spans(text: &str) -> Vec<(String, usize, usize)> {
     let mut out = Vec::new();
     while stream.advance() {
         let tok = stream.token();
-        out.push((tok.text.clone(), tok.offset_from, tok.offset_to));
+        if tok.text != OVERLONG_WORD {
+            out.push((tok.text.clone(), tok.offset_from, tok.offset_to));
+        }
     }
     out
 }
@@ -187,7 +202,9 @@ pub fn terms(text: &str) -> Vec<String> {
     let mut stream = t.token_stream(text);
     let mut out = Vec::new();
     while stream.advance() {
-        out.push(stream.token().text.clone());
+        if stream.token().text != OVERLONG_WORD {
+            out.push(stream.token().text.clone());
+        }
     }
     out
 }
@@ -230,6 +247,29 @@ mod tests {
         assert_eq!(&t[..3], ["file", "read", "should"]);
         assert_eq!(t.last().map(String::as_str), Some("x"));
         assert!(!t.contains(&name.to_owned()));
+    }
+
+    #[test]
+    fn overlong_words_leave_a_marker_in_the_index_stream() {
+        let long = "a".repeat(MAX_WORD_BYTES + 1);
+        let name = "file_read_should_fall_back_to_blocking_if_runtime_has_no_io_driver";
+        for (text, expected) in [
+            (format!("{long} ok"), vec![OVERLONG_WORD, "ok"]),
+            (format!("x {name}"), {
+                let mut v = vec!["x", OVERLONG_WORD];
+                v.extend(name.split('_'));
+                v
+            }),
+            ("short words only".to_owned(), vec!["short", "words", "only"]),
+        ] {
+            let mut t = CodeTokenizer::default();
+            let mut stream = t.token_stream(&text);
+            let mut got = Vec::new();
+            while stream.advance() {
+                got.push(stream.token().text.clone());
+            }
+            assert_eq!(got, expected, "{text}");
+        }
     }
 
     #[test]

@@ -225,6 +225,58 @@ async fn identifiers_longer_than_64_bytes_are_found() {
     assert_eq!(index.search(&c1, &substring(&call)).await.unwrap().files.len(), 1);
 }
 
+#[tokio::test]
+async fn substring_edges_narrow_by_word_prefix_and_suffix_and_miss_nothing() {
+    // `close(` may end `foreclose(`; `class Pool` may begin `class
+    // PoolManager`; a match inside a word too long to be a term is still
+    // found (the overlong-word marker keeps its file a candidate).
+    let long = format!("{}_foreclose", "x".repeat(60));
+    let (index, _blobs, _cache) = memory_index();
+    let repo = RepoId(Uuid::now_v7());
+    let overlong = format!("{long}(1)\n");
+    run(
+        &index,
+        repo,
+        snap(
+            "c1",
+            &[
+                ("a.py", "foreclose(1)\nclass PoolManager:\n    pass\n"),
+                ("b.py", "close (1)\nclass Pools2: pass\nsubclass Pool: pass\n"),
+                ("c.py", overlong.as_str()),
+                ("d.py", "closed(1)\nclass XPool: pass\n"),
+            ],
+        ),
+    )
+    .await;
+    let c1 = at(repo, "c1");
+    let paths = |r: lettuce_ports::index::SearchResults| {
+        let mut p: Vec<String> = r.files.into_iter().map(|f| f.file.path).collect();
+        p.sort();
+        p
+    };
+    assert_eq!(
+        paths(index.search(&c1, &substring("close(")).await.unwrap()),
+        ["a.py", "c.py"]
+    );
+    assert_eq!(
+        paths(index.search(&c1, &substring("class Pool")).await.unwrap()),
+        ["a.py", "b.py"]
+    );
+    let loud = lettuce_ports::index::SearchQuery {
+        case_sensitive: false,
+        ..substring("CLASS POOLM")
+    };
+    assert_eq!(paths(index.search(&c1, &loud).await.unwrap()), ["a.py"]);
+    assert!(
+        index
+            .search(&c1, &substring("class Poolz"))
+            .await
+            .unwrap()
+            .files
+            .is_empty()
+    );
+}
+
 /// Counts characters: an encoding other than [`WordCounter`]'s.
 #[derive(Debug)]
 struct CharCounter;

@@ -120,6 +120,11 @@ enum Step {
     Agent,
 }
 
+/// The `lettuce` binary's allocator, so the in-process query rows measure
+/// what the product runs.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     anyhow::ensure!(cli.runs > 0, "--runs must be positive");
