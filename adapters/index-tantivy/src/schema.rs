@@ -4,7 +4,7 @@
 
 use crate::extract::FileFacts;
 use crate::rules::SkipReason;
-use crate::tokenizer::{CODE_TOKENIZER, CodeTokenizer};
+use crate::tokenizer::{CODE_TOKENIZER, CodeTokenizer, OVERLONG_WORD, has_overlong_word};
 use lettuce_domain::code::Symbol;
 use lettuce_ports::index::{FileTokens, IndexError, IndexedFile};
 use tantivy::schema::{
@@ -39,6 +39,7 @@ pub(crate) struct Fields {
     pub sym_parts: Field,
     pub sym_kind: Field,
     pub sym: Field,
+    pub overlong: Field,
 }
 
 fn code_text(stored: bool) -> TextOptions {
@@ -72,6 +73,8 @@ pub(crate) fn schema() -> Schema {
     b.add_text_field("sym_parts", code_text(false));
     b.add_text_field("sym_kind", STRING);
     b.add_bytes_field("sym", BytesOptions::default().set_stored());
+    // [`OVERLONG_WORD`] when the file has a word over the term length limit.
+    b.add_text_field("overlong", STRING);
     b.build()
 }
 
@@ -102,6 +105,7 @@ impl Fields {
             sym_parts: f("sym_parts")?,
             sym_kind: f("sym_kind")?,
             sym: f("sym")?,
+            overlong: f("overlong")?,
         })
     }
 }
@@ -159,6 +163,9 @@ pub(crate) fn documents(f: &Fields, r: &FileRecord<'_>) -> Result<Vec<TantivyDoc
     }
     if let Some(t) = r.text {
         file.add_text(f.content, t);
+        if has_overlong_word(t) {
+            file.add_text(f.overlong, OVERLONG_WORD);
+        }
     }
     add_tokens(f, &mut file, r);
     let owned;

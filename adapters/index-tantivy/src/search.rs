@@ -547,7 +547,7 @@ impl OpenIndex {
         if let Some(w) = right {
             let words =
                 RegexQuery::from_pattern(&format!("{}.*", regex::escape(&w)), f.content).map_err(tantivy_err)?;
-            out.push(any_of(vec![Box::new(words), term(f.content, OVERLONG_WORD)]));
+            out.push(any_of(vec![Box::new(words), term(f.overlong, OVERLONG_WORD)]));
         }
         Ok(out)
     }

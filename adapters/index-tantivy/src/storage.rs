@@ -35,8 +35,9 @@ use tantivy::directory::{
 
 /// Version of the index format (schema, extraction, record layout). An
 /// index of another format is treated as missing and rebuilt.
-/// 4: the tokenizer marks overlong words (substring search narrows by the
-/// right edge word's prefix); `path` is a fast field.
+/// 4: an `overlong` field marks files with words over the term length
+/// limit (substring search narrows by the last word's prefix); `path` is a
+/// fast field.
 pub const FORMAT: u32 = 4;
 
 /// One file of a commit's manifest.

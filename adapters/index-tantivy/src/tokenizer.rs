@@ -3,10 +3,12 @@
 //! parts (`parse_url`, `HTTPServer`, `utf8Decode`) each part is indexed too,
 //! so `parse url`, `parseUrl` and `parse_url` all find `parse_url`. A word
 //! longer than [`MAX_WORD_BYTES`] is indexed by its parts only, so every
-//! part of every word is a term (exact substring search relies on it), plus
-//! the [`OVERLONG_WORD`] marker: a file without it has every word as a term,
-//! which lets a substring search narrow by the prefix and suffix of the
-//! words at a literal's edges.
+//! part of every word is a term (exact substring search relies on it). A
+//! file with such a word gets the [`OVERLONG_WORD`] marker in a field of its
+//! own ([`has_overlong_word`]): a file without it has every word as a term,
+//! which lets a substring search narrow by the prefix of a literal's last
+//! word. (In the content field the marker would change BM25's length
+//! normalisation, and with it the ranking of text questions.)
 
 use lettuce_domain::code::{is_word_char, split_identifier};
 use tantivy::tokenizer::{Token, TokenStream, Tokenizer};
@@ -18,8 +20,7 @@ pub const CODE_TOKENIZER: &str = "lettuce_code";
 /// but also hashes and base64) contribute their parts up to this length.
 pub const MAX_WORD_BYTES: usize = 64;
 
-/// The term a text gets for each word longer than [`MAX_WORD_BYTES`]. No
-/// query word can produce it (it is not made of word characters).
+/// The marker term of a file with a word longer than [`MAX_WORD_BYTES`].
 pub const OVERLONG_WORD: &str = "\u{1}overlong";
 
 /// See the [module docs](self).
@@ -35,8 +36,6 @@ pub struct CodeTokenStream<'a> {
     token: &'a mut Token,
     /// Parts of the current word still to emit: (start, end) in `text`.
     parts: Vec<(usize, usize)>,
-    /// Set when the next [`Self::emit`] is the [`OVERLONG_WORD`] marker.
-    marker: bool,
     position: usize,
 }
 
@@ -50,7 +49,6 @@ impl Tokenizer for CodeTokenizer {
             pos: 0,
             token: &mut self.token,
             parts: Vec::new(),
-            marker: false,
             position: 0,
         }
     }
@@ -61,9 +59,7 @@ impl CodeTokenStream<'_> {
         let t = &mut *self.token;
         t.text.clear();
         let s = &self.text[start..end];
-        if std::mem::take(&mut self.marker) {
-            t.text.push_str(OVERLONG_WORD);
-        } else if s.is_ascii() {
+        if s.is_ascii() {
             t.text.push_str(s);
             t.text.make_ascii_lowercase();
         } else {
@@ -130,10 +126,7 @@ impl TokenStream for CodeTokenStream<'_> {
             let word = &self.text[start..end];
             if is_one_part(word) {
                 if word.len() > MAX_WORD_BYTES {
-                    // One overlong part: noise, but the file has an overlong word.
-                    self.marker = true;
-                    self.emit(start, end);
-                    return true;
+                    continue; // one overlong part: noise
                 }
                 self.emit(start, end);
                 return true;
@@ -151,8 +144,10 @@ impl TokenStream for CodeTokenStream<'_> {
                 }
             }
             if overlong {
-                self.marker = true;
-                self.emit(start, end);
+                match self.parts.pop() {
+                    Some((s, e)) => self.emit(s, e),
+                    None => continue, // one overlong part: noise
+                }
             } else {
                 self.emit(start, end);
             }
@@ -167,6 +162,19 @@ impl TokenStream for CodeTokenStream<'_> {
     fn token_mut(&mut self) -> &mut Token {
         self.token
     }
+}
+
+/// Whether `text` has a word longer than [`MAX_WORD_BYTES`] (one the
+/// tokenizer indexes by its parts only, or not at all).
+pub fn has_overlong_word(text: &str) -> bool {
+    let mut t = CodeTokenizer::default();
+    let mut stream = t.token_stream(text);
+    while let Some((start, end)) = stream.next_word() {
+        if end - start > MAX_WORD_BYTES {
+            return true;
+        }
+    }
+    false
 }
 
 /// Whether `split_identifier` would return `word` whole (most words: `self`,
@@ -189,9 +197,7 @@ pub fn spans(text: &str) -> Vec<(String, usize, usize)> {
     let mut out = Vec::new();
     while stream.advance() {
         let tok = stream.token();
-        if tok.text != OVERLONG_WORD {
-            out.push((tok.text.clone(), tok.offset_from, tok.offset_to));
-        }
+        out.push((tok.text.clone(), tok.offset_from, tok.offset_to));
     }
     out
 }
@@ -202,9 +208,7 @@ pub fn terms(text: &str) -> Vec<String> {
     let mut stream = t.token_stream(text);
     let mut out = Vec::new();
     while stream.advance() {
-        if stream.token().text != OVERLONG_WORD {
-            out.push(stream.token().text.clone());
-        }
+        out.push(stream.token().text.clone());
     }
     out
 }
@@ -250,26 +254,13 @@ mod tests {
     }
 
     #[test]
-    fn overlong_words_leave_a_marker_in_the_index_stream() {
+    fn overlong_words_are_detected() {
         let long = "a".repeat(MAX_WORD_BYTES + 1);
         let name = "file_read_should_fall_back_to_blocking_if_runtime_has_no_io_driver";
-        for (text, expected) in [
-            (format!("{long} ok"), vec![OVERLONG_WORD, "ok"]),
-            (format!("x {name}"), {
-                let mut v = vec!["x", OVERLONG_WORD];
-                v.extend(name.split('_'));
-                v
-            }),
-            ("short words only".to_owned(), vec!["short", "words", "only"]),
-        ] {
-            let mut t = CodeTokenizer::default();
-            let mut stream = t.token_stream(&text);
-            let mut got = Vec::new();
-            while stream.advance() {
-                got.push(stream.token().text.clone());
-            }
-            assert_eq!(got, expected, "{text}");
-        }
+        assert!(has_overlong_word(&format!("x {long} ok")));
+        assert!(has_overlong_word(&format!("{name}()")));
+        assert!(!has_overlong_word(&"a".repeat(MAX_WORD_BYTES)));
+        assert!(!has_overlong_word("short words only"));
     }
 
     #[test]
