@@ -867,7 +867,8 @@ impl OpenIndex {
 
 /// Terms scanned per segment when looking for a word's stem family.
 const STEM_SCAN: usize = 4_000;
-/// Longest ending a stem family member has beyond the stem (`ization`).
+/// Longest ending a stem family member may have beyond the stem, in bytes
+/// (`callback` → `callbacks`, `handl` → `handling`).
 const STEM_ENDING_BYTES: usize = 5;
 
 /// Term-dictionary automaton: `prefix` followed by at most `extra` bytes.
