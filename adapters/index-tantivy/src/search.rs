@@ -30,12 +30,126 @@ const FILTERED_CANDIDATES: usize = 5_000;
 /// whether it has found enough.
 const SCAN_WINDOW: usize = 64;
 
+/// Most terms a left-edge word may end before it stops narrowing (`get(`
+/// ends hundreds — `target`, `widget`, … —, but a literal that common is
+/// found by the scan's first windows anyway).
+const MAX_SUFFIX_TERMS: usize = 128;
+
+/// A field's distinct terms with their characters reversed, sorted: the
+/// terms ending with a word are one range, found by binary search. (A
+/// regular-expression automaton `.*word` over the term dictionary walks all
+/// of it on every query: ~30 ms on the CPython stdlib.)
+#[derive(Debug)]
+pub(crate) struct ReversedTerms(Vec<Box<str>>);
+
+impl ReversedTerms {
+    fn of(searcher: &Searcher, field: Field) -> tantivy::Result<Self> {
+        let mut all: Vec<Box<str>> = Vec::new();
+        for segment in searcher.segment_readers() {
+            let inverted = segment.inverted_index(field)?;
+            let mut stream = inverted.terms().stream()?;
+            while stream.advance() {
+                if let Ok(t) = std::str::from_utf8(stream.key()) {
+                    all.push(t.chars().rev().collect::<String>().into_boxed_str());
+                }
+            }
+        }
+        all.sort_unstable();
+        all.dedup();
+        Ok(Self(all))
+    }
+
+    /// The terms ending with `word` (reversed back), or `None` when more
+    /// than `max` do.
+    fn ending_with(&self, word: &str, max: usize) -> Option<Vec<String>> {
+        let rev: String = word.chars().rev().collect();
+        let start = self.0.partition_point(|t| t.as_ref() < rev.as_str());
+        let mut out = Vec::new();
+        for t in self.0[start..].iter().take_while(|t| t.starts_with(rev.as_str())) {
+            if out.len() == max {
+                return None;
+            }
+            out.push(t.chars().rev().collect());
+        }
+        Some(out)
+    }
+}
+
+/// Paths of documents, read from the `path` fast field (no stored-document
+/// load).
+struct PathColumns(Vec<Option<tantivy::columnar::StrColumn>>);
+
+impl PathColumns {
+    fn of(searcher: &Searcher) -> Result<Self, IndexError> {
+        searcher
+            .segment_readers()
+            .iter()
+            .map(|s| s.fast_fields().str("path"))
+            .collect::<tantivy::Result<Vec<_>>>()
+            .map(PathColumns)
+            .map_err(tantivy_err)
+    }
+
+    fn path(&self, addr: DocAddress) -> Result<String, IndexError> {
+        let mut path = String::new();
+        if let Some(Some(column)) = self.0.get(addr.segment_ord as usize)
+            && let Some(ord) = column.term_ords(addr.doc_id).next()
+        {
+            column.ord_to_str(ord, &mut path).map_err(|e| tantivy_err(e.into()))?;
+        }
+        Ok(path)
+    }
+}
+
+/// The `limit` best documents by score, with ties at the cut-off broken by
+/// path — not by document address, which depends on how the index writer's
+/// threads happened to lay documents out in segments. So two builds of the
+/// same commit give the same answer.
+fn top_docs_stable(
+    searcher: &Searcher,
+    query: &dyn Query,
+    limit: usize,
+    paths: &PathColumns,
+) -> Result<Vec<(f32, DocAddress)>, IndexError> {
+    let limit = limit.max(1);
+    let mut want = limit + limit / 2 + 16;
+    loop {
+        let top = searcher
+            .search(query, &TopDocs::with_limit(want).order_by_score())
+            .map_err(tantivy_err)?;
+        if top.len() <= limit {
+            return Ok(top);
+        }
+        let cut = top[limit - 1].0;
+        // The tie run may extend past what was collected: collect more.
+        if top.len() == want && top[want - 1].0 >= cut && want < 64 * limit {
+            want *= 4;
+            continue;
+        }
+        let mut above: Vec<(f32, DocAddress)> = top.iter().copied().filter(|(s, _)| *s > cut).collect();
+        let mut tied: Vec<(String, (f32, DocAddress))> = top
+            .iter()
+            .copied()
+            .filter(|(s, _)| *s == cut)
+            .map(|d| Ok((paths.path(d.1)?, d)))
+            .collect::<Result<_, IndexError>>()?;
+        // Within one file the documents share a segment, in the order
+        // they were added: the doc id orders them deterministically.
+        tied.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.1.doc_id.cmp(&b.1.1.doc_id)));
+        above.extend(tied.into_iter().map(|(_, d)| d).take(limit.saturating_sub(above.len())));
+        return Ok(above);
+    }
+}
+
 /// One commit of one repo, opened for queries.
 pub(crate) struct OpenIndex {
     pub at: IndexRef,
     reader: IndexReader,
     fields: Fields,
     graph: OnceLock<Arc<SymbolGraph>>,
+    /// The content field's terms, reversed and sorted: built on the first
+    /// substring search that needs a term *ending* with a word.
+    reversed_terms: OnceLock<Result<Arc<ReversedTerms>, String>>,
 }
 
 impl std::fmt::Debug for OpenIndex {
@@ -121,6 +235,7 @@ impl OpenIndex {
             reader,
             fields,
             graph: OnceLock::new(),
+            reversed_terms: OnceLock::new(),
         })
     }
 
@@ -422,29 +537,17 @@ impl OpenIndex {
         } else {
             (max_files * 10).max(100)
         };
-        let top = searcher
-            .search(&query, &TopDocs::with_limit(limit).order_by_score())
-            .map_err(tantivy_err)?;
+        let path_columns = PathColumns::of(&searcher)?;
+        let top = top_docs_stable(&searcher, &query, limit, &path_columns)?;
         let total_idf: f32 = present.iter().map(|p| p.idf).sum();
         let question_words: Vec<String> = all_words.iter().map(|w| w.whole.clone()).collect();
         // Rank: relevance × coverage (the share of the question's weight the
         // file has; all words earn a bonus) × the file's kind.
         // Paths come from the fast field: only the files that survive the
         // ranking below have their stored document (text, facts) loaded.
-        let path_columns = searcher
-            .segment_readers()
-            .iter()
-            .map(|s| s.fast_fields().str("path"))
-            .collect::<tantivy::Result<Vec<_>>>()
-            .map_err(tantivy_err)?;
         let mut ranked: Vec<Candidate> = Vec::new();
         for (score, addr) in top {
-            let mut path = String::new();
-            if let Some(Some(column)) = path_columns.get(addr.segment_ord as usize)
-                && let Some(ord) = column.term_ords(addr.doc_id).next()
-            {
-                column.ord_to_str(ord, &mut path).map_err(|e| tantivy_err(e.into()))?;
-            }
+            let path = path_columns.path(addr)?;
             if !keep(filter, &path) {
                 continue;
             }
@@ -486,7 +589,12 @@ impl OpenIndex {
         // carry the words ranks higher.
         let rerank = ranked.len().min(max_files * 2 + 5);
         let mut loaded: Vec<(TantivyDocument, Vec<Symbol>)> = Vec::with_capacity(rerank);
-        let prefilter = words_prefilter(&present);
+        let words_for_lines: Vec<QueryWord> = present.iter().map(|p| p.word.clone()).collect();
+        let needles = Needles::new(&words_for_lines);
+        let highlight = words_regex(&words_for_lines);
+        // Unicode case folding may differ from the tokenizer's lowercasing:
+        // only an ASCII matcher may skip definitions.
+        let prefilter = needles.all_ascii().then_some(&highlight);
         for c in ranked.iter_mut().take(rerank) {
             let doc = self.doc(&searcher, c.addr)?;
             // Definitions only: the identifier occurrences are most of the bytes.
@@ -494,7 +602,7 @@ impl OpenIndex {
                 Some(b) => schema::decode_symbols(b)?,
                 None => Vec::new(),
             };
-            let def = best_definition(&symbols, &present, total_idf, prefilter.as_ref());
+            let def = best_definition(&symbols, &present, &needles, total_idf, prefilter);
             c.rank *= 1.0 + 0.6 * def;
             loaded.push((doc, symbols));
         }
@@ -502,13 +610,11 @@ impl OpenIndex {
         head.sort_by(|(a, _), (b, _)| b.rank.total_cmp(&a.rank).then_with(|| a.path.cmp(&b.path)));
         let more = head.len() > max_files || !ranked.is_empty();
         head.truncate(max_files);
-        let words_for_lines: Vec<QueryWord> = present.iter().map(|p| p.word.clone()).collect();
-        let highlight = words_regex(&words_for_lines);
         let mut files = Vec::with_capacity(head.len());
         for (c, (doc, fx)) in head {
             let stored = self.stored(&doc);
             let text = stored.str(f.content).unwrap_or_default();
-            let (mut lines, line_matches) = best_lines(text, &highlight, &words_for_lines, max_lines);
+            let (mut lines, line_matches) = best_lines(text, &highlight, &needles, max_lines);
             for l in &mut lines {
                 l.enclosing = innermost(&fx, l.line).map(Symbol::qualified_name);
             }
@@ -534,22 +640,41 @@ impl OpenIndex {
         })
     }
 
-    /// The clause of the word at a literal's right edge (see
-    /// [`edge_words`]): a file holding the literal has a term starting with
-    /// it — unless the match is inside a word too long to be a term, which
-    /// the [`OVERLONG_WORD`] marker tells. (The left edge would need a term
-    /// *ending* with its word: a walk of the whole term dictionary, slower
-    /// than the scan it would save.)
+    /// Clauses from the words at a literal's edges (see [`edge_words`]): a
+    /// file holding the literal has a term *starting* with the right edge
+    /// word and a term *ending* with the left one — unless the match is
+    /// inside a word too long to be a term, which the [`OVERLONG_WORD`]
+    /// marker tells. Terms ending with a word come from the reversed term
+    /// list; a word ending too many terms to narrow adds no clause.
     fn edge_clauses(&self, literal: &str) -> Result<Vec<Box<dyn Query>>, IndexError> {
         let f = &self.fields;
-        let (_, right) = edge_words(literal);
+        let (left, right) = edge_words(literal);
+        let overlong = || term(f.overlong, OVERLONG_WORD);
         let mut out: Vec<Box<dyn Query>> = Vec::new();
         if let Some(w) = right {
             let words =
                 RegexQuery::from_pattern(&format!("{}.*", regex::escape(&w)), f.content).map_err(tantivy_err)?;
-            out.push(any_of(vec![Box::new(words), term(f.overlong, OVERLONG_WORD)]));
+            out.push(any_of(vec![Box::new(words), overlong()]));
+        }
+        if let Some(w) = left
+            && let Some(ending) = self.reversed_terms()?.ending_with(&w, MAX_SUFFIX_TERMS)
+        {
+            // A union of term queries: each is one dictionary lookup, where
+            // a term-set query walks the dictionary with an automaton.
+            let mut any: Vec<Box<dyn Query>> = ending.iter().map(|t| term(f.content, t)).collect();
+            any.push(overlong());
+            out.push(any_of(any));
         }
         Ok(out)
+    }
+
+    fn reversed_terms(&self) -> Result<Arc<ReversedTerms>, IndexError> {
+        let built = self.reversed_terms.get_or_init(|| {
+            ReversedTerms::of(&self.searcher(), self.fields.content)
+                .map(Arc::new)
+                .map_err(|e| e.to_string())
+        });
+        built.clone().map_err(|e| tantivy_err(tantivy::TantivyError::InternalError(e)))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -583,8 +708,7 @@ impl OpenIndex {
         let searcher = self.searcher();
         // Candidates with the pattern's words most frequent first (raw term
         // frequency, not BM25: length normalisation would rank a short file
-        // with one occurrence above a longer one with many), ties in index
-        // order, scanned a window at a time until more than `max_files`
+        // with one occurrence above a longer one with many), ties by path, scanned a window at a time until more than `max_files`
         // files matched: `more` stays exact, and a common literal does not
         // make every candidate file be read.
         let candidates = searcher
@@ -614,7 +738,7 @@ impl OpenIndex {
     }
 
     /// `candidates` ordered by the summed frequency of `words` in the content
-    /// field (highest first), then by address: deterministic whatever the
+    /// field (highest first), then by path: deterministic whatever the
     /// segment layout.
     fn by_term_frequency(
         &self,
@@ -643,9 +767,13 @@ impl OpenIndex {
                 }
             }
         }
-        let mut ranked: Vec<(DocAddress, u64)> = freq.into_iter().collect();
-        ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        Ok(ranked.into_iter().map(|(a, _)| a).collect())
+        let paths = PathColumns::of(searcher)?;
+        let mut ranked: Vec<(DocAddress, u64, String)> = freq
+            .into_iter()
+            .map(|(a, n)| Ok((a, n, paths.path(a)?)))
+            .collect::<Result<_, IndexError>>()?;
+        ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.2.cmp(&b.2)));
+        Ok(ranked.into_iter().map(|(a, _, _)| a).collect())
     }
 
     /// The matches of `re` in the files of `window`, scanned in parallel.
@@ -721,9 +849,7 @@ impl OpenIndex {
             limit * 4 + 50
         };
         let searcher = self.searcher();
-        let top = searcher
-            .search(&all_of(must), &TopDocs::with_limit(candidates).order_by_score())
-            .map_err(tantivy_err)?;
+        let top = top_docs_stable(&searcher, &all_of(must), candidates, &PathColumns::of(&searcher)?)?;
         let mut out: Vec<(SymbolMatch, f32)> = Vec::new();
         for (score, addr) in top {
             let doc = self.doc(&searcher, addr)?;
@@ -925,33 +1051,82 @@ fn sort_candidates(c: &mut [Candidate]) {
 }
 
 /// Whether `terms` (a definition's name, signature or doc, tokenised) has `w`.
-fn has_word(terms: &HashSet<String>, w: &QueryWord) -> bool {
-    w.variants.iter().any(|v| terms.contains(v)) || (w.parts.len() > 1 && w.parts.iter().all(|p| terms.contains(p)))
+/// The terms a question's words match — each word's variants and parts —
+/// looked up per token of a text as it is tokenized, so ranking and line
+/// picking allocate nothing per token.
+pub(crate) struct Needles {
+    index: rustc_hash::FxHashMap<String, usize>,
+    /// Per word: the needles of its variants (the whole word among them)
+    /// and of its parts.
+    words: Vec<(Vec<usize>, Vec<usize>)>,
+}
+
+impl Needles {
+    pub(crate) fn new(words: &[QueryWord]) -> Self {
+        let mut index = rustc_hash::FxHashMap::default();
+        let mut id = |t: &String| {
+            let next = index.len();
+            *index.entry(t.clone()).or_insert(next)
+        };
+        let words = words
+            .iter()
+            .map(|w| {
+                let variants = std::iter::once(&w.whole).chain(&w.variants).map(&mut id).collect();
+                let parts = w.parts.iter().map(&mut id).collect();
+                (variants, parts)
+            })
+            .collect();
+        Self { index, words }
+    }
+
+    fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    fn all_ascii(&self) -> bool {
+        !self.index.is_empty() && self.index.keys().all(|k| k.is_ascii())
+    }
+
+    /// Calls `hit(needle, start, end)` for each term of `text` that is a needle.
+    fn each(&self, text: &str, mut hit: impl FnMut(usize, usize, usize)) {
+        use tantivy::tokenizer::{TokenStream, Tokenizer};
+        let mut tokenizer = crate::tokenizer::CodeTokenizer::default();
+        let mut stream = tokenizer.token_stream(text);
+        while stream.advance() {
+            let t = stream.token();
+            if let Some(&i) = self.index.get(t.text.as_str()) {
+                hit(i, t.offset_from, t.offset_to);
+            }
+        }
+    }
+
+    /// Sets `found[i]` for each needle `i` among the terms of `text`.
+    fn mark(&self, text: &str, found: &mut [bool]) {
+        self.each(text, |i, _, _| found[i] = true);
+    }
+
+    /// Whether word `w` occurs, given the needles found: one of its
+    /// variants, or all of its parts when it has several.
+    fn has(&self, w: usize, found: &[bool]) -> bool {
+        let (variants, parts) = &self.words[w];
+        variants.iter().any(|&i| found[i]) || (parts.len() > 1 && parts.iter().all(|&i| found[i]))
+    }
 }
 
 /// The share of the question's weight (0–1) the best definition of a file
 /// carries: words in its name count fully, in its signature or doc half.
-/// A case-insensitive matcher of every variant and part of the present
-/// words: a definition none of whose texts it matches cannot have a word,
-/// so [`best_definition`] skips tokenising it. `None` when a word is not
-/// ASCII (Unicode case folding may differ from the tokenizer's lowercasing).
-fn words_prefilter(present: &[Present]) -> Option<Regex> {
-    let needles: Vec<&String> = present
-        .iter()
-        .flat_map(|p| p.word.variants.iter().chain(&p.word.parts))
-        .collect();
-    if needles.is_empty() || !needles.iter().all(|n| n.is_ascii()) {
-        return None;
-    }
-    let alternatives: Vec<String> = needles.iter().map(|n| regex::escape(n)).collect();
-    RegexBuilder::new(&alternatives.join("|"))
-        .case_insensitive(true)
-        .build()
-        .ok()
-}
-
-fn best_definition(symbols: &[Symbol], present: &[Present], total_idf: f32, prefilter: Option<&Regex>) -> f32 {
+/// `prefilter` is a case-insensitive matcher of every needle: a definition
+/// none of whose texts it matches cannot have a word, so it is skipped
+/// without tokenizing.
+fn best_definition(
+    symbols: &[Symbol],
+    present: &[Present],
+    needles: &Needles,
+    total_idf: f32,
+    prefilter: Option<&Regex>,
+) -> f32 {
     let mut best = 0.0f32;
+    let (mut name, mut other) = (vec![false; needles.len()], vec![false; needles.len()]);
     for s in symbols {
         if let Some(re) = prefilter
             && !re.is_match(&s.name)
@@ -960,18 +1135,18 @@ fn best_definition(symbols: &[Symbol], present: &[Present], total_idf: f32, pref
         {
             continue;
         }
-        let name: HashSet<String> = terms(&s.name).into_iter().collect();
-        let sig: HashSet<String> = terms(&s.signature).into_iter().collect();
-        let doc: HashSet<String> = s
-            .doc
-            .as_deref()
-            .map(|d| terms(truncate_chars(d, 400).as_str()).into_iter().collect())
-            .unwrap_or_default();
+        name.fill(false);
+        other.fill(false);
+        needles.mark(&s.name, &mut name);
+        needles.mark(&s.signature, &mut other);
+        if let Some(d) = s.doc.as_deref() {
+            needles.mark(truncate_chars(d, 400).as_str(), &mut other);
+        }
         let mut got = 0.0;
-        for p in present {
-            if has_word(&name, &p.word) {
+        for (i, p) in present.iter().enumerate() {
+            if needles.has(i, &name) {
                 got += p.idf;
-            } else if has_word(&sig, &p.word) || has_word(&doc, &p.word) {
+            } else if needles.has(i, &other) {
                 got += 0.5 * p.idf;
             }
         }
@@ -1039,36 +1214,30 @@ fn words_regex(words: &[QueryWord]) -> Regex {
 /// then in line order; also how many lines matched at all. A word matches
 /// where the index would match it — as a whole word or as all its parts —
 /// never inside another word (`iter` does not match `literal`).
-fn best_lines(text: &str, prefilter: &Regex, words: &[QueryWord], max: usize) -> (Vec<LineMatch>, u32) {
+fn best_lines(text: &str, prefilter: &Regex, needles: &Needles, max: usize) -> (Vec<LineMatch>, u32) {
     let mut scored: Vec<(usize, LineMatch)> = Vec::new();
     let mut total = 0u32;
-    for (i, line) in text.lines().enumerate() {
-        if !prefilter.is_match(line) {
-            continue;
-        }
-        let spans = crate::tokenizer::spans(line);
+    let mut found = vec![false; needles.len()];
+    let mut spans: Vec<(usize, usize, usize)> = Vec::new();
+    for (i, line) in lines_matching(text, prefilter) {
+        spans.clear();
+        found.fill(false);
+        needles.each(line, |n, a, b| {
+            found[n] = true;
+            spans.push((n, a, b));
+        });
         let mut ranges: Vec<(usize, usize)> = Vec::new();
         let mut hits = 0;
-        for w in words {
-            let whole: Vec<(usize, usize)> = spans
-                .iter()
-                .filter(|(t, _, _)| *t == w.whole || w.variants.contains(t))
-                .map(|(_, a, b)| (*a, *b))
-                .collect();
-            if !whole.is_empty() {
-                hits += 1;
-                ranges.extend(whole);
+        for w in 0..needles.words.len() {
+            if !needles.has(w, &found) {
                 continue;
             }
-            let parts: Vec<(usize, usize)> = spans
-                .iter()
-                .filter(|(t, _, _)| w.parts.contains(t))
-                .map(|(_, a, b)| (*a, *b))
-                .collect();
-            if w.parts.len() > 1 && w.parts.iter().all(|p| spans.iter().any(|(t, _, _)| t == p)) {
-                hits += 1;
-                ranges.extend(parts);
-            }
+            hits += 1;
+            let (variants, parts) = &needles.words[w];
+            // The whole word where it occurs, else its parts.
+            let whole = variants.iter().any(|i| found[*i]);
+            let of_word = if whole { variants } else { parts };
+            ranges.extend(spans.iter().filter(|(n, _, _)| of_word.contains(n)).map(|&(_, a, b)| (a, b)));
         }
         if hits == 0 {
             continue;
@@ -1091,6 +1260,28 @@ fn best_lines(text: &str, prefilter: &Regex, words: &[QueryWord], max: usize) ->
     let mut lines: Vec<LineMatch> = scored.into_iter().map(|(_, l)| l).collect();
     lines.sort_by_key(|l| l.line);
     (lines, total)
+}
+
+/// The lines of `text` (numbered from 0, without their line ending, as
+/// `str::lines` gives them) where `re` matches: one search over the whole
+/// text, not one per line — a large file has few candidate lines.
+fn lines_matching<'t>(text: &'t str, re: &'t Regex) -> impl Iterator<Item = (usize, &'t str)> + 't {
+    // The next search starts at `from`, a line start (`None`: past the last
+    // line), whose number is `line_no`.
+    let mut from = Some(0usize);
+    let mut line_no = 0usize;
+    std::iter::from_fn(move || {
+        let at = from?;
+        let m = re.find_at(text, at)?;
+        let start = text[at..m.start()].rfind('\n').map_or(at, |i| at + i + 1);
+        line_no += text[at..start].bytes().filter(|&b| b == b'\n').count();
+        let end = text[m.start()..].find('\n').map_or(text.len(), |i| m.start() + i);
+        let line = &text[start..end];
+        let found = (line_no, line.strip_suffix('\r').unwrap_or(line));
+        line_no += 1;
+        from = (end < text.len()).then_some(end + 1);
+        Some(found)
+    })
 }
 
 /// A line being collected: (line number, byte offset of its start, match ranges in it).
@@ -1236,13 +1427,14 @@ pub(crate) fn literal_terms(literal: &str, case_sensitive: bool) -> Vec<String> 
 /// `(left, right)`, lowercased: `close()` may be inside `foreclose()`, so a
 /// file holding it has a word ending with `close`; `class Pool` may be
 /// `class PoolManager`, so a word starting with `pool`. A literal of one
-/// word may sit anywhere inside a word: no edges.
+/// word may sit anywhere inside a word: no edges. Nor is a run of
+/// underscores an edge: alone it is no term.
 pub(crate) fn edge_words(literal: &str) -> (Option<String>, Option<String>) {
     let words: Vec<&str> = literal.split(|c: char| !is_word_char(c)).collect();
     if words.len() < 2 {
         return (None, None);
     }
-    let edge = |w: &&str| (!w.is_empty()).then(|| lower(w));
+    let edge = |w: &&str| (!w.trim_matches('_').is_empty()).then(|| lower(w));
     (words.first().and_then(edge), words.last().and_then(edge))
 }
 
@@ -1360,6 +1552,35 @@ mod tests {
     use super::*;
 
     #[test]
+    fn cut_off_ties_go_to_the_first_paths_whatever_the_document_order() {
+        use tantivy::schema::{FAST, STRING, Schema, TEXT};
+        let mut b = Schema::builder();
+        let path = b.add_text_field("path", STRING | FAST);
+        let body = b.add_text_field("body", TEXT);
+        let index = Index::create_in_ram(b.build());
+        let mut w: tantivy::IndexWriter = index.writer_with_num_threads(1, 15_000_000).unwrap();
+        // Added last path first: document addresses run against path order.
+        for i in (0..40).rev() {
+            w.add_document(tantivy::doc!(path => format!("f{i:02}.py"), body => "same words"))
+                .unwrap();
+        }
+        w.add_document(tantivy::doc!(path => "zz.py", body => "same same words")).unwrap();
+        w.commit().unwrap();
+        let searcher = index.reader().unwrap().searcher();
+        let paths = PathColumns::of(&searcher).unwrap();
+        let q = TermQuery::new(Term::from_field_text(body, "same"), IndexRecordOption::WithFreqs);
+        for limit in [1, 5, 30] {
+            let top = top_docs_stable(&searcher, &q, limit, &paths).unwrap();
+            let got: Vec<String> = top.iter().map(|(_, a)| paths.path(*a).unwrap()).collect();
+            // The best score first, then the tied files in path order.
+            let mut want = vec!["zz.py".to_owned()];
+            want.extend((0..limit - 1).map(|i| format!("f{i:02}.py")));
+            assert_eq!(got, want, "limit {limit}");
+        }
+        assert_eq!(top_docs_stable(&searcher, &q, 100, &paths).unwrap().len(), 41);
+    }
+
+    #[test]
     fn literal_narrowing_uses_only_bounded_parts() {
         assert_eq!(literal_terms(".parse_url(", true), ["parse", "url", "parse_url"]);
         assert_eq!(literal_terms("parse_url(", true), ["url"]);
@@ -1386,6 +1607,16 @@ mod tests {
     }
 
     #[test]
+    fn lines_matching_numbers_lines_as_str_lines_does() {
+        let re = Regex::new("ab|cd").unwrap();
+        for text in ["ab\r\nx\n\ncd ab\nab", "x\nab\n", "ab", "", "\n\ncd\r\n", "zz"] {
+            let want: Vec<(usize, &str)> = text.lines().enumerate().filter(|(_, l)| re.is_match(l)).collect();
+            let got: Vec<(usize, &str)> = lines_matching(text, &re).collect();
+            assert_eq!(got, want, "{text:?}");
+        }
+    }
+
+    #[test]
     fn edge_words_are_the_words_a_match_may_continue() {
         let e = |l: &str| edge_words(l);
         assert_eq!(e("close()"), (Some("close".into()), None));
@@ -1394,6 +1625,8 @@ mod tests {
         assert_eq!(e("x.Get"), (Some("x".into()), Some("get".into())));
         assert_eq!(e("name"), (None, None), "one word may sit inside any word");
         assert_eq!(e("("), (None, None));
+        assert_eq!(e("__("), (None, None), "underscores alone are no term");
+        assert_eq!(e("__init__("), (Some("__init__".into()), None));
     }
 
     #[test]
@@ -1431,7 +1664,7 @@ mod tests {
     fn text_lines_match_words_and_parts_never_inside_other_words() {
         let words = query_words("find iter");
         let text = "// uses the literal optimizer\nfor m in re.find_iter(hay) {\nlet f = find(x); let i = iter();\n";
-        let (lines, total) = best_lines(text, &words_regex(&words), &words, 10);
+        let (lines, total) = best_lines(text, &words_regex(&words), &Needles::new(&words), 10);
         assert_eq!(total, 2, "{lines:?}");
         assert_eq!(lines[0].line, 2);
         let hl: Vec<&str> = lines[0]
@@ -1445,7 +1678,7 @@ mod tests {
         let (lines, _) = best_lines(
             "x = parse_url(u)\nparse(u); url\nparser\n",
             &words_regex(&camel),
-            &camel,
+            &Needles::new(&camel),
             10,
         );
         assert_eq!(lines.iter().map(|l| l.line).collect::<Vec<_>>(), [1, 2]);

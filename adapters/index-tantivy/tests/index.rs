@@ -244,6 +244,7 @@ async fn substring_edges_narrow_by_word_prefix_and_suffix_and_miss_nothing() {
                 ("b.py", "close (1)\nclass Pools2: pass\nsubclass Pool: pass\n"),
                 ("c.py", overlong.as_str()),
                 ("d.py", "closed(1)\nclass XPool: pass\n"),
+                ("e.py", "def maxGröße(x): pass\nobj.ForeClose(2)\n__(3)\n"),
             ],
         ),
     )
@@ -267,6 +268,11 @@ async fn substring_edges_narrow_by_word_prefix_and_suffix_and_miss_nothing() {
         ..substring("CLASS POOLM")
     };
     assert_eq!(paths(index.search(&c1, &loud).await.unwrap()), ["a.py"]);
+    // Suffixes of a camel-case word, of a non-ASCII word, and a literal
+    // whose only word is underscores (no term of its own).
+    for (literal, want) in [("Close(", "e.py"), ("Größe(", "e.py"), ("__(", "e.py")] {
+        assert_eq!(paths(index.search(&c1, &substring(literal)).await.unwrap()), [want], "{literal}");
+    }
     assert!(
         index
             .search(&c1, &substring("class Poolz"))
