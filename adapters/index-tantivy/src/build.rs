@@ -166,6 +166,14 @@ struct Done {
     symbols: u64,
 }
 
+/// Segments a commit may have before an index run merges them all into
+/// one. Only all at once: BM25 counts the documents of deleted files until
+/// a merge drops them, and which writer thread put a file in which segment
+/// is a matter of scheduling — merging a subset (tantivy's log merge
+/// policy) would make two builds of the same history score differently.
+/// Merging everything, or nothing, leaves the same statistics either way.
+const MAX_SEGMENTS: usize = 12;
+
 /// Runs an index run in `work_dir` (holding the previous commit's index when
 /// `previous` is set). Blocking; returns the new commit's record.
 pub(crate) fn run(
@@ -194,6 +202,8 @@ pub(crate) fn run(
     let mut writer: IndexWriter<TantivyDocument> = index
         .writer_with_num_threads(threads, settings.memory_bytes.max((threads * 16) << 20))
         .map_err(|e| backend_err(e, false))?;
+    // Segments are merged only all at once, below: see MAX_SEGMENTS.
+    writer.set_merge_policy(Box::new(tantivy::merge_policy::NoMergePolicy));
     let before = index.reader().map_err(|e| backend_err(e, false))?.searcher();
 
     let old: HashMap<&str, &ManifestEntry> = previous
@@ -253,6 +263,10 @@ pub(crate) fn run(
     });
     let outcomes = outcomes?;
     writer.commit().map_err(|e| backend_err(e, true))?;
+    let segments = index.searchable_segment_ids().map_err(|e| backend_err(e, false))?;
+    if segments.len() > MAX_SEGMENTS {
+        writer.merge(&segments).wait().map_err(|e| backend_err(e, true))?;
+    }
     writer.wait_merging_threads().map_err(|e| backend_err(e, true))?;
     progress.finish();
 

@@ -509,3 +509,38 @@ async fn a_rare_word_does_not_leave_a_single_file() {
         "{paths:?}"
     );
 }
+
+#[tokio::test]
+async fn many_pushes_keep_few_segments_and_lose_nothing() {
+    // Each push adds segments; past a dozen they are merged into one
+    // (all of them, so scores do not depend on which thread wrote what).
+    let (index, blobs, _cache) = memory_index();
+    let repo = RepoId(Uuid::now_v7());
+    let mut most = 0;
+    for i in 0..20 {
+        let a = format!("def changed_{i}():\n    return {i}\n");
+        let b = format!("def stays():\n    pass\n# push {}\n", i / 3);
+        let commit = format!("c{i}");
+        run(
+            &index,
+            repo,
+            snap(&commit, &[("a.py", a.as_str()), ("b.py", b.as_str()), ("c.py", "x = 1\n")]),
+        )
+        .await;
+        let record = blobs
+            .get(&format!("repos/{repo}/index/commits/{commit}.bin"))
+            .await
+            .unwrap();
+        let segments = String::from_utf8_lossy(&record).matches("\"segment_id\"").count();
+        assert!(segments >= 1, "{i}: a commit lists its segments");
+        most = most.max(segments);
+    }
+    assert!(most <= 12, "at most 12 segments per commit, saw {most}");
+    let last = at(repo, "c19");
+    let hits = index.symbols(&last, &sym("changed_19")).await.unwrap();
+    assert_eq!(hits.len(), 1);
+    assert!(index.symbols(&last, &sym("changed_18")).await.unwrap().is_empty());
+    assert_eq!(index.symbols(&last, &sym("stays")).await.unwrap().len(), 1);
+    let files = index.list_files(&last, None).await.unwrap();
+    assert_eq!(files.len(), 3);
+}
