@@ -166,13 +166,15 @@ struct Done {
     symbols: u64,
 }
 
-/// Segments a commit may have before an index run merges them all into
-/// one. Only all at once: BM25 counts the documents of deleted files until
-/// a merge drops them, and which writer thread put a file in which segment
-/// is a matter of scheduling — merging a subset (tantivy's log merge
-/// policy) would make two builds of the same history score differently.
-/// Merging everything, or nothing, leaves the same statistics either way.
-const MAX_SEGMENTS: usize = 12;
+/// Segments are merged only all at once, when over a fifth of the
+/// documents are deleted (or, as a safety net, past this many segments).
+/// BM25 counts the documents of deleted files until a merge drops them,
+/// and which writer thread put a file in which segment — even how many
+/// segments a run writes — is a matter of scheduling: merging a subset
+/// (tantivy's log merge policy), or deciding by segment count, would make
+/// two builds of the same history score differently. Document counts are
+/// the same however the threads ran.
+const MAX_SEGMENTS: usize = 32;
 
 /// Runs an index run in `work_dir` (holding the previous commit's index when
 /// `previous` is set). Blocking; returns the new commit's record.
@@ -263,9 +265,12 @@ pub(crate) fn run(
     });
     let outcomes = outcomes?;
     writer.commit().map_err(|e| backend_err(e, true))?;
-    let segments = index.searchable_segment_ids().map_err(|e| backend_err(e, false))?;
-    if segments.len() > MAX_SEGMENTS {
-        writer.merge(&segments).wait().map_err(|e| backend_err(e, true))?;
+    let metas = index.searchable_segment_metas().map_err(|e| backend_err(e, false))?;
+    let deleted: u64 = metas.iter().map(|m| u64::from(m.num_deleted_docs())).sum();
+    let alive: u64 = metas.iter().map(|m| u64::from(m.num_docs())).sum();
+    if deleted * 5 > alive || metas.len() > MAX_SEGMENTS {
+        let ids: Vec<_> = metas.iter().map(|m| m.id()).collect();
+        writer.merge(&ids).wait().map_err(|e| backend_err(e, true))?;
     }
     writer.wait_merging_threads().map_err(|e| backend_err(e, true))?;
     progress.finish();
