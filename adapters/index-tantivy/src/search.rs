@@ -674,7 +674,9 @@ impl OpenIndex {
                 .map(Arc::new)
                 .map_err(|e| e.to_string())
         });
-        built.clone().map_err(|e| tantivy_err(tantivy::TantivyError::InternalError(e)))
+        built
+            .clone()
+            .map_err(|e| tantivy_err(tantivy::TantivyError::InternalError(e)))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1237,7 +1239,12 @@ fn best_lines(text: &str, prefilter: &Regex, needles: &Needles, max: usize) -> (
             // The whole word where it occurs, else its parts.
             let whole = variants.iter().any(|i| found[*i]);
             let of_word = if whole { variants } else { parts };
-            ranges.extend(spans.iter().filter(|(n, _, _)| of_word.contains(n)).map(|&(_, a, b)| (a, b)));
+            ranges.extend(
+                spans
+                    .iter()
+                    .filter(|(n, _, _)| of_word.contains(n))
+                    .map(|&(_, a, b)| (a, b)),
+            );
         }
         if hits == 0 {
             continue;
@@ -1564,7 +1571,8 @@ mod tests {
             w.add_document(tantivy::doc!(path => format!("f{i:02}.py"), body => "same words"))
                 .unwrap();
         }
-        w.add_document(tantivy::doc!(path => "zz.py", body => "same same words")).unwrap();
+        w.add_document(tantivy::doc!(path => "zz.py", body => "same same words"))
+            .unwrap();
         w.commit().unwrap();
         let searcher = index.reader().unwrap().searcher();
         let paths = PathColumns::of(&searcher).unwrap();

@@ -271,7 +271,11 @@ async fn substring_edges_narrow_by_word_prefix_and_suffix_and_miss_nothing() {
     // Suffixes of a camel-case word, of a non-ASCII word, and a literal
     // whose only word is underscores (no term of its own).
     for (literal, want) in [("Close(", "e.py"), ("Größe(", "e.py"), ("__(", "e.py")] {
-        assert_eq!(paths(index.search(&c1, &substring(literal)).await.unwrap()), [want], "{literal}");
+        assert_eq!(
+            paths(index.search(&c1, &substring(literal)).await.unwrap()),
+            [want],
+            "{literal}"
+        );
     }
     assert!(
         index
@@ -526,7 +530,10 @@ async fn many_pushes_keep_few_segments_and_lose_nothing() {
         run(
             &index,
             repo,
-            snap(&commit, &[("a.py", a.as_str()), ("b.py", b.as_str()), ("c.py", "x = 1\n")]),
+            snap(
+                &commit,
+                &[("a.py", a.as_str()), ("b.py", b.as_str()), ("c.py", "x = 1\n")],
+            ),
         )
         .await;
         let record = blobs

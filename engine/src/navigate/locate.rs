@@ -142,6 +142,26 @@ const GENERIC_FILE_WORDS: &[&str] = &[
     "init", "index", "main", "mod", "lib", "util", "utils", "common", "base", "core",
 ];
 
+/// Whether the task names the file outright: its name with the extension
+/// (`CHANGES.rst`, `cobra.go`) or a stem with an underscore
+/// (`fish_completions_test`), as whole words; generic names never count.
+fn names_file(path: &str, task_lower: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    let stem = name.split('.').next().unwrap_or(name);
+    let stem_lower = stem.to_lowercase();
+    if stem.len() < 3 || GENERIC_FILE_WORDS.contains(&stem_lower.as_str()) {
+        return false;
+    }
+    let bounded = |needle: &str| {
+        task_lower.match_indices(needle).any(|(i, m)| {
+            let before = task_lower[..i].chars().next_back();
+            let after = task_lower[i + m.len()..].chars().next();
+            !before.is_some_and(is_word_char) && !after.is_some_and(is_word_char)
+        })
+    };
+    bounded(&name.to_lowercase()) || (stem.contains('_') && bounded(&stem_lower))
+}
+
 /// How well a file's name matches the task: `(share, reason)`. The share is
 /// 1.0 when the task writes the file name (`cobra.go`, `fish_completions_test`),
 /// otherwise the share of the name's words the task has (`args` → `args.go`:
@@ -153,17 +173,7 @@ pub(crate) fn path_evidence(path: &str, task_lower: &str, task_words: &[String])
     if stem.len() < 3 {
         return None;
     }
-    let stem_lower = stem.to_lowercase();
-    let bounded = |needle: &str| {
-        task_lower.match_indices(needle).any(|(i, m)| {
-            let before = task_lower[..i].chars().next_back();
-            let after = task_lower[i + m.len()..].chars().next();
-            !before.is_some_and(is_word_char) && !after.is_some_and(is_word_char)
-        })
-    };
-    if !GENERIC_FILE_WORDS.contains(&stem_lower.as_str())
-        && (bounded(&name.to_lowercase()) || (stem.contains('_') && bounded(&stem_lower)))
-    {
+    if names_file(path, task_lower) {
         return Some((1.0, format!("the task names {name}")));
     }
     let parts: Vec<String> = split_identifier(stem)
@@ -325,8 +335,13 @@ pub(crate) fn named_identifiers(task: &str) -> Vec<String> {
     out
 }
 
-/// How much a file of this path weighs: source 1, tests/docs/changelogs less.
+/// How much a file of this path weighs: source 1, tests/docs/changelogs
+/// less unless the task asks for them (names the kind, or the file).
 fn path_weight(path: &str, task_lower: &str) -> f32 {
+    // A file the task names is what it asks for, whatever its kind.
+    if names_file(path, task_lower) {
+        return 1.0;
+    }
     let lower = path.to_ascii_lowercase();
     let name = lower.rsplit('/').next().unwrap_or(&lower);
     let stem = name.split('.').next().unwrap_or(name);
@@ -837,5 +852,8 @@ mod tests {
         assert!(path_weight("tests/test_app.py", "x") < 1.0);
         assert_eq!(path_weight("tests/test_app.py", "add a test"), 1.0);
         assert!(path_weight("CHANGES.rst", "x") < 0.2);
+        assert_eq!(path_weight("CHANGES.rst", "update changes.rst"), 1.0, "named outright");
+        assert!(path_weight("docs/server.rst", "fix the server") < 1.0);
+        assert_eq!(path_weight("docs/server.rst", "update server.rst"), 1.0);
     }
 }
