@@ -104,7 +104,8 @@ impl PathColumns {
 /// The `limit` best documents by score, with ties at the cut-off broken by
 /// path — not by document address, which depends on how the index writer's
 /// threads happened to lay documents out in segments. So two builds of the
-/// same commit give the same answer.
+/// same commit give the same answer (as long as the tie run ends within
+/// 64 × `limit` documents: past that, the first collected win).
 fn top_docs_stable(
     searcher: &Searcher,
     query: &dyn Query,
