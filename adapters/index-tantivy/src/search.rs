@@ -711,9 +711,10 @@ impl OpenIndex {
         let searcher = self.searcher();
         // Candidates with the pattern's words most frequent first (raw term
         // frequency, not BM25: length normalisation would rank a short file
-        // with one occurrence above a longer one with many), ties by path, scanned a window at a time until more than `max_files`
-        // files matched: `more` stays exact, and a common literal does not
-        // make every candidate file be read.
+        // with one occurrence above a longer one with many), ties by path,
+        // scanned a window at a time until more than `max_files` files
+        // matched: `more` stays exact, and a common literal does not make
+        // every candidate file be read.
         let candidates = searcher
             .search(all_of(must).as_ref(), &DocSetCollector)
             .map_err(tantivy_err)?;
@@ -1053,7 +1054,6 @@ fn sort_candidates(c: &mut [Candidate]) {
     c.sort_by(|a, b| b.rank.total_cmp(&a.rank).then_with(|| a.path.cmp(&b.path)));
 }
 
-/// Whether `terms` (a definition's name, signature or doc, tokenised) has `w`.
 /// The terms a question's words match — each word's variants and parts —
 /// looked up per token of a text as it is tokenized, so ranking and line
 /// picking allocate nothing per token.

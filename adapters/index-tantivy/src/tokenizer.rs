@@ -196,18 +196,6 @@ fn is_one_part(word: &str) -> bool {
     }
 }
 
-/// The terms a text produces with their byte ranges in `text`, in order.
-pub fn spans(text: &str) -> Vec<(String, usize, usize)> {
-    let mut t = CodeTokenizer::default();
-    let mut stream = t.token_stream(text);
-    let mut out = Vec::new();
-    while stream.advance() {
-        let tok = stream.token();
-        out.push((tok.text.clone(), tok.offset_from, tok.offset_to));
-    }
-    out
-}
-
 /// The terms a text produces, in order (for queries and tests).
 pub fn terms(text: &str) -> Vec<String> {
     let mut t = CodeTokenizer::default();
