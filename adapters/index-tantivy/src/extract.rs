@@ -1,6 +1,7 @@
 //! Symbol and reference extraction from one file: a single tree-sitter
-//! parse, then one pass of one query cursor — the language's tags query for
-//! definitions plus a pattern for identifier occurrences.
+//! parse, then one walk of the tree collecting identifier occurrences and
+//! running the language's tags query (definitions) at the nodes where its
+//! patterns start.
 
 use crate::langs::Grammar;
 use lettuce_domain::code::{MAX_SIGNATURE_CHARS, Symbol};
@@ -11,7 +12,7 @@ use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 use streaming_iterator::StreamingIterator;
-use tree_sitter::{Node, ParseOptions, Parser, QueryCursor, Tree};
+use tree_sitter::{Node, ParseOptions, Parser, QueryCursor, QueryMatch, Tree};
 
 /// Longest identifier recorded as a reference.
 const MAX_IDENT_BYTES: usize = 128;
@@ -51,6 +52,12 @@ pub(crate) enum ExtractError {
 thread_local! {
     static PARSERS: RefCell<HashMap<&'static str, Parser>> = RefCell::new(HashMap::new());
     static CURSOR: RefCell<QueryCursor> = RefCell::new(QueryCursor::new());
+    /// Matches only patterns starting at the node it is given.
+    static ROOTED_CURSOR: RefCell<QueryCursor> = RefCell::new({
+        let mut c = QueryCursor::new();
+        c.set_max_start_depth(Some(0));
+        c
+    });
 }
 
 fn parse(grammar: &Grammar, source: &[u8], timeout: Duration) -> Result<Tree, ExtractError> {
@@ -139,73 +146,124 @@ struct Ident {
     column: usize,
 }
 
-/// Definitions (in source order, outermost first) and identifier leaves,
-/// from one pass of the grammar's query.
+/// Definitions (in source order, outermost first) and identifier leaves:
+/// one tree-cursor walk running the definition query only where a pattern
+/// can start, or one query pass over the whole tree (see
+/// [`Grammar::roots`]).
 fn definitions_and_identifiers(grammar: &Grammar, root: Node<'_>, source: &[u8]) -> (Vec<Def>, Vec<Ident>) {
-    let mut out: Vec<Def> = Vec::new();
-    let mut idents: Vec<Ident> = Vec::new();
-    let mut seen: FxHashSet<(usize, usize)> = FxHashSet::default();
-    CURSOR.with(|cursor| {
-        let mut cursor = cursor.borrow_mut();
-        let mut matches = cursor.matches(&grammar.defs, root, source);
-        while let Some(m) = matches.next() {
-            let mut name = None;
-            let mut def = None;
-            for c in m.captures() {
-                if c.index == grammar.ident_capture {
-                    let n = c.node;
-                    let (start, end) = (n.start_byte(), n.end_byte());
-                    if n.child_count() == 0 && start < end && end - start <= MAX_IDENT_BYTES {
-                        let p = n.start_position();
-                        idents.push(Ident {
-                            start,
-                            end,
-                            row: p.row,
-                            column: p.column,
-                        });
+    let mut found = Found::default();
+    if grammar.roots.is_some() {
+        ROOTED_CURSOR.with(|cursor| {
+            let mut query_cursor = cursor.borrow_mut();
+            let mut walk = root.walk();
+            loop {
+                let node = walk.node();
+                let kind = node.kind_id();
+                if grammar.is_identifier(kind) && node.child_count() == 0 {
+                    found.ident(node);
+                }
+                if grammar.is_root(kind) {
+                    let mut matches = query_cursor.matches(&grammar.defs, node, source);
+                    while let Some(m) = matches.next() {
+                        found.on_match(grammar, m, source);
                     }
-                } else if c.index == grammar.name_capture {
-                    name = Some(c.node);
-                } else if let Some(kind) = grammar.def_kinds.get(&c.index) {
-                    def = Some((c.node, kind));
+                }
+                if walk.goto_first_child() {
+                    continue;
+                }
+                while !walk.goto_next_sibling() {
+                    if !walk.goto_parent() {
+                        return;
+                    }
                 }
             }
-            let (Some(name), Some((node, kind))) = (name, def) else {
-                continue;
-            };
-            let node = narrowest_declaration(name, node);
-            if name.has_error() || name.byte_range().is_empty() || !seen.insert((name.start_byte(), name.end_byte())) {
-                continue;
+        });
+    } else {
+        CURSOR.with(|cursor| {
+            let mut cursor = cursor.borrow_mut();
+            let mut matches = cursor.matches(&grammar.defs, root, source);
+            while let Some(m) = matches.next() {
+                found.on_match(grammar, m, source);
             }
-            let extent = definition_extent(node);
-            let start = extent.start_position().row.min(name.start_position().row);
-            let end = extent.end_position().row.max(name.end_position().row);
-            let start_byte = extent.start_byte().min(name.start_byte());
-            let end_byte = extent.end_byte().max(name.end_byte());
-            out.push(Def {
-                symbol: Symbol {
-                    name: text(source, name).into_owned(),
-                    kind: refine_kind(extent, kind),
-                    container: None,
-                    start_line: start as u32 + 1,
-                    end_line: end as u32 + 1,
-                    start_byte: start_byte as u64,
-                    end_byte: end_byte as u64,
-                    signature: signature_line(source, name.start_byte()),
-                    doc: doc_comment(grammar, extent, source),
-                },
-                name_start: name.start_byte(),
-                hooked_container: container_hook(grammar.label, extent, source),
-            });
-        }
-    });
-    out.sort_by(|a, b| {
+        });
+    }
+    let Found { mut defs, idents, .. } = found;
+    defs.sort_by(|a, b| {
         a.symbol
             .start_byte
             .cmp(&b.symbol.start_byte)
             .then(b.symbol.end_byte.cmp(&a.symbol.end_byte))
     });
-    (out, idents)
+    (defs, idents)
+}
+
+/// What one extraction pass collects.
+#[derive(Default)]
+struct Found {
+    defs: Vec<Def>,
+    idents: Vec<Ident>,
+    /// Name ranges already defined (several patterns may match one name).
+    seen: FxHashSet<(usize, usize)>,
+}
+
+impl Found {
+    /// Records an identifier leaf.
+    fn ident(&mut self, n: Node<'_>) {
+        let (start, end) = (n.start_byte(), n.end_byte());
+        if start < end && end - start <= MAX_IDENT_BYTES {
+            let p = n.start_position();
+            self.idents.push(Ident {
+                start,
+                end,
+                row: p.row,
+                column: p.column,
+            });
+        }
+    }
+
+    /// Records a query match: an identifier capture or a definition.
+    fn on_match(&mut self, grammar: &Grammar, m: &QueryMatch<'_, '_>, source: &[u8]) {
+        let mut name = None;
+        let mut def = None;
+        for c in m.captures() {
+            if c.index == grammar.ident_capture {
+                if c.node.child_count() == 0 {
+                    self.ident(c.node);
+                }
+            } else if c.index == grammar.name_capture {
+                name = Some(c.node);
+            } else if let Some(kind) = grammar.def_kinds.get(&c.index) {
+                def = Some((c.node, kind));
+            }
+        }
+        let (Some(name), Some((node, kind))) = (name, def) else {
+            return;
+        };
+        let node = narrowest_declaration(name, node);
+        if name.has_error() || name.byte_range().is_empty() || !self.seen.insert((name.start_byte(), name.end_byte())) {
+            return;
+        }
+        let extent = definition_extent(node);
+        let start = extent.start_position().row.min(name.start_position().row);
+        let end = extent.end_position().row.max(name.end_position().row);
+        let start_byte = extent.start_byte().min(name.start_byte());
+        let end_byte = extent.end_byte().max(name.end_byte());
+        self.defs.push(Def {
+            symbol: Symbol {
+                name: text(source, name).into_owned(),
+                kind: refine_kind(extent, kind),
+                container: None,
+                start_line: start as u32 + 1,
+                end_line: end as u32 + 1,
+                start_byte: start_byte as u64,
+                end_byte: end_byte as u64,
+                signature: signature_line(source, name.start_byte()),
+                doc: doc_comment(grammar, extent, source),
+            },
+            name_start: name.start_byte(),
+            hooked_container: container_hook(grammar.label, extent, source),
+        });
+    }
 }
 
 /// Whether a node kind declares something (`function_declaration`,
@@ -635,6 +693,67 @@ mod tests {
         let s = &f.symbols[0];
         assert_eq!((s.name.as_str(), s.start_line, s.end_line), ("add", 2, 5));
         assert_eq!(s.doc.as_deref(), Some("Adds."));
+    }
+
+    /// Files of parsed languages under `dir` (recursively, skipping build
+    /// output and dependencies), sorted.
+    fn sources(dir: &std::path::Path, out: &mut Vec<(std::path::PathBuf, &'static str)>) {
+        let Ok(rd) = std::fs::read_dir(dir) else { return };
+        for e in rd.flatten() {
+            let p = e.path();
+            let name = e.file_name().to_string_lossy().into_owned();
+            if p.is_dir() {
+                if !matches!(name.as_str(), "target" | "node_modules" | ".git") {
+                    sources(&p, out);
+                }
+            } else if let Some(lang) = lettuce_domain::code::detect_language(&name, b"")
+                && crate::langs::grammar(lang).is_some()
+            {
+                out.push((p, lang));
+            }
+        }
+    }
+
+    /// Extracts every file of `dir` both ways and compares; the languages
+    /// seen and the number of files.
+    fn walk_equals_whole_tree(dir: &std::path::Path) -> (std::collections::BTreeSet<&'static str>, usize) {
+        let mut files = Vec::new();
+        sources(dir, &mut files);
+        files.sort();
+        let mut langs = std::collections::BTreeSet::new();
+        let mut whole: HashMap<&str, Grammar> = HashMap::new();
+        for (path, lang) in &files {
+            let Ok(src) = std::fs::read(path) else { continue };
+            let g = grammar(lang).unwrap();
+            let w = whole.entry(lang).or_insert_with(|| crate::langs::whole_tree(g.label));
+            let walked = extract(g, &src, Duration::from_secs(10));
+            let queried = extract(w, &src, Duration::from_secs(10));
+            assert_eq!(walked, queried, "{}", path.display());
+            langs.insert(*lang);
+        }
+        (langs, files.len())
+    }
+
+    #[test]
+    fn the_tree_walk_finds_what_a_whole_tree_query_finds() {
+        // Every language's golden fixture and this repository's own sources
+        // (Rust, Python, shell, JavaScript, …): same definitions (kinds,
+        // containers, ranges, docs) and same identifier occurrences.
+        let (langs, files) = walk_equals_whole_tree(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."));
+        assert_eq!(langs.len(), crate::langs::PARSED_LANGUAGES.len(), "{langs:?}");
+        assert!(files > 200, "{files}");
+    }
+
+    /// The same over any tree, e.g. the cargo registry's sources (C, C++,
+    /// JavaScript, Python, …) after a grammar upgrade:
+    /// `LETTUCE_EXTRACT_CHECK_DIR=~/.cargo/registry/src cargo test --release
+    /// -p lettuce-index-tantivy --lib -- --ignored walk_equals`.
+    #[test]
+    #[ignore = "needs LETTUCE_EXTRACT_CHECK_DIR; minutes on a large tree"]
+    fn walk_equals_whole_tree_on_a_directory() {
+        let dir = std::env::var("LETTUCE_EXTRACT_CHECK_DIR").expect("LETTUCE_EXTRACT_CHECK_DIR: a directory to check");
+        let (langs, files) = walk_equals_whole_tree(std::path::Path::new(&dir));
+        println!("{files} files alike: {langs:?}");
     }
 
     #[test]

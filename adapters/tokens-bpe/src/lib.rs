@@ -18,11 +18,15 @@
 
 use lettuce_ports::tokens::TokenCounter;
 
+mod split;
+
 /// Counts tokens with one of OpenAI's BPE encodings.
 #[derive(Clone, Copy)]
 pub struct BpeCounter {
     name: &'static str,
     tokenizer: &'static bpe_openai::Tokenizer,
+    /// Splits ASCII text without the regex ([`split::O200kAscii`]).
+    ascii_split: bool,
 }
 
 impl std::fmt::Debug for BpeCounter {
@@ -37,6 +41,7 @@ impl BpeCounter {
         Self {
             name: "o200k_base",
             tokenizer: bpe_openai::o200k_base(),
+            ascii_split: true,
         }
     }
 
@@ -45,6 +50,7 @@ impl BpeCounter {
         Self {
             name: "cl100k_base",
             tokenizer: bpe_openai::cl100k_base(),
+            ascii_split: false,
         }
     }
 
@@ -65,6 +71,18 @@ impl TokenCounter for BpeCounter {
 
     fn count(&self, text: &str) -> u64 {
         let text = self.tokenizer.normalize(text);
+        let text = text.as_str();
+        if self.ascii_split && text.is_ascii() {
+            self.count_pieces(split::O200kAscii::new(text))
+        } else {
+            self.count_pieces(self.tokenizer.split(text))
+        }
+    }
+}
+
+impl BpeCounter {
+    /// The sum of the pieces' token counts.
+    fn count_pieces<'a>(&self, pieces: impl Iterator<Item = &'a str>) -> u64 {
         let key = self.tokenizer as *const bpe_openai::Tokenizer as usize;
         PIECES.with(|cache| {
             let mut cache = cache.borrow_mut();
@@ -73,7 +91,7 @@ impl TokenCounter for BpeCounter {
                 cache.1.clear();
             }
             let mut total = 0u64;
-            for piece in self.tokenizer.split(text.as_str()) {
+            for piece in pieces {
                 let bytes = piece.as_bytes();
                 total += if bytes.len() == 1 {
                     1 // every single byte is a token of the byte-level encodings
