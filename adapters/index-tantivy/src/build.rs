@@ -206,7 +206,12 @@ pub(crate) fn run(
         .map_err(|e| backend_err(e, false))?;
     // Segments are merged only all at once, below: see MAX_SEGMENTS.
     writer.set_merge_policy(Box::new(tantivy::merge_policy::NoMergePolicy));
-    let before = index.reader().map_err(|e| backend_err(e, false))?.searcher();
+    // The previous commit's documents, to reuse a blob's facts (a first
+    // index has none to look up).
+    let before = match previous {
+        Some(_) => Some(index.reader().map_err(|e| backend_err(e, false))?.searcher()),
+        None => None,
+    };
 
     let old: HashMap<&str, &ManifestEntry> = previous
         .map(|p| p.manifest.iter().map(|e| (e.path.as_str(), e)).collect())
@@ -256,7 +261,9 @@ pub(crate) fn run(
                         bytes: 0,
                         symbols: 0,
                     },
-                    Plan::Index(file) => index_file(file, &rules, &fields, &before, writer_ref, settings, snapshot)?,
+                    Plan::Index(file) => {
+                        index_file(file, &rules, &fields, before.as_ref(), writer_ref, settings, snapshot)?
+                    }
                 };
                 progress.add(1);
                 Ok(done)
@@ -326,7 +333,7 @@ fn index_file(
     file: &FileEntry,
     rules: &SkipRules,
     f: &Fields,
-    before: &Searcher,
+    before: Option<&Searcher>,
     writer: &IndexWriter<TantivyDocument>,
     settings: &BuildSettings,
     snapshot: &dyn RepoSnapshot,
@@ -368,7 +375,9 @@ fn index_file(
     }
 
     // The same contents were indexed before (a rename, a revert, a copy).
-    if let Some(r) = lookup_blob(before, f, &file.blob_id)? {
+    if let Some(before) = before
+        && let Some(r) = lookup_blob(before, f, &file.blob_id)?
+    {
         let lang = r.lang.as_deref().or(path_lang);
         let same_lang = r.lang.as_deref() == path_lang || path_lang.is_none();
         if same_lang || r.facts.is_none() {

@@ -17,6 +17,7 @@
 #![deny(missing_docs)]
 
 use lettuce_ports::tokens::TokenCounter;
+use std::sync::Once;
 
 mod split;
 
@@ -24,7 +25,8 @@ mod split;
 #[derive(Clone, Copy)]
 pub struct BpeCounter {
     name: &'static str,
-    tokenizer: &'static bpe_openai::Tokenizer,
+    /// The encoding's tables (loaded once per process, see [`warm_up`]).
+    tables: fn() -> &'static bpe_openai::Tokenizer,
     /// Splits ASCII text without the regex ([`split::O200kAscii`]).
     ascii_split: bool,
 }
@@ -36,20 +38,25 @@ impl std::fmt::Debug for BpeCounter {
 }
 
 impl BpeCounter {
-    /// `o200k_base` (GPT-4o, o1, o3). The encoding tables load on first use.
+    /// `o200k_base` (GPT-4o, o1, o3). The encoding tables start loading
+    /// in the background (see [`warm_up`]).
     pub fn o200k() -> Self {
+        static LOADING: Once = Once::new();
+        warm_up(&LOADING, bpe_openai::o200k_base);
         Self {
             name: "o200k_base",
-            tokenizer: bpe_openai::o200k_base(),
+            tables: bpe_openai::o200k_base,
             ascii_split: true,
         }
     }
 
     /// `cl100k_base` (GPT-4, GPT-3.5).
     pub fn cl100k() -> Self {
+        static LOADING: Once = Once::new();
+        warm_up(&LOADING, bpe_openai::cl100k_base);
         Self {
             name: "cl100k_base",
-            tokenizer: bpe_openai::cl100k_base(),
+            tables: bpe_openai::cl100k_base,
             ascii_split: false,
         }
     }
@@ -70,12 +77,12 @@ impl TokenCounter for BpeCounter {
     }
 
     fn count(&self, text: &str) -> u64 {
-        let text = self.tokenizer.normalize(text);
+        let text = (self.tables)().normalize(text);
         let text = text.as_str();
         if self.ascii_split && text.is_ascii() {
             self.count_pieces(split::O200kAscii::new(text))
         } else {
-            self.count_pieces(self.tokenizer.split(text))
+            self.count_pieces((self.tables)().split(text))
         }
     }
 }
@@ -83,7 +90,8 @@ impl TokenCounter for BpeCounter {
 impl BpeCounter {
     /// The sum of the pieces' token counts.
     fn count_pieces<'a>(&self, pieces: impl Iterator<Item = &'a str>) -> u64 {
-        let key = self.tokenizer as *const bpe_openai::Tokenizer as usize;
+        let tables = (self.tables)();
+        let key = tables as *const bpe_openai::Tokenizer as usize;
         PIECES.with(|cache| {
             let mut cache = cache.borrow_mut();
             if cache.0 != key || cache.1.len() >= MAX_CACHED_PIECES {
@@ -96,11 +104,11 @@ impl BpeCounter {
                 total += if bytes.len() == 1 {
                     1 // every single byte is a token of the byte-level encodings
                 } else if bytes.len() > MAX_CACHED_PIECE_BYTES {
-                    self.tokenizer.bpe.count(bytes) as u64
+                    tables.bpe.count(bytes) as u64
                 } else if let Some(n) = cache.1.get(bytes) {
                     u64::from(*n)
                 } else {
-                    let n = self.tokenizer.bpe.count(bytes) as u32;
+                    let n = tables.bpe.count(bytes) as u32;
                     cache.1.insert(bytes.into(), n);
                     u64::from(n)
                 };
@@ -108,6 +116,19 @@ impl BpeCounter {
             total
         })
     }
+}
+
+/// Starts loading an encoding's tables (~0.2 s of one core for
+/// `o200k_base`) on a thread of its own, once per process: a process that
+/// builds its counter at startup (`lettuce index`) walks its files
+/// meanwhile instead of waiting. The first count waits for the load if it
+/// is not done; if no thread can be started, that count loads the tables.
+fn warm_up(once: &'static Once, tables: fn() -> &'static bpe_openai::Tokenizer) {
+    once.call_once(|| {
+        let _ = std::thread::Builder::new().name("bpe-tables".into()).spawn(move || {
+            tables();
+        });
+    });
 }
 
 /// Longest pre-tokenized piece whose count is remembered.
