@@ -15,7 +15,7 @@ use rayon::prelude::*;
 use regex::{Regex, RegexBuilder};
 use std::collections::HashSet;
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use tantivy::collector::{Count, DocSetCollector, TopDocs};
 use tantivy::postings::Postings;
 use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, QueryClone, RegexQuery, TermQuery};
@@ -34,6 +34,9 @@ const SCAN_WINDOW: usize = 64;
 /// ends hundreds — `target`, `widget`, … —, but a literal that common is
 /// found by the scan's first windows anyway).
 const MAX_SUFFIX_TERMS: usize = 128;
+/// Stored bytes (text and facts) of the file documents a text search keeps
+/// decoded between queries, per opened commit (see [`FileCache`]).
+const FILE_CACHE_BYTES: usize = 32 << 20;
 
 /// A field's distinct terms with their characters reversed, sorted: the
 /// terms ending with a word are one range, found by binary search. (A
@@ -151,6 +154,53 @@ pub(crate) struct OpenIndex {
     /// The content field's terms, reversed and sorted: built on the first
     /// substring search that needs a term *ending* with a word.
     reversed_terms: OnceLock<Result<Arc<ReversedTerms>, String>>,
+    /// File documents recent text searches re-ranked.
+    files: Mutex<FileCache>,
+}
+
+/// A file document with its definitions decoded, as text search re-ranks
+/// and answers with it.
+struct LoadedFile {
+    doc: TantivyDocument,
+    symbols: Vec<Symbol>,
+    /// Stored text and facts, for the cache's budget.
+    bytes: usize,
+}
+
+/// The file documents recent text searches loaded, least recently used
+/// first out past [`FILE_CACHE_BYTES`]. A question's candidates are mostly
+/// the same large modules as the previous question's (an agent asks
+/// several about one task); loading one means decompressing its block and
+/// copying its text and facts (tantivy reads a stored bytes field one
+/// byte at a time), milliseconds for a big test module.
+struct FileCache {
+    lru: lru::LruCache<DocAddress, Arc<LoadedFile>>,
+    bytes: usize,
+}
+
+impl FileCache {
+    fn new() -> Self {
+        Self {
+            lru: lru::LruCache::unbounded(),
+            bytes: 0,
+        }
+    }
+
+    fn get(&mut self, addr: DocAddress) -> Option<Arc<LoadedFile>> {
+        self.lru.get(&addr).cloned()
+    }
+
+    fn put(&mut self, addr: DocAddress, file: Arc<LoadedFile>) {
+        self.bytes += file.bytes;
+        if let Some(old) = self.lru.put(addr, file) {
+            self.bytes -= old.bytes;
+        }
+        while self.bytes > FILE_CACHE_BYTES
+            && let Some((_, evicted)) = self.lru.pop_lru()
+        {
+            self.bytes -= evicted.bytes;
+        }
+    }
 }
 
 impl std::fmt::Debug for OpenIndex {
@@ -237,6 +287,7 @@ impl OpenIndex {
             fields,
             graph: OnceLock::new(),
             reversed_terms: OnceLock::new(),
+            files: Mutex::new(FileCache::new()),
         })
     }
 
@@ -246,6 +297,27 @@ impl OpenIndex {
 
     fn doc(&self, searcher: &Searcher, addr: DocAddress) -> Result<TantivyDocument, IndexError> {
         searcher.doc(addr).map_err(tantivy_err)
+    }
+
+    /// A file document and its definitions, from the cache of recent text
+    /// searches or loaded (and cached).
+    fn loaded_file(&self, searcher: &Searcher, addr: DocAddress) -> Result<Arc<LoadedFile>, IndexError> {
+        let cache = || self.files.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(file) = cache().get(addr) {
+            return Ok(file);
+        }
+        let doc = self.doc(searcher, addr)?;
+        let stored = self.stored(&doc);
+        let facts = stored.bytes(self.fields.facts);
+        // Definitions only: the identifier occurrences are most of the bytes.
+        let symbols = match facts {
+            Some(b) => schema::decode_symbols(b)?,
+            None => Vec::new(),
+        };
+        let bytes = facts.map_or(0, <[u8]>::len) + stored.str(self.fields.content).map_or(0, str::len);
+        let file = Arc::new(LoadedFile { doc, symbols, bytes });
+        cache().put(addr, file.clone());
+        Ok(file)
     }
 
     fn stored<'a>(&'a self, doc: &'a TantivyDocument) -> Stored<'a> {
@@ -589,7 +661,7 @@ impl OpenIndex {
         // Definitions: a file whose definition names, signatures or docs
         // carry the words ranks higher.
         let rerank = ranked.len().min(max_files * 2 + 5);
-        let mut loaded: Vec<(TantivyDocument, Vec<Symbol>)> = Vec::with_capacity(rerank);
+        let mut loaded: Vec<Arc<LoadedFile>> = Vec::with_capacity(rerank);
         let words_for_lines: Vec<QueryWord> = present.iter().map(|p| p.word.clone()).collect();
         let needles = Needles::new(&words_for_lines);
         let highlight = words_regex(&words_for_lines);
@@ -597,27 +669,22 @@ impl OpenIndex {
         // only an ASCII matcher may skip definitions.
         let prefilter = needles.all_ascii().then_some(&highlight);
         for c in ranked.iter_mut().take(rerank) {
-            let doc = self.doc(&searcher, c.addr)?;
-            // Definitions only: the identifier occurrences are most of the bytes.
-            let symbols = match self.stored(&doc).bytes(f.facts) {
-                Some(b) => schema::decode_symbols(b)?,
-                None => Vec::new(),
-            };
-            let def = best_definition(&symbols, &present, &needles, total_idf, prefilter);
+            let file = self.loaded_file(&searcher, c.addr)?;
+            let def = best_definition(&file.symbols, &present, &needles, total_idf, prefilter);
             c.rank *= 1.0 + 0.6 * def;
-            loaded.push((doc, symbols));
+            loaded.push(file);
         }
-        let mut head: Vec<(Candidate, (TantivyDocument, Vec<Symbol>))> = ranked.drain(..rerank).zip(loaded).collect();
+        let mut head: Vec<(Candidate, Arc<LoadedFile>)> = ranked.drain(..rerank).zip(loaded).collect();
         head.sort_by(|(a, _), (b, _)| b.rank.total_cmp(&a.rank).then_with(|| a.path.cmp(&b.path)));
         let more = head.len() > max_files || !ranked.is_empty();
         head.truncate(max_files);
         let mut files = Vec::with_capacity(head.len());
-        for (c, (doc, fx)) in head {
-            let stored = self.stored(&doc);
+        for (c, loaded) in head {
+            let stored = self.stored(&loaded.doc);
             let text = stored.str(f.content).unwrap_or_default();
             let (mut lines, line_matches) = best_lines(text, &highlight, &needles, max_lines);
             for l in &mut lines {
-                l.enclosing = innermost(&fx, l.line).map(Symbol::qualified_name);
+                l.enclosing = innermost(&loaded.symbols, l.line).map(Symbol::qualified_name);
             }
             let words = present
                 .iter()
@@ -1558,6 +1625,35 @@ fn occurrences(facts: &FileFacts, group: usize, file: &IndexedFile, text: &str) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_file_cache_keeps_recent_files_within_its_budget() {
+        let file = |bytes| {
+            Arc::new(LoadedFile {
+                doc: TantivyDocument::new(),
+                symbols: Vec::new(),
+                bytes,
+            })
+        };
+        let at = |doc_id| DocAddress::new(0, doc_id);
+        let mut cache = FileCache::new();
+        let third = FILE_CACHE_BYTES / 3;
+        for id in 0..3 {
+            cache.put(at(id), file(third));
+        }
+        assert!(cache.get(at(0)).is_some()); // 0 is now the most recent
+        cache.put(at(3), file(third)); // over budget: 1, the least recent, goes
+        assert!(cache.get(at(1)).is_none());
+        assert!(cache.get(at(0)).is_some() && cache.get(at(2)).is_some() && cache.get(at(3)).is_some());
+        assert!(cache.bytes <= FILE_CACHE_BYTES);
+        // Replacing an entry counts its bytes once.
+        cache.put(at(3), file(1));
+        assert_eq!(cache.bytes, 2 * third + 1);
+        // A file over the whole budget is not kept.
+        cache.put(at(9), file(FILE_CACHE_BYTES + 1));
+        assert!(cache.get(at(9)).is_none());
+        assert_eq!(cache.bytes, 0);
+    }
 
     #[test]
     fn cut_off_ties_go_to_the_first_paths_whatever_the_document_order() {

@@ -8,6 +8,12 @@
 //! tokenizer is exact for every other model — the encoding is reported with
 //! usage so figures are comparable.
 //!
+//! Counting is on the index's path (every file's count is stored with it),
+//! so three things keep it cheap: each thread remembers the counts of the
+//! pre-tokenized pieces it has seen, ASCII text is split for `o200k_base`
+//! by a scanner instead of the regex (same pieces, see `split.rs`), and the
+//! encoding tables load on a thread of their own when a counter is built.
+//!
 //! ```
 //! use lettuce_ports::tokens::TokenCounter;
 //! let tokens = lettuce_tokens_bpe::BpeCounter::o200k();
