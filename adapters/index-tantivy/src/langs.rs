@@ -219,11 +219,7 @@ fn build_with(label: &'static str, walk: bool) -> Result<Grammar, String> {
         .ok_or_else(|| format!("tags query of {label} has no @name capture"))? as u32;
     // With roots, no pattern captures identifiers: an index past the end.
     let ident_capture = names.iter().position(|n| *n == IDENT_CAPTURE).unwrap_or(names.len()) as u32;
-    let def_kinds: HashMap<u32, String> = names
-        .iter()
-        .enumerate()
-        .filter_map(|(i, n)| n.strip_prefix("definition.").map(|k| (i as u32, k.to_owned())))
-        .collect();
+    let def_kinds = definition_captures(&defs);
     // Reference patterns cost matching time and are not used: references
     // come from the identifier walk.
     for pattern in 0..defs.pattern_count() {
@@ -252,6 +248,16 @@ fn captures(query: &Query, pattern: usize, index: u32) -> bool {
         .is_some_and(|q| *q != CaptureQuantifier::Zero)
 }
 
+/// Capture index → symbol kind, for the `@definition.<kind>` captures.
+fn definition_captures(query: &Query) -> HashMap<u32, String> {
+    query
+        .capture_names()
+        .iter()
+        .enumerate()
+        .filter_map(|(i, n)| n.strip_prefix("definition.").map(|k| (i as u32, k.to_owned())))
+        .collect()
+}
+
 fn is_definition_pattern(query: &Query, pattern: usize, def_kinds: &HashMap<u32, String>) -> bool {
     def_kinds.keys().any(|&i| captures(query, pattern, i))
 }
@@ -260,12 +266,7 @@ fn is_definition_pattern(query: &Query, pattern: usize, def_kinds: &HashMap<u32,
 /// from `source`) starts at nodes of that kind; `None` unless every
 /// definition pattern's root is a node kind of the language.
 fn definition_roots(language: &Language, source: &str, query: &Query) -> Option<Vec<bool>> {
-    let names = query.capture_names();
-    let def_kinds: HashMap<u32, String> = names
-        .iter()
-        .enumerate()
-        .filter_map(|(i, n)| n.strip_prefix("definition.").map(|k| (i as u32, k.to_owned())))
-        .collect();
+    let def_kinds = definition_captures(query);
     let mut roots = vec![false; language.node_kind_count()];
     for pattern in 0..query.pattern_count() {
         if !is_definition_pattern(query, pattern, &def_kinds) {
@@ -298,7 +299,7 @@ fn definition_roots(language: &Language, source: &str, query: &Query) -> Option<
 /// without the optional siblings before it defines the same name). `None`
 /// for anything else — a wildcard, a sequence of required siblings — so
 /// the caller matches the whole tree.
-pub(crate) fn pattern_roots(text: &str) -> Option<Vec<(String, bool)>> {
+fn pattern_roots(text: &str) -> Option<Vec<(String, bool)>> {
     let mut p = QueryText {
         s: text.as_bytes(),
         i: 0,

@@ -83,45 +83,43 @@ impl TokenCounter for BpeCounter {
     }
 
     fn count(&self, text: &str) -> u64 {
-        let text = (self.tables)().normalize(text);
+        let tables = (self.tables)();
+        let text = tables.normalize(text);
         let text = text.as_str();
         if self.ascii_split && text.is_ascii() {
-            self.count_pieces(split::O200kAscii::new(text))
+            count_pieces(tables, split::O200kAscii::new(text))
         } else {
-            self.count_pieces((self.tables)().split(text))
+            count_pieces(tables, tables.split(text))
         }
     }
 }
 
-impl BpeCounter {
-    /// The sum of the pieces' token counts.
-    fn count_pieces<'a>(&self, pieces: impl Iterator<Item = &'a str>) -> u64 {
-        let tables = (self.tables)();
-        let key = tables as *const bpe_openai::Tokenizer as usize;
-        PIECES.with(|cache| {
-            let mut cache = cache.borrow_mut();
-            if cache.0 != key || cache.1.len() >= MAX_CACHED_PIECES {
-                cache.0 = key;
-                cache.1.clear();
-            }
-            let mut total = 0u64;
-            for piece in pieces {
-                let bytes = piece.as_bytes();
-                total += if bytes.len() == 1 {
-                    1 // every single byte is a token of the byte-level encodings
-                } else if bytes.len() > MAX_CACHED_PIECE_BYTES {
-                    tables.bpe.count(bytes) as u64
-                } else if let Some(n) = cache.1.get(bytes) {
-                    u64::from(*n)
-                } else {
-                    let n = tables.bpe.count(bytes) as u32;
-                    cache.1.insert(bytes.into(), n);
-                    u64::from(n)
-                };
-            }
-            total
-        })
-    }
+/// The sum of the pieces' token counts.
+fn count_pieces<'a>(tables: &'static bpe_openai::Tokenizer, pieces: impl Iterator<Item = &'a str>) -> u64 {
+    let key = tables as *const bpe_openai::Tokenizer as usize;
+    PIECES.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if cache.0 != key || cache.1.len() >= MAX_CACHED_PIECES {
+            cache.0 = key;
+            cache.1.clear();
+        }
+        let mut total = 0u64;
+        for piece in pieces {
+            let bytes = piece.as_bytes();
+            total += if bytes.len() == 1 {
+                1 // every single byte is a token of the byte-level encodings
+            } else if bytes.len() > MAX_CACHED_PIECE_BYTES {
+                tables.bpe.count(bytes) as u64
+            } else if let Some(n) = cache.1.get(bytes) {
+                u64::from(*n)
+            } else {
+                let n = tables.bpe.count(bytes) as u32;
+                cache.1.insert(bytes.into(), n);
+                u64::from(n)
+            };
+        }
+        total
+    })
 }
 
 /// Starts loading an encoding's tables (~0.2 s of one core for
