@@ -3,6 +3,8 @@
 # 100 questions each (see docs/PERFORMANCE.md, "Questions (issue 9)").
 #
 #   scripts/bench-questions.sh [N]        N questions per repo (default 100)
+#   scripts/bench-questions.sh N --misses also list the questions locate missed
+#                                         (further arguments go to `lettuce eval`)
 #
 # Clones go to ${LETTUCE_EVAL_DIR:-$HOME/.cache/lettuce-eval}/<name>. Without network, point
 # LETTUCE_EVAL_SOURCES at a directory holding <owner>+<name>/repo git mirrors (or clones);
@@ -31,5 +33,5 @@ for entry in "${REPOS[@]}"; do
   fi
   git -C "$dest" checkout -q --detach "$commit"
   echo "== $repo @ ${commit:0:12} ($lang), $N questions"
-  LETTUCE_LOCAL_DIR="$DIR/.lettuce" "$BIN" eval --repo "$dest" -n "$N"
+  LETTUCE_LOCAL_DIR="$DIR/.lettuce" "$BIN" eval --repo "$dest" -n "$N" "${@:2}"
 done

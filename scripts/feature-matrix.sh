@@ -30,6 +30,10 @@ mapfile -t embedded < <(deps lettuce)
 forbid "embedded (default)" "$POSTGRES" "${embedded[@]}"
 forbid "embedded (default)" "$CLOUD" "${embedded[@]}"
 
+# One TLS provider in the default build: rustls' ring (aws-lc's C build
+# cost ~30 s of a cold release build; cloud SDKs bring it back in saas).
+forbid "embedded (default)" '^(aws-lc-rs|aws-lc-sys)$' "${embedded[@]}"
+
 mapfile -t selfhosted < <(deps lettuce --no-default-features --features self-hosted)
 forbid "self-hosted" "$CLOUD" "${selfhosted[@]}"
 

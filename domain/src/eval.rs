@@ -106,19 +106,20 @@ pub struct Score {
 impl Score {
     /// Adds one answer: `ranked` files (best first), the files the commit
     /// `changed`, and the tokens the answer cost.
-    pub fn add(&mut self, ranked: &[String], changed: &[String], tokens: u64) {
+    /// Returns the rank of the first changed file (1-based, within
+    /// [`DEPTH`]), `None` for a miss.
+    pub fn add(&mut self, ranked: &[String], changed: &[String], tokens: u64) -> Option<u32> {
         self.questions += 1;
         self.tokens += tokens;
         if ranked.is_empty() {
             self.empty += 1;
         }
-        if let Some(i) = ranked.iter().take(DEPTH).position(|p| changed.contains(p)) {
-            let rank = i + 1;
-            self.rr += 1.0 / rank as f64;
-            self.at1 += u32::from(rank <= 1);
-            self.at3 += u32::from(rank <= 3);
-            self.at5 += u32::from(rank <= 5);
-        }
+        let rank = ranked.iter().take(DEPTH).position(|p| changed.contains(p))? + 1;
+        self.rr += 1.0 / rank as f64;
+        self.at1 += u32::from(rank <= 1);
+        self.at3 += u32::from(rank <= 3);
+        self.at5 += u32::from(rank <= 5);
+        Some(rank as u32)
     }
 
     fn pct(&self, n: u32) -> f64 {
@@ -213,6 +214,41 @@ pub struct EvalReport {
     pub methods: EvalMethods,
     /// `locate` against grep.
     pub locate_vs_grep: LocateVsGrep,
+    /// Each question with where each method ranked a changed file, newest
+    /// commit first (empty in reports stored before it was recorded).
+    #[serde(default)]
+    pub cases: Vec<EvalQuestion>,
+}
+
+/// Files of `locate`'s answer a question records.
+pub const CASE_FILES: usize = 3;
+
+/// One question of a run and how each method answered it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EvalQuestion {
+    /// The replayed commit.
+    pub commit: String,
+    /// Its subject line (the question).
+    pub subject: String,
+    /// Files it modified or deleted.
+    pub changed: Vec<String>,
+    /// Rank (1-based, within the first 10) of the first changed file in
+    /// `search_code`'s answer; `None` for a miss.
+    pub search_code_rank: Option<u32>,
+    /// … in `locate`'s answer.
+    pub locate_rank: Option<u32>,
+    /// … in the grep baseline's ranking.
+    pub grep_rank: Option<u32>,
+    /// `locate`'s first files (at most [`CASE_FILES`]): what it pointed at
+    /// instead, for a miss.
+    pub locate_files: Vec<String>,
+}
+
+impl EvalQuestion {
+    /// Whether `locate` missed: no changed file within its first 3.
+    pub fn locate_missed(&self) -> bool {
+        self.locate_rank.is_none_or(|r| r > 3)
+    }
 }
 
 /// Where a run is.
@@ -315,11 +351,27 @@ mod tests {
     }
 
     #[test]
+    fn a_question_is_a_locate_miss_beyond_rank_3_and_old_reports_still_read() {
+        let q = |rank| EvalQuestion {
+            locate_rank: rank,
+            ..Default::default()
+        };
+        assert!(!q(Some(1)).locate_missed());
+        assert!(!q(Some(3)).locate_missed());
+        assert!(q(Some(4)).locate_missed());
+        assert!(q(None).locate_missed());
+        // A report stored before questions were recorded has none.
+        let old = r#"{"repo":"r","head":"h","questions":1,"methods":{"search_code":{"questions":1,"acc_at_1":0.0,"acc_at_3":0.0,"acc_at_5":0.0,"mrr":0.0,"tokens_per_question":1.0,"empty_answers":0},"locate":{"questions":1,"acc_at_1":0.0,"acc_at_3":0.0,"acc_at_5":0.0,"mrr":0.0,"tokens_per_question":1.0,"empty_answers":0},"grep":{"questions":1,"acc_at_1":0.0,"acc_at_3":0.0,"acc_at_5":0.0,"mrr":0.0,"tokens_per_question":1.0,"empty_answers":0}},"locate_vs_grep":{"acc_at_3_ratio":null,"fewer_tokens":null}}"#;
+        let r: EvalReport = serde_json::from_str(old).unwrap();
+        assert!(r.cases.is_empty());
+    }
+
+    #[test]
     fn scores_and_ratios() {
         let mut s = Score::default();
-        s.add(&["a".into(), "b".into()], &["b".into()], 10);
-        s.add(&[], &["b".into()], 0);
-        s.add(&["b".into()], &["b".into()], 20);
+        assert_eq!(s.add(&["a".into(), "b".into()], &["b".into()], 10), Some(2));
+        assert_eq!(s.add(&[], &["b".into()], 0), None);
+        assert_eq!(s.add(&["b".into()], &["b".into()], 20), Some(1));
         assert_eq!((s.questions, s.at1, s.at3, s.at5, s.empty), (3, 1, 2, 2, 1));
         assert!((s.rr - 1.5).abs() < 1e-9);
         let m = s.summary();
@@ -328,7 +380,7 @@ mod tests {
         // A hit beyond DEPTH is a miss.
         let mut far = Score::default();
         let ranked: Vec<String> = (0..20).map(|i| format!("f{i}")).collect();
-        far.add(&ranked, &["f15".into()], 0);
+        assert_eq!(far.add(&ranked, &["f15".into()], 0), None);
         assert_eq!(far.rr, 0.0);
         let grep = MethodScore {
             questions: 3,

@@ -19,7 +19,8 @@ use crate::error::EngineError;
 use crate::navigate::{LocateRequest, NavRepo, Navigator, SearchRequest};
 use async_trait::async_trait;
 use lettuce_domain::eval::{
-    DEPTH, EvalMethods, EvalReport, GREP_READS, LocateVsGrep, Score, content_words, skipped_subject,
+    CASE_FILES, DEPTH, EvalMethods, EvalQuestion, EvalReport, GREP_READS, LocateVsGrep, Score, content_words,
+    skipped_subject,
 };
 use lettuce_domain::repo::{IndexProgress, RepoStatus};
 use lettuce_domain::{AccountId, RepoId};
@@ -187,7 +188,7 @@ pub async fn run_eval(
     ports.indexer.delete(plan.scratch).await?;
     let result = run_cases(ports, source, plan, &cases, progress, cancel).await;
     let cleanup = ports.indexer.delete(plan.scratch).await;
-    let methods = result?;
+    let (methods, questions) = result?;
     cleanup?;
     Ok(EvalReport {
         repo: plan.repo_name.clone(),
@@ -195,6 +196,7 @@ pub async fn run_eval(
         questions: cases.len() as u32,
         locate_vs_grep: LocateVsGrep::of(&methods.locate, &methods.grep),
         methods,
+        cases: questions,
     })
 }
 
@@ -205,8 +207,9 @@ async fn run_cases(
     cases: &[EvalCase],
     progress: &dyn EvalProgress,
     cancel: &CancellationToken,
-) -> Result<EvalMethods, EngineError> {
+) -> Result<(EvalMethods, Vec<EvalQuestion>), EngineError> {
     let total = cases.len() as u32;
+    let mut questions = Vec::with_capacity(cases.len());
     progress.report(0, total);
     let (mut search, mut locate, mut grep) = (Score::default(), Score::default(), Score::default());
     let mut file_tokens: HashMap<String, u64> = HashMap::new();
@@ -258,7 +261,7 @@ async fn run_cases(
             }
         }
         let ranked = unique(answer.data.hits.iter().map(|h| h.hit.file.path.clone()));
-        search.add(&ranked, &case.changed, tokens);
+        let search_code_rank = search.add(&ranked, &case.changed, tokens);
 
         let answer = nav
             .locate(LocateRequest {
@@ -267,7 +270,8 @@ async fn run_cases(
             })
             .await?;
         let ranked: Vec<String> = answer.data.files.iter().map(|f| f.path.clone()).collect();
-        locate.add(&ranked, &case.changed, answer.tokens.returned);
+        let locate_rank = locate.add(&ranked, &case.changed, answer.tokens.returned);
+        let locate_files: Vec<String> = ranked.into_iter().take(CASE_FILES).collect();
 
         let words = content_words(&case.subject);
         let snap = snapshot.clone();
@@ -286,14 +290,24 @@ async fn run_cases(
             };
         }
         let ranked: Vec<String> = ranked.into_iter().map(|f| f.path).collect();
-        grep.add(&ranked, &case.changed, tokens);
+        let grep_rank = grep.add(&ranked, &case.changed, tokens);
+        questions.push(EvalQuestion {
+            commit: case.commit.clone(),
+            subject: case.subject.clone(),
+            changed: case.changed.clone(),
+            search_code_rank,
+            locate_rank,
+            grep_rank,
+            locate_files,
+        });
         progress.report(i as u32 + 1, total);
     }
-    Ok(EvalMethods {
+    let methods = EvalMethods {
         search_code: search.summary(),
         locate: locate.summary(),
         grep: grep.summary(),
-    })
+    };
+    Ok((methods, questions))
 }
 
 /// Unique paths in order.

@@ -208,6 +208,8 @@ fn with_ref_map<R>(
         .with_refspecs([BRANCHES], Direction::Fetch)
         .map_err(|e| local(&e, "cannot configure the refspec"))?
         .with_fetch_tags(gix::remote::fetch::Tags::None);
+    // gix builds its reqwest client itself: give rustls its provider first.
+    lettuce_http_client::install_tls_provider();
     let mut conn = remote.connect(Direction::Fetch).map_err(net)?;
     conn.set_credentials(credentials(&job.url));
     if matches!(job.url.scheme(), UrlScheme::Http | UrlScheme::Https)

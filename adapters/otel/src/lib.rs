@@ -280,6 +280,7 @@ impl OtelTracing {
             endpoint: config.endpoint.clone(),
             message: e.to_string(),
         };
+        lettuce_http_client::install_tls_provider();
         let exporter = match config.protocol {
             Protocol::HttpProtobuf => opentelemetry_otlp::SpanExporter::builder()
                 .with_http()

@@ -126,6 +126,7 @@ impl HttpTelemetrySink {
                 redact(&url)
             )));
         }
+        lettuce_http_client::install_tls_provider();
         let client = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
             .timeout(config.timeout)

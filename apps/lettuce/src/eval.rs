@@ -13,13 +13,35 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use lettuce_bootstrap::local::{LocalConfig, LocalGit, LocalRepo};
 use lettuce_domain::AccountId;
-use lettuce_domain::eval::{EvalReport, MethodScore};
+use lettuce_domain::eval::{EvalQuestion, EvalReport, MethodScore};
 use lettuce_engine::{EvalPlan, EvalSource, run_eval, scratch_repo_id};
 use std::path::Path;
 use tokio_util::sync::CancellationToken;
 
+/// What `lettuce eval` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// The figures as a table.
+    Table,
+    /// The table, then the questions `locate` missed.
+    TableAndMisses,
+    /// The whole report (with every question) as JSON.
+    Json,
+}
+
+impl Output {
+    /// From the command's flags.
+    pub fn of(json: bool, misses: bool) -> Self {
+        match (json, misses) {
+            (true, _) => Self::Json,
+            (false, true) => Self::TableAndMisses,
+            (false, false) => Self::Table,
+        }
+    }
+}
+
 /// `lettuce eval`.
-pub async fn eval(config: &LocalConfig, repo: &Path, n: usize, as_json: bool) -> anyhow::Result<()> {
+pub async fn eval(config: &LocalConfig, repo: &Path, n: usize, output: Output) -> anyhow::Result<()> {
     let path = repo.to_path_buf();
     let git = tokio::task::spawn_blocking(move || LocalGit::open(&path))
         .await
@@ -58,12 +80,48 @@ pub async fn eval(config: &LocalConfig, repo: &Path, n: usize, as_json: bool) ->
     watcher.abort();
     bar.finish_and_clear();
     let report = result.with_context(|| format!("eval of {}", git.root.display()))?;
-    if as_json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", table(&report));
+    match output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        Output::Table => print!("{}", table(&report)),
+        Output::TableAndMisses => print!("{}\n{}", table(&report), misses(&report)),
     }
     Ok(())
+}
+
+/// The questions `locate` missed, newest first: subject, the files the
+/// commit changed and the files `locate` named instead.
+fn misses(r: &EvalReport) -> String {
+    let missed: Vec<&EvalQuestion> = r.cases.iter().filter(|q| q.locate_missed()).collect();
+    let mut out = format!(
+        "locate missed {} of {} questions (no changed file in its first 3):\n",
+        missed.len(),
+        r.cases.len()
+    );
+    let list = |paths: &[String]| {
+        let shown: Vec<&str> = paths.iter().take(3).map(String::as_str).collect();
+        match paths.len().saturating_sub(3) {
+            0 => shown.join(", "),
+            more => format!("{} (+{more} more)", shown.join(", ")),
+        }
+    };
+    let rank = |r: Option<u32>| r.map_or_else(|| "-".to_owned(), |r| r.to_string());
+    for q in missed {
+        out.push_str(&format!("\n{}  {}\n", &q.commit[..q.commit.len().min(12)], q.subject));
+        out.push_str(&format!("    changed: {}\n", list(&q.changed)));
+        let named = if q.locate_files.is_empty() {
+            "(no file)".to_owned()
+        } else {
+            list(&q.locate_files)
+        };
+        out.push_str(&format!("    locate:  {named}\n"));
+        out.push_str(&format!(
+            "    rank of a changed file: locate {}, search_code {}, grep {}\n",
+            rank(q.locate_rank),
+            rank(q.search_code_rank),
+            rank(q.grep_rank)
+        ));
+    }
+    out
 }
 
 /// The report as a table.
@@ -125,6 +183,37 @@ mod tests {
         s.add(&[], &["b".into()], 0);
         assert_eq!((s.questions, s.at1, s.at3, s.empty), (2, 0, 1, 1));
         assert!((s.rr - 0.5).abs() < 1e-9);
+    }
+
+    #[test]
+    fn misses_list_only_what_locate_missed() {
+        let q = |commit: &str, subject: &str, locate_rank| EvalQuestion {
+            commit: commit.into(),
+            subject: subject.into(),
+            changed: vec!["src/a.py".into(), "src/b.py".into(), "c".into(), "d".into()],
+            search_code_rank: Some(7),
+            locate_rank,
+            grep_rank: None,
+            locate_files: vec!["x.py".into(), "y.py".into()],
+        };
+        let r = EvalReport {
+            cases: vec![
+                q("0123456789abcdef", "teardown callbacks despite errors", None),
+                q("fedcba9876543210", "found at rank two", Some(2)),
+                q("aaaaaaaaaaaaaaaa", "found at rank four", Some(4)),
+            ],
+            ..Default::default()
+        };
+        let m = misses(&r);
+        assert!(m.starts_with("locate missed 2 of 3 questions"), "{m}");
+        assert!(m.contains("0123456789ab  teardown callbacks despite errors"), "{m}");
+        assert!(m.contains("changed: src/a.py, src/b.py, c (+1 more)"), "{m}");
+        assert!(m.contains("locate:  x.py, y.py"), "{m}");
+        assert!(m.contains("locate -, search_code 7, grep -"), "{m}");
+        assert!(m.contains("locate 4, search_code 7"), "{m}");
+        assert!(!m.contains("rank two"), "{m}");
+        assert_eq!(Output::of(false, true), Output::TableAndMisses);
+        assert_eq!(Output::of(true, false), Output::Json);
     }
 
     #[test]

@@ -77,9 +77,14 @@ struct EvalArgs {
     /// Commits to replay.
     #[arg(short = 'n', long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=5000))]
     commits: u32,
-    /// Print JSON instead of a table.
+    /// Print JSON instead of a table (every question is in its `cases`).
     #[arg(long)]
     json: bool,
+    /// After the table, list the questions `locate` missed (no changed file in
+    /// its first 3): the subject, the files the commit changed, and the files
+    /// `locate` named instead.
+    #[arg(long, conflicts_with = "json")]
+    misses: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -150,7 +155,8 @@ fn main() -> ExitCode {
         Some(Command::Index(args)) => return run_local(&env, |c| async move { local::index(&c, &args.path).await }),
         Some(Command::Eval(args)) => {
             return run_local(&env, |c| async move {
-                eval::eval(&c, &args.repo, args.commits as usize, args.json).await
+                let output = eval::Output::of(args.json, args.misses);
+                eval::eval(&c, &args.repo, args.commits as usize, output).await
             });
         }
         Some(Command::Mcp(McpArgs { repo: Some(path) })) => {

@@ -617,6 +617,19 @@ async fn run_eval_shows_progress_then_the_figures() {
     report.methods.locate = score(50.0, 900.0);
     report.methods.grep = score(30.0, 45000.0);
     report.locate_vs_grep = lettuce_domain::eval::LocateVsGrep::of(&report.methods.locate, &report.methods.grep);
+    let question = |subject: &str, locate_rank| lettuce_domain::eval::EvalQuestion {
+        commit: "0123456789abcdef".into(),
+        subject: subject.into(),
+        changed: vec!["src/app.py".into()],
+        search_code_rank: None,
+        locate_rank,
+        grep_rank: Some(1),
+        locate_files: vec!["src/other.py".into()],
+    };
+    report.cases = vec![
+        question("teardown despite errors", Some(5)),
+        question("found first", Some(1)),
+    ];
     run.status = EvalStatus::Done;
     run.done = 40;
     run.total = 40;
@@ -638,6 +651,20 @@ async fn run_eval_shows_progress_then_the_figures() {
         "{}",
         rows.html
     );
+    // The questions locate missed, folded under the figures.
+    assert!(rows.html.contains("Questions locate missed (1)"), "{}", rows.html);
+    assert!(
+        rows.html.contains("<code>0123456789ab</code> teardown despite errors"),
+        "{}",
+        rows.html
+    );
+    assert!(
+        rows.html
+            .contains("locate named: src/other.py (a changed file at rank 5)"),
+        "{}",
+        rows.html
+    );
+    assert!(!rows.html.contains("found first"), "{}", rows.html);
     assert!(!rows.html.contains("hx-trigger"), "stops polling once done");
     assert!(
         rows.html.contains(&format!("action=\"/repos/{id}/eval\"")),

@@ -10,6 +10,12 @@
 //! connect and total timeouts the caller asks for, and a `tracing` span per
 //! request (method, host, status) that observability exporters pick up.
 //!
+//! TLS is rustls with the *ring* crypto provider. reqwest is built without a
+//! provider of its own, so [`install_tls_provider`] must run before any
+//! reqwest client is built; [`builder`] and [`build`] call it, and so must
+//! any crate that builds a reqwest client another way (gix's HTTP transport,
+//! the OTLP exporter).
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! let client = lettuce_http_client::build(
@@ -75,9 +81,21 @@ pub fn user_agent(component: &str) -> String {
     format!("lettuce/{} ({component})", env!("CARGO_PKG_VERSION"))
 }
 
+/// Makes rustls' *ring* provider the process-wide default, once; a no-op
+/// when a provider is already installed (an embedding service's own choice
+/// wins). Call it before building any reqwest client outside [`builder`].
+pub fn install_tls_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // Err means another provider is already the default: keep it.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
 /// A reqwest builder with the options applied (for callers that need to add
 /// their own settings, such as a custom root certificate, before [`wrap`]).
 pub fn builder(options: &ClientOptions) -> reqwest::ClientBuilder {
+    install_tls_provider();
     reqwest::Client::builder()
         .user_agent(user_agent(options.component))
         .connect_timeout(options.connect_timeout)

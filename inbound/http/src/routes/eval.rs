@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use lettuce_domain::RepoId;
-use lettuce_domain::eval::{EvalMethods, EvalReport, EvalRun, LocateVsGrep, MethodScore};
+use lettuce_domain::eval::{EvalMethods, EvalQuestion, EvalReport, EvalRun, LocateVsGrep, MethodScore};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -94,6 +94,40 @@ impl From<LocateVsGrep> for LocateVsGrepDto {
     }
 }
 
+/// One question of a run and where each method ranked a changed file.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EvalQuestionDto {
+    /// The replayed commit.
+    pub commit: String,
+    /// Its subject line (the question).
+    pub subject: String,
+    /// Files it modified or deleted.
+    pub changed: Vec<String>,
+    /// Rank (1-based, within the first 10) of the first changed file in
+    /// `search_code`'s answer; null for a miss.
+    pub search_code_rank: Option<u32>,
+    /// … in `locate`'s answer.
+    pub locate_rank: Option<u32>,
+    /// … in the grep baseline's ranking.
+    pub grep_rank: Option<u32>,
+    /// `locate`'s first files (at most 3).
+    pub locate_files: Vec<String>,
+}
+
+impl From<EvalQuestion> for EvalQuestionDto {
+    fn from(q: EvalQuestion) -> Self {
+        Self {
+            commit: q.commit,
+            subject: q.subject,
+            changed: q.changed,
+            search_code_rank: q.search_code_rank,
+            locate_rank: q.locate_rank,
+            grep_rank: q.grep_rank,
+            locate_files: q.locate_files,
+        }
+    }
+}
+
 /// The figures of a finished run: the JSON `lettuce eval --json` prints.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EvalReportDto {
@@ -107,6 +141,9 @@ pub struct EvalReportDto {
     pub methods: EvalMethodsDto,
     /// `locate` against grep.
     pub locate_vs_grep: LocateVsGrepDto,
+    /// Each question, newest commit first (empty for runs stored before
+    /// questions were recorded).
+    pub cases: Vec<EvalQuestionDto>,
 }
 
 impl From<EvalReport> for EvalReportDto {
@@ -117,6 +154,7 @@ impl From<EvalReport> for EvalReportDto {
             questions: r.questions,
             methods: r.methods.into(),
             locate_vs_grep: r.locate_vs_grep.into(),
+            cases: r.cases.into_iter().map(Into::into).collect(),
         }
     }
 }
@@ -224,6 +262,15 @@ mod tests {
         r.methods.locate.acc_at_3 = 50.0;
         r.methods.grep.acc_at_3 = 25.0;
         r.locate_vs_grep = LocateVsGrep::of(&r.methods.locate, &r.methods.grep);
+        r.cases.push(EvalQuestion {
+            commit: "c".into(),
+            subject: "fix the thing".into(),
+            changed: vec!["a.rs".into()],
+            search_code_rank: None,
+            locate_rank: Some(2),
+            grep_rank: Some(5),
+            locate_files: vec!["b.rs".into(), "a.rs".into()],
+        });
         let cli = serde_json::to_value(&r).unwrap();
         let api = serde_json::to_value(EvalReportDto::from(r)).unwrap();
         assert_eq!(cli, api);

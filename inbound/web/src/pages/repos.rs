@@ -102,7 +102,23 @@ fn eval_view(run: &EvalRun) -> Value {
             r.acc_at_3_ratio?, r.fewer_tokens?
         ))
     });
+    let misses = run.report.as_ref().map(|rep| {
+        rep.cases
+            .iter()
+            .filter(|q| q.locate_missed())
+            .map(|q| {
+                context! {
+                    commit => q.commit.chars().take(12).collect::<String>(),
+                    subject => q.subject.clone(),
+                    changed => q.changed.join(", "),
+                    located => q.locate_files.join(", "),
+                    rank => q.locate_rank,
+                }
+            })
+            .collect::<Vec<_>>()
+    });
     context! {
+        misses => misses,
         status => run.status.as_str(),
         active => run.status.is_active(),
         done => run.done,
