@@ -280,11 +280,14 @@ impl OtelTracing {
             endpoint: config.endpoint.clone(),
             message: e.to_string(),
         };
-        lettuce_http_client::install_tls_provider();
         let exporter = match config.protocol {
             Protocol::HttpProtobuf => opentelemetry_otlp::SpanExporter::builder()
                 .with_http()
-                .with_http_client(reqwest::Client::new())
+                .with_http_client(
+                    lettuce_http_client::builder(&lettuce_http_client::ClientOptions::new("lettuce-otel"))
+                        .build()
+                        .map_err(|e| fail(&e))?,
+                )
                 .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
                 .with_endpoint(config.endpoint.clone())
                 .build(),

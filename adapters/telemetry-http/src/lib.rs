@@ -126,11 +126,11 @@ impl HttpTelemetrySink {
                 redact(&url)
             )));
         }
-        lettuce_http_client::install_tls_provider();
-        let client = reqwest::Client::builder()
+        let options = lettuce_http_client::ClientOptions::new("lettuce-telemetry-http")
             .connect_timeout(config.connect_timeout)
-            .timeout(config.timeout)
-            .redirect(reqwest::redirect::Policy::none())
+            .timeout(config.timeout);
+        // The heartbeat's own User-Agent replaces the component's.
+        let client = lettuce_http_client::builder(&options)
             .user_agent(config.user_agent)
             .build()
             .map_err(|e| ConfigError(format!("cannot build the HTTP client: {e}")))?;

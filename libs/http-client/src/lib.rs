@@ -13,8 +13,7 @@
 //! TLS is rustls with the *ring* crypto provider. reqwest is built without a
 //! provider of its own, so [`install_tls_provider`] must run before any
 //! reqwest client is built; [`builder`] and [`build`] call it, and so must
-//! any crate that builds a reqwest client another way (gix's HTTP transport,
-//! the OTLP exporter).
+//! any crate that builds a reqwest client another way (gix's HTTP transport).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
