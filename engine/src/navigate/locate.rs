@@ -119,11 +119,37 @@ struct Evidence {
     /// → `fish_completions.go`), 1.0 when it names the file outright.
     path: f32,
     path_why: String,
+    /// The task names a small directory the file is in (`update
+    /// requirements` → `requirements/dev.txt`, `workflows` →
+    /// `.github/workflows/tests.yaml`).
+    dir: bool,
+    dir_why: String,
 }
 
 impl Evidence {
     fn base(&self) -> f32 {
-        self.lexical + 1.2 * self.named.min(1.5) + 0.3 * self.graph.min(1.0) + 0.6 * self.path.min(1.0)
+        self.lexical
+            + 1.2 * self.named.min(1.5)
+            + 0.3 * self.graph.min(1.0)
+            + 0.6 * self.path.min(1.0)
+            + if self.dir { 0.3 } else { 0.0 }
+    }
+
+    /// Whether the task asks for this very file or its directory: every
+    /// word of its name, or the directory's name. A test, doc or changelog
+    /// the task points at that way is not down-weighted.
+    fn asked_for(&self) -> bool {
+        self.path >= 1.0 || self.dir
+    }
+
+    /// The file's score: its evidence, weighed by what kind of file it is.
+    fn score(&self, path: &str, task_lower: &str, history: f32) -> f32 {
+        let weight = if self.asked_for() {
+            1.0
+        } else {
+            path_weight(path, task_lower)
+        };
+        (self.base() + history) * weight
     }
 }
 
@@ -197,6 +223,63 @@ pub(crate) fn path_evidence(path: &str, task_lower: &str, task_words: &[String])
             hits.iter().map(|h| h.as_str()).collect::<Vec<_>>().join(", ")
         ),
     ))
+}
+
+/// Directory words too common to point anywhere (`src`, `lib`, `pkg`, …);
+/// tests and docs are weighed by [`path_weight`] instead.
+const GENERIC_DIR_WORDS: &[&str] = &[
+    "src", "source", "lib", "pkg", "internal", "cmd", "app", "include", "test", "tests", "doc", "docs", "example",
+    "main", "core", "common", "util", "utils",
+];
+
+/// A directory the task names must hold at most this share of the files:
+/// a word that names half the repository points nowhere.
+const MAX_DIR_SHARE: f32 = 0.2;
+
+/// The files in directories the task names, with the directory: a
+/// directory segment whose words (split like identifiers, a plural `s`
+/// folded) include a task word, generic names left out, and only
+/// directories holding at most [`MAX_DIR_SHARE`] of the files (innermost
+/// such directory per file). Deterministic.
+pub(crate) fn named_directories(paths: &[String], task_words: &[String]) -> Vec<(String, String)> {
+    let named = |segment: &str| {
+        split_identifier(segment)
+            .into_iter()
+            .flat_map(|p| p.split(['-', '.']).map(fold).collect::<Vec<_>>())
+            .any(|w| w.len() >= 3 && !GENERIC_DIR_WORDS.contains(&w.as_str()) && task_words.contains(&w))
+    };
+    // Where each directory prefix of a path ends: `a/b/c.rs` → `a`, `a/b`.
+    fn prefixes(path: &str) -> impl DoubleEndedIterator<Item = usize> + '_ {
+        path.match_indices('/').map(|(i, _)| i)
+    }
+    // Files per directory, and which directories the task names.
+    let mut files: HashMap<&str, (usize, bool)> = HashMap::new();
+    for path in paths {
+        for i in prefixes(path) {
+            let dir = &path[..i];
+            let e = files.entry(dir).or_insert_with(|| {
+                let segment = dir.rsplit('/').next().unwrap_or(dir);
+                (0, named(segment))
+            });
+            e.0 += 1;
+        }
+    }
+    if !files.values().any(|(_, named)| *named) {
+        return Vec::new();
+    }
+    let limit = (paths.len() as f32 * MAX_DIR_SHARE).max(1.0) as usize;
+    let mut out = Vec::new();
+    for path in paths {
+        // The innermost named directory small enough to point somewhere.
+        let inner = prefixes(path)
+            .rev()
+            .map(|i| &path[..i])
+            .find(|dir| files.get(dir).is_some_and(|(n, named)| *named && *n <= limit));
+        if let Some(dir) = inner {
+            out.push((path.clone(), dir.to_owned()));
+        }
+    }
+    out
 }
 
 /// Whether the task reads like a regression report.
@@ -595,6 +678,11 @@ impl Navigator {
                 e.path_why = why;
             }
         }
+        for (path, dir) in named_directories(&paths, &task_words) {
+            let e = ev.entry(path).or_default();
+            e.dir = true;
+            e.dir_why = format!("in {dir}/, which the task names");
+        }
 
         // History: co-change with the best candidates, recency for regressions.
         if !ev.is_empty() {
@@ -602,7 +690,7 @@ impl Navigator {
             if !history.is_empty() {
                 let mut scored: Vec<(String, f32)> = ev
                     .iter()
-                    .map(|(p, e)| (p.clone(), e.base() * path_weight(p, &task_lower)))
+                    .map(|(p, e)| (p.clone(), e.score(p, &task_lower, 0.0)))
                     .filter(|(_, s)| *s > 0.0)
                     .collect();
                 scored.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
@@ -618,7 +706,7 @@ impl Navigator {
         let mut ranked: Vec<(String, f32, Evidence)> = ev
             .into_iter()
             .map(|(path, e)| {
-                let s = (e.base() + e.history) * path_weight(&path, &task_lower);
+                let s = e.score(&path, &task_lower, e.history);
                 (path, s, e)
             })
             .filter(|(_, s, _)| *s > 0.0)
@@ -679,6 +767,9 @@ impl Navigator {
             }
             if !e.path_why.is_empty() {
                 reason.push(e.path_why.clone());
+            }
+            if !e.dir_why.is_empty() {
+                reason.push(e.dir_why.clone());
             }
             reason.extend(e.history_why.iter().cloned());
             let trust = if e.named > 0.0 || (e.graph > 0.0 && e.lexical == 0.0) {
@@ -844,6 +935,84 @@ mod tests {
             ev("src/flask/app.py", "the application factory").is_none(),
             "whole words only"
         );
+    }
+
+    fn words(task: &str) -> Vec<String> {
+        task.to_lowercase()
+            .split(|c: char| !is_word_char(c))
+            .filter(|w| w.len() >= 2)
+            .map(fold)
+            .collect()
+    }
+
+    #[test]
+    fn directories_the_task_names() {
+        let mut paths: Vec<String> = (0..20).map(|i| format!("src/m{i}.py")).collect();
+        paths.extend(
+            [
+                ".github/workflows/tests.yaml",
+                ".github/workflows/lock.yaml",
+                ".github/ISSUE_TEMPLATE/bug.md",
+                "requirements/dev.txt",
+                "crates/ignore/src/walk.rs",
+                "crates/ignore/src/dir.rs",
+                "crates/cli/src/lib.rs",
+            ]
+            .map(str::to_owned),
+        );
+        let found = |task: &str| -> Vec<(String, String)> { named_directories(&paths, &words(task)) };
+        assert_eq!(
+            found("set workflow permissions"),
+            [
+                (
+                    ".github/workflows/tests.yaml".to_owned(),
+                    ".github/workflows".to_owned()
+                ),
+                (".github/workflows/lock.yaml".to_owned(), ".github/workflows".to_owned()),
+            ],
+            "plural folded, innermost directory"
+        );
+        assert_eq!(
+            found("ignore: fix reference cycle")
+                .iter()
+                .map(|(p, d)| (p.as_str(), d.as_str()))
+                .collect::<Vec<_>>(),
+            [
+                ("crates/ignore/src/walk.rs", "crates/ignore"),
+                ("crates/ignore/src/dir.rs", "crates/ignore")
+            ]
+        );
+        assert_eq!(found("update requirements").len(), 1);
+        assert!(found("move code out of src").is_empty(), "generic names never count");
+        assert!(found("all teardown callbacks are called despite errors").is_empty());
+        // A directory with over a fifth of the files points nowhere.
+        let mut big = paths.clone();
+        big.extend((0..20).map(|i| format!("requirements/r{i}.txt")));
+        assert!(named_directories(&big, &words("update requirements")).is_empty());
+    }
+
+    #[test]
+    fn a_file_or_directory_the_task_asks_for_is_not_down_weighted() {
+        let doc = "projects_using_cobra.md";
+        let task = "add allero to the list of projects using cobra";
+        let mut e = Evidence {
+            lexical: 0.5,
+            ..Evidence::default()
+        };
+        let plain = e.score(doc, task, 0.0);
+        assert!(plain < 0.5, "a doc weighs less by default");
+        let (share, why) = path_evidence(doc, task, &words(task)).unwrap();
+        assert_eq!((share, why.as_str()), (1.0, "file name matches project, using, cobra"));
+        e.path = share;
+        assert!(e.score(doc, task, 0.0) > 1.0, "every word of its name: asked for");
+        let mut d = Evidence {
+            lexical: 0.5,
+            dir: true,
+            ..Evidence::default()
+        };
+        assert!(d.score("requirements/dev.txt", "update requirements", 0.0) > 0.7);
+        d.dir = false;
+        assert!(d.score("requirements/dev.txt", "update requirements", 0.0) < 0.2);
     }
 
     #[test]
