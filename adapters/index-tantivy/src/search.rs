@@ -517,6 +517,53 @@ impl OpenIndex {
         any_of(alts)
     }
 
+    /// The files that have each of `words` (one word per stem, its
+    /// variants looked up), with the word's rarity; and the words no file
+    /// has, as written.
+    fn present_words(
+        &self,
+        searcher: &Searcher,
+        mut words: Vec<QueryWord>,
+        files_q: &dyn Fn() -> Box<dyn Query>,
+        n_files: f32,
+    ) -> Result<(Vec<Present>, Vec<String>), IndexError> {
+        // One word per stem: `callback callbacks` is one word.
+        let mut stems: Vec<String> = Vec::new();
+        words.retain(|w| {
+            let s = question::stem(&w.whole);
+            if stems.contains(&s) {
+                false
+            } else {
+                stems.push(s);
+                true
+            }
+        });
+        for w in &mut words {
+            w.variants = self.stem_family(searcher, &w.whole)?;
+        }
+        let mut present: Vec<Present> = Vec::new();
+        let mut absent: Vec<String> = Vec::new();
+        for w in words {
+            let clause = self.word_clause(&w);
+            let docs: HashSet<DocAddress> = searcher
+                .search(all_of(vec![files_q(), clause.box_clone()]).as_ref(), &DocSetCollector)
+                .map_err(tantivy_err)?;
+            if docs.is_empty() {
+                absent.push(w.written.clone());
+                continue;
+            }
+            let df = docs.len() as f32;
+            let idf = (1.0 + (n_files - df + 0.5) / (df + 0.5)).ln().max(0.01);
+            present.push(Present {
+                word: w,
+                clause,
+                docs,
+                idf,
+            });
+        }
+        Ok((present, absent))
+    }
+
     fn search_words(
         &self,
         all_words: &[QueryWord],
@@ -537,42 +584,15 @@ impl OpenIndex {
             words = all_words.to_vec();
             ignored.clear();
         }
-        // One word per stem: `callback callbacks` is one word.
-        let mut stems: Vec<String> = Vec::new();
-        words.retain(|w| {
-            let s = question::stem(&w.whole);
-            if stems.contains(&s) {
-                false
-            } else {
-                stems.push(s);
-                true
-            }
-        });
-        for w in &mut words {
-            w.variants = self.stem_family(&searcher, &w.whole)?;
-        }
         let files_q = || all_of(self.with_lang(vec![self.of_kind(schema::FILE)], q.lang.as_deref()));
         let n_files = searcher.search(files_q().as_ref(), &Count).map_err(tantivy_err)? as f32;
-        // Which files have each word, and how rare it is.
-        let mut present: Vec<Present> = Vec::new();
-        let mut absent: Vec<String> = Vec::new();
-        for w in words {
-            let clause = self.word_clause(&w);
-            let docs: HashSet<DocAddress> = searcher
-                .search(all_of(vec![files_q(), clause.box_clone()]).as_ref(), &DocSetCollector)
-                .map_err(tantivy_err)?;
-            if docs.is_empty() {
-                absent.push(w.written.clone());
-                continue;
-            }
-            let df = docs.len() as f32;
-            let idf = (1.0 + (n_files - df + 0.5) / (df + 0.5)).ln().max(0.01);
-            present.push(Present {
-                word: w,
-                clause,
-                docs,
-                idf,
-            });
+        let (mut present, absent) = self.present_words(&searcher, words, &files_q, n_files)?;
+        // No meaningful word occurs anywhere (`Fix grammar: 'allows to'`):
+        // the stop words are what is left to answer with, rather than nothing.
+        if present.is_empty() && !ignored.is_empty() {
+            present = self
+                .present_words(&searcher, std::mem::take(&mut ignored), &files_q, n_files)?
+                .0;
         }
         let ignored: Vec<String> = ignored.into_iter().map(|w| w.written).collect();
         if present.is_empty() {

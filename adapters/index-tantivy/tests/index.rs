@@ -477,6 +477,13 @@ async fn questions_rank_by_relevance_and_are_never_empty_when_a_word_occurs() {
     let r = index.search(&c1, &words("frobnicate quux")).await.unwrap();
     assert!(r.files.is_empty());
     assert_eq!(r.absent, ["frobnicate", "quux"]);
+    // Of the words that occur, only stop words ("every"; "grammar" occurs
+    // nowhere): they answer, rather than nothing.
+    let r = index.search(&c1, &words("Fix grammar: 'every'")).await.unwrap();
+    assert_eq!(r.absent, ["grammar"]);
+    let paths: Vec<&str> = r.files.iter().map(|f| f.file.path.as_str()).collect();
+    assert_eq!(paths.first(), Some(&"src/app.py"), "{paths:?}");
+    assert!(r.ignored.is_empty(), "the stop words were used: {:?}", r.ignored);
 }
 
 #[tokio::test]
