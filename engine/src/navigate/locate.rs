@@ -11,6 +11,10 @@
 //!   a name with several definitions shares its weight among them;
 //! * **graph** — files that call the definitions found above (by name, from
 //!   the symbol graph), a weaker signal;
+//! * **file and directory names** — a file the task names, or whose
+//!   name's words it has (`fish completions` → `fish_completions.go`), and
+//!   files under a small directory it names (`ignore:` → `crates/ignore/`);
+//!   a file asked for either way is not down-weighted as a test or doc;
 //! * **history** — where the mirror has git history (the last
 //!   [`HISTORY_COMMITS`] non-merge commits up to the indexed commit, read
 //!   once per indexed commit and cached): files that changed together with
