@@ -245,45 +245,61 @@ const MAX_DIR_SHARE: f32 = 0.2;
 /// folded) include a task word, generic names left out, and only
 /// directories holding at most [`MAX_DIR_SHARE`] of the files (innermost
 /// such directory per file). Deterministic.
-pub(crate) fn named_directories(paths: &[String], task_words: &[String]) -> Vec<(String, String)> {
+pub(crate) fn named_directories(index: &PathIndex, task_words: &[String]) -> Vec<(String, String)> {
     let named = |segment: &str| {
         split_identifier(segment)
             .into_iter()
             .flat_map(|p| p.split(['-', '.']).map(fold).collect::<Vec<_>>())
             .any(|w| w.len() >= 3 && !GENERIC_DIR_WORDS.contains(&w.as_str()) && task_words.contains(&w))
     };
-    // Where each directory prefix of a path ends: `a/b/c.rs` → `a`, `a/b`.
-    fn prefixes(path: &str) -> impl DoubleEndedIterator<Item = usize> + '_ {
-        path.match_indices('/').map(|(i, _)| i)
-    }
-    // Files per directory, and which directories the task names.
-    let mut files: HashMap<&str, (usize, bool)> = HashMap::new();
-    for path in paths {
-        for i in prefixes(path) {
-            let dir = &path[..i];
-            let e = files.entry(dir).or_insert_with(|| {
-                let segment = dir.rsplit('/').next().unwrap_or(dir);
-                (0, named(segment))
-            });
-            e.0 += 1;
-        }
-    }
-    if !files.values().any(|(_, named)| *named) {
+    let limit = (index.paths.len() as f32 * MAX_DIR_SHARE).max(1.0) as usize;
+    let mut dirs: Vec<&str> = index
+        .dir_files
+        .iter()
+        .filter(|(dir, n)| **n <= limit && named(dir.rsplit('/').next().unwrap_or(dir)))
+        .map(|(dir, _)| dir.as_str())
+        .collect();
+    if dirs.is_empty() {
         return Vec::new();
     }
-    let limit = (paths.len() as f32 * MAX_DIR_SHARE).max(1.0) as usize;
-    let mut out = Vec::new();
-    for path in paths {
-        // The innermost named directory small enough to point somewhere.
-        let inner = prefixes(path)
-            .rev()
-            .map(|i| &path[..i])
-            .find(|dir| files.get(dir).is_some_and(|(n, named)| *named && *n <= limit));
-        if let Some(dir) = inner {
-            out.push((path.clone(), dir.to_owned()));
+    // Innermost first: a file takes the deepest named directory it is in.
+    dirs.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+    index
+        .paths
+        .iter()
+        .filter_map(|path| {
+            let dir = dirs
+                .iter()
+                .find(|d| path.len() > d.len() && path.starts_with(**d) && path.as_bytes()[d.len()] == b'/')?;
+            Some((path.clone(), (*dir).to_owned()))
+        })
+        .collect()
+}
+
+/// The files an index holds (skipped ones left out), and how many are
+/// under each directory (`a/b/c.rs` counts for `a` and `a/b`). Built once
+/// per indexed commit.
+#[derive(Debug)]
+pub struct PathIndex {
+    paths: Vec<String>,
+    dir_files: HashMap<String, usize>,
+}
+
+impl PathIndex {
+    pub(crate) fn new(paths: Vec<String>) -> Self {
+        let mut dir_files: HashMap<String, usize> = HashMap::new();
+        for path in &paths {
+            for (i, _) in path.match_indices('/') {
+                match dir_files.get_mut(&path[..i]) {
+                    Some(n) => *n += 1,
+                    None => {
+                        dir_files.insert(path[..i].to_owned(), 1);
+                    }
+                }
+            }
         }
+        Self { paths, dir_files }
     }
-    out
 }
 
 /// Whether the task reads like a regression report.
@@ -502,18 +518,18 @@ impl Navigator {
 
     /// Paths of the files the index holds (skipped ones left out), read once
     /// per indexed commit and cached.
-    async fn indexed_paths(&self, at: &IndexRef) -> Result<Arc<Vec<String>>, lettuce_ports::index::IndexError> {
+    async fn indexed_paths(&self, at: &IndexRef) -> Result<Arc<PathIndex>, lettuce_ports::index::IndexError> {
         if let Some(p) = self.state.paths.lock().unwrap_or_else(|e| e.into_inner()).get(at) {
             return Ok(p.clone());
         }
         let files = self.search.list_files(at, None).await?;
-        let paths = Arc::new(
+        let paths = Arc::new(PathIndex::new(
             files
                 .into_iter()
                 .filter(|f| f.skipped.is_none())
                 .map(|f| f.path)
-                .collect::<Vec<_>>(),
-        );
+                .collect(),
+        ));
         let mut cache = self.state.paths.lock().unwrap_or_else(|e| e.into_inner());
         if cache.len() >= HISTORY_CACHE {
             cache.clear();
@@ -675,7 +691,7 @@ impl Navigator {
             Ok(p) => p,
             Err(e) => return Err(self.index_err(&r, e).await),
         };
-        for path in paths.iter() {
+        for path in &paths.paths {
             if let Some((share, why)) = path_evidence(path, &task_lower, &task_words) {
                 let e = ev.entry(path.clone()).or_default();
                 e.path = share;
@@ -964,7 +980,8 @@ mod tests {
             ]
             .map(str::to_owned),
         );
-        let found = |task: &str| -> Vec<(String, String)> { named_directories(&paths, &words(task)) };
+        let index = PathIndex::new(paths.clone());
+        let found = |task: &str| -> Vec<(String, String)> { named_directories(&index, &words(task)) };
         assert_eq!(
             found("set workflow permissions"),
             [
@@ -992,7 +1009,7 @@ mod tests {
         // A directory with over a fifth of the files points nowhere.
         let mut big = paths.clone();
         big.extend((0..20).map(|i| format!("requirements/r{i}.txt")));
-        assert!(named_directories(&big, &words("update requirements")).is_empty());
+        assert!(named_directories(&PathIndex::new(big), &words("update requirements")).is_empty());
     }
 
     #[test]

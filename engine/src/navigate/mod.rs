@@ -309,8 +309,8 @@ pub struct NavState {
     /// Git history per indexed commit (read once from the mirror).
     history: Mutex<HashMap<IndexRef, Arc<Vec<CommitChanges>>>>,
     /// Paths of the indexed (not skipped) files per indexed commit, for
-    /// `locate`'s file-name evidence.
-    paths: Mutex<HashMap<IndexRef, Arc<Vec<String>>>>,
+    /// `locate`'s file- and directory-name evidence.
+    paths: Mutex<HashMap<IndexRef, Arc<locate::PathIndex>>>,
 }
 
 /// Most file token counts cached.
