@@ -253,7 +253,7 @@ pub(crate) fn named_directories(index: &PathIndex, task_words: &[String]) -> Vec
             .any(|w| w.len() >= 3 && !GENERIC_DIR_WORDS.contains(&w.as_str()) && task_words.contains(&w))
     };
     let limit = (index.paths.len() as f32 * MAX_DIR_SHARE).max(1.0) as usize;
-    let mut dirs: Vec<&str> = index
+    let dirs: std::collections::HashSet<&str> = index
         .dir_files
         .iter()
         .filter(|(dir, n)| **n <= limit && named(dir.rsplit('/').next().unwrap_or(dir)))
@@ -262,16 +262,16 @@ pub(crate) fn named_directories(index: &PathIndex, task_words: &[String]) -> Vec
     if dirs.is_empty() {
         return Vec::new();
     }
-    // Innermost first: a file takes the deepest named directory it is in.
-    dirs.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+    // Each file takes the deepest named directory it is in.
     index
         .paths
         .iter()
         .filter_map(|path| {
-            let dir = dirs
-                .iter()
-                .find(|d| path.len() > d.len() && path.starts_with(**d) && path.as_bytes()[d.len()] == b'/')?;
-            Some((path.clone(), (*dir).to_owned()))
+            let end = path
+                .rmatch_indices('/')
+                .map(|(i, _)| i)
+                .find(|i| dirs.contains(&path[..*i]))?;
+            Some((path.clone(), path[..end].to_owned()))
         })
         .collect()
 }
