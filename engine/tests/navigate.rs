@@ -683,5 +683,23 @@ async fn locate_reads_git_history_for_co_changes_and_regressions() {
     );
     // Without regression wording, recency says nothing.
     let a = locate("shipping fee rounds the weight").await;
-    assert!(a.data.files.iter().all(|f| !f.reason.contains("changed")), "{}", a.text);
+    assert!(
+        a.data
+            .files
+            .iter()
+            .all(|f| !f.reason.contains("latest day") && !f.reason.contains("days ago")),
+        "{}",
+        a.text
+    );
+
+    // Similar past commits: "tune" and "eu" are in one earlier subject only.
+    let a = locate("tune eu rates").await;
+    assert_eq!(a.data.files[0].path, "shipping/eu.py", "{}", a.text);
+    assert!(
+        a.data.files[0]
+            .reason
+            .contains("changed by a similar commit, ccccccc tune eu shipping"),
+        "{}",
+        a.text
+    );
 }

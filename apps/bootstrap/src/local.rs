@@ -63,6 +63,9 @@ pub struct LocalRepo {
     tokens: Arc<dyn lettuce_ports::tokens::TokenCounter>,
     stat_cache: PathBuf,
     max_file_bytes: u64,
+    /// The snapshot last indexed: `locate` reads the clone's git history
+    /// through it (co-change, similar past commits, recency).
+    snapshot: Option<Arc<dyn lettuce_ports::git::RepoSnapshot>>,
 }
 
 impl std::fmt::Debug for LocalRepo {
@@ -124,6 +127,7 @@ impl LocalRepo {
             tokens,
             stat_cache: home.join("stat-cache"),
             max_file_bytes: config.index.max_file_bytes,
+            snapshot: None,
         })
     }
 
@@ -147,12 +151,13 @@ impl LocalRepo {
             .index(IndexRequest {
                 repo_id: self.repo.id,
                 account_id: lettuce_domain::AccountId(uuid::Uuid::nil()),
-                snapshot,
+                snapshot: snapshot.clone(),
                 previous_commit,
                 progress,
             })
             .await
             .with_context(|| format!("indexing {}", self.root.display()))?;
+        self.snapshot = Some(snapshot);
         self.repo.commit = Some(commit);
         self.repo.status = RepoStatus::Ready;
         self.repo.progress = IndexProgress {
@@ -181,7 +186,11 @@ impl LocalRepo {
 
     /// A navigator over this directory's index (after [`LocalRepo::index`]).
     pub fn navigator(&self) -> Navigator {
-        Navigator::fixed(self.index.clone(), self.tokens.clone(), vec![self.repo.clone()])
+        let nav = Navigator::fixed(self.index.clone(), self.tokens.clone(), vec![self.repo.clone()]);
+        match &self.snapshot {
+            Some(s) => nav.with_snapshot(self.repo.id, s.clone()),
+            None => nav,
+        }
     }
 
     /// The code index itself and the commit to read (after
@@ -242,5 +251,78 @@ impl lettuce_engine::EvalSource for LocalGit {
             .await
             .map_err(|e| lettuce_engine::EngineError::Internal(format!("reading the repository failed: {e}")))?
             .map_err(Into::into)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+
+    fn git(dir: &Path, args: &[&str]) {
+        let out = Command::new("git")
+            .args([
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@example.com",
+                "-c",
+                "commit.gpgsign=false",
+            ])
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("git runs");
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// `lettuce mcp --repo PATH` on a clone: `locate` reads the clone's
+    /// history (here: earlier commits with a similar subject).
+    #[tokio::test]
+    async fn a_local_clone_gives_locate_its_history() {
+        let work = tempfile::tempdir().unwrap();
+        let dir = work.path().join("repo");
+        std::fs::create_dir_all(dir.join("src")).unwrap();
+        git(&dir, &["init", "-q"]);
+        std::fs::write(
+            dir.join("src/render.py"),
+            "def render(shape):\n    return shape.draw()\n",
+        )
+        .unwrap();
+        std::fs::write(dir.join("palette.txt"), "red\n").unwrap();
+        git(&dir, &["add", "."]);
+        git(&dir, &["commit", "-q", "-m", "render: first cut"]);
+        for (color, n) in [("blue", 2), ("amber", 3)] {
+            let list: String = ["red", "blue", "amber"]
+                .iter()
+                .take(n)
+                .map(|c| format!("{c}\n"))
+                .collect();
+            std::fs::write(dir.join("palette.txt"), list).unwrap();
+            git(&dir, &["commit", "-q", "-am", &format!("palette: add {color}")]);
+        }
+        let env = EnvMap::from_pairs([("LETTUCE_LOCAL_DIR", work.path().join("local").display().to_string())]);
+        let config = LocalConfig::from_env(&env).unwrap();
+        let mut repo = LocalRepo::open(&config, &dir).unwrap();
+        repo.index(Arc::new(lettuce_ports::index::NoProgress)).await.unwrap();
+        let answer = repo
+            .navigator()
+            .locate(lettuce_engine::LocateRequest {
+                task: "palette: add violet".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let first = &answer.data.files[0];
+        assert_eq!(first.path, "palette.txt", "{}", answer.text);
+        assert!(
+            first.reason.contains("changed by 2 similar commits, like"),
+            "{}",
+            first.reason
+        );
     }
 }

@@ -17,13 +17,17 @@
 //!   a file asked for either way is not down-weighted as a test or doc;
 //! * **history** — where the mirror has git history (the last
 //!   [`HISTORY_COMMITS`] non-merge commits up to the indexed commit, read
-//!   once per indexed commit and cached): files that changed together with
+//!   once per indexed commit and cached): files that earlier commits with
+//!   a similar subject changed (`pkg/brew: update tap` → the formula file;
+//!   see [`super::similar`]; not down-weighted as tests or docs, since
+//!   that is where such changes went), files that changed together with
 //!   the best candidates in several commits boost each other (a co-changed
 //!   file may enter on that alone), and when the task sounds like a
 //!   regression ("broke", "no longer", "since", …) candidates changed in
 //!   the most recent commits rise.
 
 use super::render::Budgeted;
+use super::similar;
 use super::{Answer, Navigator, RepoCommit, Scope, budgets, clamp_budget, footer_note, room};
 use crate::error::EngineError;
 use lettuce_domain::ValidationError;
@@ -52,6 +56,8 @@ const MIN_COCHANGES: u32 = 2;
 const RECENT_COMMITS: usize = 30;
 /// Most history-cache entries (indexed commits).
 const HISTORY_CACHE: usize = 64;
+/// Weight of the files similar past commits changed (a share in `0..=1`).
+const SIMILAR_WEIGHT: f32 = 1.2;
 /// Seconds in a day.
 const DAY: i64 = 86_400;
 
@@ -128,6 +134,10 @@ struct Evidence {
     /// `.github/workflows/tests.yaml`).
     dir: bool,
     dir_why: String,
+    /// Share of what earlier commits with a similar subject changed
+    /// (`pkg/brew: update tap` → `pkg/brew/ripgrep-bin.rb`).
+    similar: f32,
+    similar_why: String,
 }
 
 impl Evidence {
@@ -146,14 +156,16 @@ impl Evidence {
         self.path >= 1.0 || self.dir
     }
 
-    /// The file's score: its evidence, weighed by what kind of file it is.
+    /// The file's score: its evidence, weighed by what kind of file it is,
+    /// plus what similar past commits changed — not down-weighted: where
+    /// such changes went before (a changelog, a doc page) is what it says.
     fn score(&self, path: &str, task_lower: &str, history: f32) -> f32 {
         let weight = if self.asked_for() {
             1.0
         } else {
             path_weight(path, task_lower)
         };
-        (self.base() + history) * weight
+        (self.base() + history) * weight + SIMILAR_WEIGHT * self.similar
     }
 }
 
@@ -282,6 +294,8 @@ pub(crate) fn named_directories(index: &PathIndex, task_words: &[String]) -> Vec
 #[derive(Debug)]
 pub struct PathIndex {
     paths: Vec<String>,
+    /// The same, sorted (for [`PathIndex::contains`]).
+    sorted: Vec<String>,
     dir_files: HashMap<String, usize>,
 }
 
@@ -298,7 +312,18 @@ impl PathIndex {
                 }
             }
         }
-        Self { paths, dir_files }
+        let mut sorted = paths.clone();
+        sorted.sort_unstable();
+        Self {
+            paths,
+            sorted,
+            dir_files,
+        }
+    }
+
+    /// Whether the index holds this file.
+    pub(crate) fn contains(&self, path: &str) -> bool {
+        self.sorted.binary_search_by(|p| p.as_str().cmp(path)).is_ok()
     }
 }
 
@@ -704,21 +729,27 @@ impl Navigator {
             e.dir_why = format!("in {dir}/, which the task names");
         }
 
-        // History: co-change with the best candidates, recency for regressions.
-        if !ev.is_empty() {
-            let history = self.history(&at).await;
-            if !history.is_empty() {
-                let mut scored: Vec<(String, f32)> = ev
-                    .iter()
-                    .map(|(p, e)| (p.clone(), e.score(p, &task_lower, 0.0)))
-                    .filter(|(_, s)| *s > 0.0)
-                    .collect();
-                scored.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-                for (path, (boost, why)) in history_evidence(&history, &scored, regression_wording(&task_lower)) {
-                    let e = ev.entry(path).or_default();
-                    e.history += boost;
-                    e.history_why.push(why);
-                }
+        // History: files similar past commits changed (still in the index),
+        // co-change with the best candidates, recency for regressions.
+        let history = self.history(&at).await;
+        for (path, (share, why)) in similar::similar_commit_evidence(&history, task) {
+            if paths.contains(&path) {
+                let e = ev.entry(path).or_default();
+                e.similar = share;
+                e.similar_why = why;
+            }
+        }
+        if !ev.is_empty() && !history.is_empty() {
+            let mut scored: Vec<(String, f32)> = ev
+                .iter()
+                .map(|(p, e)| (p.clone(), e.score(p, &task_lower, 0.0)))
+                .filter(|(_, s)| *s > 0.0)
+                .collect();
+            scored.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            for (path, (boost, why)) in history_evidence(&history, &scored, regression_wording(&task_lower)) {
+                let e = ev.entry(path).or_default();
+                e.history += boost;
+                e.history_why.push(why);
             }
         }
 
@@ -744,7 +775,7 @@ impl Navigator {
             if let Ok(o) = self.search.outline(&at, &path).await {
                 flatten(&o.symbols, &mut symbols);
                 indexed.insert(path.clone(), o.file);
-            } else if e.base() == 0.0 {
+            } else if e.base() == 0.0 && e.similar == 0.0 {
                 continue; // known from history only, and no longer in the index
             }
             let mut defs: Vec<(u32, String, String, Trust)> = e
@@ -790,6 +821,9 @@ impl Navigator {
             }
             if !e.dir_why.is_empty() {
                 reason.push(e.dir_why.clone());
+            }
+            if !e.similar_why.is_empty() {
+                reason.push(e.similar_why.clone());
             }
             reason.extend(e.history_why.iter().cloned());
             let trust = if e.named > 0.0 || (e.graph > 0.0 && e.lexical == 0.0) {

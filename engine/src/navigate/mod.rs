@@ -12,6 +12,7 @@
 mod locate;
 mod render;
 mod repo_map;
+mod similar;
 
 pub use locate::{LocateAnswer, LocateRequest, LocatedDefinition, LocatedFile, MAX_TASK_BYTES};
 
