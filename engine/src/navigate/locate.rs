@@ -15,6 +15,8 @@
 //!   name's words it has (`fish completions` → `fish_completions.go`), and
 //!   files under a small directory it names (`ignore:` → `crates/ignore/`);
 //!   a file asked for either way is not down-weighted as a test or doc;
+//! * **tests** — when the task is about tests, the test files of the best
+//!   source files (`args.go` → `args_test.go`) rise just above them;
 //! * **history** — where the mirror has git history (the last
 //!   [`HISTORY_COMMITS`] non-merge commits up to the indexed commit, read
 //!   once per indexed commit and cached): files that earlier commits with
@@ -138,6 +140,9 @@ struct Evidence {
     /// (`pkg/brew: update tap` → `pkg/brew/ripgrep-bin.rb`).
     similar: f32,
     similar_why: String,
+    /// The source file this test file tests, when the task is about tests
+    /// and that file ranks high.
+    tests_of: String,
 }
 
 impl Evidence {
@@ -476,14 +481,7 @@ fn path_weight(path: &str, task_lower: &str) -> f32 {
     if matches!(stem, "changelog" | "changes" | "news" | "history") {
         return if task_lower.contains("changelog") { 1.0 } else { 0.15 };
     }
-    let test = lower.split('/').any(|s| {
-        matches!(s, "test" | "tests" | "testing" | "__tests__" | "spec")
-            || s.starts_with("test_")
-            || s.split('.')
-                .next()
-                .is_some_and(|st| st.ends_with("_test") || st.ends_with("_spec"))
-    });
-    if test {
+    if is_test_path(&lower) {
         return if task_lower.contains("test") { 1.0 } else { 0.45 };
     }
     let ext = name.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
@@ -491,6 +489,89 @@ fn path_weight(path: &str, task_lower: &str) -> f32 {
         return if task_lower.contains("doc") { 1.0 } else { 0.35 };
     }
     1.0
+}
+
+/// Whether a (lowercase) path is a test: in a test directory, or named
+/// `test_*`, `*_test.*`, `*_spec.*`, `*.test.*`, `*.spec.*`.
+fn is_test_path(lower: &str) -> bool {
+    lower.split('/').any(|s| {
+        matches!(s, "test" | "tests" | "testing" | "__tests__" | "spec")
+            || s.starts_with("test_")
+            || s.split('.')
+                .next()
+                .is_some_and(|st| st.ends_with("_test") || st.ends_with("_spec"))
+            || s.contains(".test.")
+            || s.contains(".spec.")
+    })
+}
+
+/// The name a test file tests, with its extension: `args_test.go` →
+/// `args.go`, `test_ctx.py` → `ctx.py`, `Button.test.tsx` → `button.tsx`,
+/// `FooTest.java` → `foo.java`; `None` for a file not named as a test.
+fn tested_name(test_path: &str) -> Option<String> {
+    let original = test_path.rsplit('/').next().unwrap_or(test_path);
+    let (stem, ext) = original.split_once('.')?;
+    let base = if let Some(rest) = ext.strip_prefix("test.").or_else(|| ext.strip_prefix("spec.")) {
+        return Some(format!("{}.{rest}", stem.to_lowercase()));
+    } else if let Some(b) = stem.strip_prefix("test_") {
+        b
+    } else if let Some(b) = stem.strip_suffix("_test").or_else(|| stem.strip_suffix("_spec")) {
+        b
+    } else {
+        stem.strip_suffix("Test")?
+    };
+    (!base.is_empty()).then(|| format!("{}.{ext}", base.to_lowercase()))
+}
+
+/// Tests this many of the best source files pull their test files up.
+const TESTED_SOURCES: usize = 5;
+/// A test file's share of its source file's score.
+const TEST_SHARE: f32 = 1.05;
+
+/// When the task is about tests (`add tests for legacyArgs()`), the test
+/// files of the best source files rise with them: each gets
+/// [`TEST_SHARE`] of its source's score (just above it: a task about tests
+/// changes the tests first) when that is more than its own.
+/// `ranked` is best first; it stays sorted. Deterministic.
+fn pull_up_tests(ranked: &mut Vec<(String, f32, Evidence)>, index: &PathIndex) {
+    let mut tests: HashMap<String, Vec<&String>> = HashMap::new();
+    for p in &index.paths {
+        let lower = p.to_lowercase();
+        if is_test_path(&lower)
+            && let Some(tested) = tested_name(p)
+        {
+            tests.entry(tested).or_default().push(p);
+        }
+    }
+    let sources: Vec<(String, f32)> = ranked
+        .iter()
+        .filter(|(p, _, _)| !is_test_path(&p.to_lowercase()))
+        .take(TESTED_SOURCES)
+        .map(|(p, s, _)| (p.clone(), *s))
+        .collect();
+    for (source, score) in sources {
+        let name = source.rsplit('/').next().unwrap_or(&source).to_lowercase();
+        let Some(found) = tests.get(&name) else { continue };
+        for test in found {
+            let pulled = TEST_SHARE * score;
+            match ranked.iter_mut().find(|(p, _, _)| p == *test) {
+                Some((_, s, e)) if *s < pulled => {
+                    *s = pulled;
+                    e.tests_of = source.clone();
+                }
+                Some(_) => {}
+                None => ranked.push((
+                    (*test).clone(),
+                    pulled,
+                    Evidence {
+                        tests_of: source.clone(),
+                        ..Evidence::default()
+                    },
+                )),
+            }
+        }
+    }
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
 }
 
 fn flatten(nodes: &[OutlineNode], out: &mut Vec<Symbol>) {
@@ -763,6 +844,9 @@ impl Navigator {
             .filter(|(_, s, _)| *s > 0.0)
             .collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        if task_words.iter().any(|w| w == "test") {
+            pull_up_tests(&mut ranked, &paths);
+        }
 
         // Definitions with line ranges, from each file's outline.
         let mut files: Vec<LocatedFile> = Vec::new();
@@ -775,7 +859,7 @@ impl Navigator {
             if let Ok(o) = self.search.outline(&at, &path).await {
                 flatten(&o.symbols, &mut symbols);
                 indexed.insert(path.clone(), o.file);
-            } else if e.base() == 0.0 && e.similar == 0.0 {
+            } else if e.base() == 0.0 && e.similar == 0.0 && e.tests_of.is_empty() {
                 continue; // known from history only, and no longer in the index
             }
             let mut defs: Vec<(u32, String, String, Trust)> = e
@@ -824,6 +908,9 @@ impl Navigator {
             }
             if !e.similar_why.is_empty() {
                 reason.push(e.similar_why.clone());
+            }
+            if !e.tests_of.is_empty() {
+                reason.push(format!("tests {}", e.tests_of));
             }
             reason.extend(e.history_why.iter().cloned());
             let trust = if e.named > 0.0 || (e.graph > 0.0 && e.lexical == 0.0) {
@@ -1068,6 +1155,64 @@ mod tests {
         assert!(d.score("requirements/dev.txt", "update requirements", 0.0) > 0.7);
         d.dir = false;
         assert!(d.score("requirements/dev.txt", "update requirements", 0.0) < 0.2);
+    }
+
+    #[test]
+    fn test_files_name_what_they_test() {
+        assert_eq!(tested_name("args_test.go").as_deref(), Some("args.go"));
+        assert_eq!(tested_name("tests/test_ctx.py").as_deref(), Some("ctx.py"));
+        assert_eq!(tested_name("src/Button.test.tsx").as_deref(), Some("button.tsx"));
+        assert_eq!(tested_name("lib/parser_spec.rb").as_deref(), Some("parser.rb"));
+        assert_eq!(tested_name("src/FooTest.java").as_deref(), Some("foo.java"));
+        assert_eq!(tested_name("tests/conftest.py"), None);
+        assert_eq!(tested_name("args.go"), None);
+        assert!(is_test_path("src/button.test.tsx") && !is_test_path("src/latest.rs"));
+    }
+
+    #[test]
+    fn a_task_about_tests_pulls_up_the_test_files_of_the_best_sources() {
+        let index = PathIndex::new(
+            [
+                "args.go",
+                "args_test.go",
+                "command.go",
+                "command_test.go",
+                "zsh_test.go",
+            ]
+            .map(String::from)
+            .to_vec(),
+        );
+        let mut ranked = vec![
+            ("command.go".to_owned(), 1.0, Evidence::default()),
+            ("args.go".to_owned(), 0.9, Evidence::default()),
+            ("command_test.go".to_owned(), 0.95, Evidence::default()),
+            ("zsh_test.go".to_owned(), 0.5, Evidence::default()),
+        ];
+        pull_up_tests(&mut ranked, &index);
+        let order: Vec<&str> = ranked.iter().map(|r| r.0.as_str()).collect();
+        // Each test file just above its source; an unrelated test stays.
+        assert_eq!(
+            order,
+            [
+                "command_test.go",
+                "command.go",
+                "args_test.go",
+                "args.go",
+                "zsh_test.go"
+            ]
+        );
+        assert!((ranked[2].1 - 0.945).abs() < 1e-6);
+        assert_eq!(ranked[2].2.tests_of, "args.go");
+        assert_eq!(ranked[0].2.tests_of, "command.go");
+        assert_eq!(ranked[4].1, 0.5);
+        // A test file already above its source keeps its own score.
+        let mut ranked = vec![
+            ("args_test.go".to_owned(), 2.0, Evidence::default()),
+            ("args.go".to_owned(), 1.0, Evidence::default()),
+        ];
+        pull_up_tests(&mut ranked, &index);
+        assert_eq!(ranked[0].1, 2.0);
+        assert!(ranked[0].2.tests_of.is_empty());
     }
 
     #[test]
