@@ -84,26 +84,41 @@ pub(crate) fn similar_commit_evidence(history: &[CommitChanges], task: &str) -> 
     let n = commits.len() as f32;
     // A word no subject has weighs most: it is in the task's norm.
     let idf = |t: &str| (1.0 + n / df.get(t).copied().unwrap_or(0).max(1) as f32).ln();
-    let task_terms = terms(task);
-    let task_set: HashSet<&str> = task_terms.iter().map(String::as_str).collect();
-    let task_norm = task_terms.iter().map(|t| idf(t).powi(2)).sum::<f32>().sqrt();
-    if task_norm == 0.0 {
+    // A task with a body is compared twice — whole, and by its title (its
+    // first line, what commit subjects resemble: a long body would dilute
+    // every cosine below the threshold) — and the better cosine counts.
+    let title = task.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
+    let mut views: Vec<Vec<String>> = vec![terms(task)];
+    if title.len() < task.trim().len() {
+        views.push(terms(title));
+    }
+    let views: Vec<(HashSet<&str>, f32)> = views
+        .iter()
+        .map(|ts| {
+            let norm = ts.iter().map(|t| idf(t).powi(2)).sum::<f32>().sqrt();
+            (ts.iter().map(String::as_str).collect(), norm)
+        })
+        .filter(|(_, norm)| *norm > 0.0)
+        .collect();
+    if views.is_empty() {
         return out;
     }
     let mut scored: Vec<(f32, usize)> = commits
         .iter()
         .enumerate()
         .filter_map(|(i, (_, ts))| {
-            let shared: f32 = ts
-                .iter()
-                .filter(|t| task_set.contains(t.as_str()))
-                .map(|t| idf(t).powi(2))
-                .sum();
-            if shared == 0.0 {
-                return None;
-            }
             let norm = ts.iter().map(|t| idf(t).powi(2)).sum::<f32>().sqrt();
-            let sim = shared / (task_norm * norm);
+            let sim = views
+                .iter()
+                .map(|(set, task_norm)| {
+                    let shared: f32 = ts
+                        .iter()
+                        .filter(|t| set.contains(t.as_str()))
+                        .map(|t| idf(t).powi(2))
+                        .sum();
+                    shared / (task_norm * norm)
+                })
+                .fold(0.0f32, f32::max);
             (sim >= MIN_SIMILARITY).then_some((sim, i))
         })
         .collect();
@@ -218,6 +233,35 @@ mod tests {
             similar_commit_evidence(&history, "ignore/types: add seed7"),
             similar_commit_evidence(&history, "ignore/types: add seed7")
         );
+    }
+
+    #[test]
+    fn an_issue_body_does_not_drown_its_title() {
+        let history = vec![
+            commit("a", "ignore/types: add typst", &["crates/ignore/src/default_types.rs"]),
+            commit(
+                "b",
+                "printer: fix hyperlink aliases",
+                &["crates/printer/src/hyperlink.rs"],
+            ),
+            commit(
+                "c",
+                "searcher: fix a performance bug",
+                &["crates/searcher/src/lines.rs"],
+            ),
+        ];
+        // A realistic issue body: some seventy distinct words.
+        let body = "I maintain a language server and our users keep asking why rg skips their \
+                    sources unless they pass a glob by hand every single time they search. \
+                    Gleam files end in a short extension that editors already recognise, \
+                    the compiler ships with every major distribution now, and several popular \
+                    projects on public forges contain thousands of lines written this way. \
+                    Could the default list learn about it? Happy to open a pull request with \
+                    tests, documentation updates, changelog entry, whatever maintainers prefer.";
+        let e = similar_commit_evidence(&history, &format!("ignore/types: add gleam\n\n{body}"));
+        assert!(e.contains_key("crates/ignore/src/default_types.rs"), "{e:?}");
+        // The body alone points nowhere.
+        assert!(similar_commit_evidence(&history, body).is_empty());
     }
 
     #[test]
