@@ -174,9 +174,10 @@ impl Evidence {
     }
 }
 
-/// A word folded for comparing file names with a task's words: lowercase,
-/// a plural `s` dropped (`completions` → `completion`, `args` → `arg`).
-fn fold(word: &str) -> String {
+/// A word folded for comparing file names (and past commit subjects) with
+/// a task's words: lowercase, a plural `s` dropped (`completions` →
+/// `completion`, `args` → `arg`).
+pub(crate) fn fold(word: &str) -> String {
     let w = word.to_lowercase();
     match w.strip_suffix('s') {
         Some(stem) if stem.len() >= 3 && !stem.ends_with('s') => stem.to_owned(),
@@ -299,9 +300,12 @@ pub(crate) fn named_directories(index: &PathIndex, task_words: &[String]) -> Vec
 #[derive(Debug)]
 pub struct PathIndex {
     paths: Vec<String>,
-    /// The same, sorted (for [`PathIndex::contains`]).
-    sorted: Vec<String>,
+    /// Indices into `paths` in path order (for [`PathIndex::contains`]).
+    sorted: Vec<u32>,
     dir_files: HashMap<String, usize>,
+    /// Test files by the (lowercase) file name they test: `args.go` →
+    /// `[cmd/args_test.go]` (see [`tested_name`]).
+    tests: HashMap<String, Vec<String>>,
 }
 
 impl PathIndex {
@@ -317,18 +321,29 @@ impl PathIndex {
                 }
             }
         }
-        let mut sorted = paths.clone();
-        sorted.sort_unstable();
+        let mut tests: HashMap<String, Vec<String>> = HashMap::new();
+        for p in &paths {
+            if is_test_path(&p.to_lowercase())
+                && let Some(tested) = tested_name(p)
+            {
+                tests.entry(tested).or_default().push(p.clone());
+            }
+        }
+        let mut sorted: Vec<u32> = (0..paths.len() as u32).collect();
+        sorted.sort_unstable_by(|a, b| paths[*a as usize].cmp(&paths[*b as usize]));
         Self {
             paths,
             sorted,
             dir_files,
+            tests,
         }
     }
 
     /// Whether the index holds this file.
     pub(crate) fn contains(&self, path: &str) -> bool {
-        self.sorted.binary_search_by(|p| p.as_str().cmp(path)).is_ok()
+        self.sorted
+            .binary_search_by(|i| self.paths[*i as usize].as_str().cmp(path))
+            .is_ok()
     }
 }
 
@@ -534,15 +549,6 @@ const TEST_SHARE: f32 = 1.05;
 /// changes the tests first) when that is more than its own.
 /// `ranked` is best first; it stays sorted. Deterministic.
 fn pull_up_tests(ranked: &mut Vec<(String, f32, Evidence)>, index: &PathIndex) {
-    let mut tests: HashMap<String, Vec<&String>> = HashMap::new();
-    for p in &index.paths {
-        let lower = p.to_lowercase();
-        if is_test_path(&lower)
-            && let Some(tested) = tested_name(p)
-        {
-            tests.entry(tested).or_default().push(p);
-        }
-    }
     let sources: Vec<(String, f32)> = ranked
         .iter()
         .filter(|(p, _, _)| !is_test_path(&p.to_lowercase()))
@@ -551,17 +557,17 @@ fn pull_up_tests(ranked: &mut Vec<(String, f32, Evidence)>, index: &PathIndex) {
         .collect();
     for (source, score) in sources {
         let name = source.rsplit('/').next().unwrap_or(&source).to_lowercase();
-        let Some(found) = tests.get(&name) else { continue };
+        let Some(found) = index.tests.get(&name) else { continue };
         for test in found {
             let pulled = TEST_SHARE * score;
-            match ranked.iter_mut().find(|(p, _, _)| p == *test) {
+            match ranked.iter_mut().find(|(p, _, _)| p == test) {
                 Some((_, s, e)) if *s < pulled => {
                     *s = pulled;
                     e.tests_of = source.clone();
                 }
                 Some(_) => {}
                 None => ranked.push((
-                    (*test).clone(),
+                    test.clone(),
                     pulled,
                     Evidence {
                         tests_of: source.clone(),
@@ -1188,6 +1194,7 @@ mod tests {
             ("command_test.go".to_owned(), 0.95, Evidence::default()),
             ("zsh_test.go".to_owned(), 0.5, Evidence::default()),
         ];
+        assert!(index.contains("args_test.go") && index.contains("zsh_test.go") && !index.contains("args"));
         pull_up_tests(&mut ranked, &index);
         let order: Vec<&str> = ranked.iter().map(|r| r.0.as_str()).collect();
         // Each test file just above its source; an unrelated test stays.

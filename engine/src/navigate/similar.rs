@@ -11,6 +11,7 @@
 //! weigh little without a stop-word list. A subject's scope (`doc:`,
 //! `ignore/types:`) is one more term. Pure and deterministic.
 
+use super::locate::fold;
 use lettuce_domain::code::{is_word_char, split_identifier};
 use lettuce_ports::git::CommitChanges;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -21,15 +22,6 @@ const MAX_FILES: usize = 30;
 const TOP_COMMITS: usize = 5;
 /// Least similarity for a commit to count.
 const MIN_SIMILARITY: f32 = 0.25;
-
-/// A word folded for comparing subjects: lowercase, a plural `s` dropped.
-fn fold(word: &str) -> String {
-    let w = word.to_lowercase();
-    match w.strip_suffix('s') {
-        Some(stem) if stem.len() >= 3 && !stem.ends_with('s') => stem.to_owned(),
-        _ => w,
-    }
-}
 
 /// The scope a subject starts with (`ignore/types: add typst` →
 /// `ignore/types`, `chore(lint): …` → `chore(lint)`): one token before a
