@@ -1,7 +1,8 @@
 //! Symbol and reference extraction from one file: a single tree-sitter
 //! parse, then one walk of the tree collecting identifier occurrences and
 //! running the language's tags query (definitions) at the nodes where its
-//! patterns start.
+//! patterns start. Python is read by ruff's parser instead ([`python`]),
+//! to the same facts.
 
 use crate::langs::Grammar;
 use lettuce_domain::code::{MAX_SIGNATURE_CHARS, Symbol};
@@ -13,6 +14,8 @@ use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 use streaming_iterator::StreamingIterator;
 use tree_sitter::{Node, ParseOptions, Parser, QueryCursor, QueryMatch, Tree};
+
+mod python;
 
 /// Longest identifier recorded as a reference.
 const MAX_IDENT_BYTES: usize = 128;
@@ -91,8 +94,24 @@ fn parse(grammar: &Grammar, source: &[u8], timeout: Duration) -> Result<Tree, Ex
     })
 }
 
-/// Extracts definitions and identifier occurrences of `source`.
+/// Extracts definitions and identifier occurrences of `source`: Python
+/// (valid UTF-8, as every indexed text is) with ruff's parser, everything
+/// else with the grammar's tree-sitter parser.
 pub(crate) fn extract(grammar: &Grammar, source: &[u8], timeout: Duration) -> Result<FileFacts, ExtractError> {
+    if grammar.label == "python"
+        && let Ok(text) = std::str::from_utf8(source)
+    {
+        return Ok(python::extract(text));
+    }
+    extract_with_tree_sitter(grammar, source, timeout)
+}
+
+/// [`extract`] with the tree-sitter grammar, whatever the language.
+pub(crate) fn extract_with_tree_sitter(
+    grammar: &Grammar,
+    source: &[u8],
+    timeout: Duration,
+) -> Result<FileFacts, ExtractError> {
     let tree = parse(grammar, source, timeout)?;
     let root = tree.root_node();
     let (mut symbols, idents) = definitions_and_identifiers(grammar, root, source);
@@ -387,7 +406,11 @@ fn doc_comment(grammar: &Grammar, node: Node<'_>, source: &[u8]) -> Option<Strin
             .map(|c| text(source, *c).trim_end_matches(['\n', '\r']).to_owned())
             .collect();
         let doc = clean_comment(&raw.join("\n"));
-        return (!doc.is_empty()).then(|| truncate_chars(&doc, MAX_DOC_CHARS));
+        if !doc.is_empty() {
+            return Some(truncate_chars(&doc, MAX_DOC_CHARS));
+        }
+        // A bare `#` or a marker such as `# <=3.11` documents nothing: the
+        // docstring still can.
     }
     let body = node.child_by_field_name("body").or_else(|| {
         node.child_by_field_name("definition")
@@ -726,8 +749,8 @@ mod tests {
             let Ok(src) = std::fs::read(path) else { continue };
             let g = grammar(lang).unwrap();
             let w = whole.entry(lang).or_insert_with(|| crate::langs::whole_tree(g.label));
-            let walked = extract(g, &src, Duration::from_secs(10));
-            let queried = extract(w, &src, Duration::from_secs(10));
+            let walked = extract_with_tree_sitter(g, &src, Duration::from_secs(10));
+            let queried = extract_with_tree_sitter(w, &src, Duration::from_secs(10));
             assert_eq!(walked, queried, "{}", path.display());
             langs.insert(*lang);
         }
@@ -756,10 +779,86 @@ mod tests {
         println!("{files} files alike: {langs:?}");
     }
 
+    /// Differences between ruff's and tree-sitter's Python facts over the
+    /// `.py` files of `dir`: (files, files alike, first differences).
+    fn python_against_tree_sitter(dir: &std::path::Path) -> (usize, usize, Vec<String>) {
+        let mut files = Vec::new();
+        sources(dir, &mut files);
+        files.sort();
+        let g = grammar("python").unwrap();
+        let (mut n, mut alike, mut diffs) = (0, 0, Vec::new());
+        for (path, lang) in files.iter().filter(|(_, l)| *l == "python") {
+            let _ = lang;
+            let Ok(src) = std::fs::read(path) else { continue };
+            let Ok(text) = String::from_utf8(src) else { continue };
+            n += 1;
+            let ruff = python::extract(&text);
+            let ts = extract_with_tree_sitter(g, text.as_bytes(), Duration::from_secs(30)).unwrap();
+            if ruff == ts {
+                alike += 1;
+                continue;
+            }
+            let p = path.display();
+            if ruff.parse_errors != ts.parse_errors {
+                diffs.push(format!(
+                    "{p}: parse errors ruff {} tree-sitter {}",
+                    ruff.parse_errors, ts.parse_errors
+                ));
+            }
+            let key = |s: &Symbol| (s.start_byte, s.name.clone());
+            let rs: HashMap<_, _> = ruff.symbols.iter().map(|s| (key(s), s)).collect();
+            let tss: HashMap<_, _> = ts.symbols.iter().map(|s| (key(s), s)).collect();
+            for (k, s) in &tss {
+                match rs.get(k) {
+                    None => diffs.push(format!(
+                        "{p}: only tree-sitter: {} {} line {}",
+                        s.kind, s.name, s.start_line
+                    )),
+                    Some(r) if r != s => diffs.push(format!("{p}: differs:\n  ruff {r:?}\n  t-s  {s:?}")),
+                    _ => {}
+                }
+            }
+            for (k, s) in &rs {
+                if !tss.contains_key(k) {
+                    diffs.push(format!("{p}: only ruff: {} {} line {}", s.kind, s.name, s.start_line));
+                }
+            }
+            let rr: HashMap<_, _> = ruff.refs.iter().map(|g| (g.name.as_str(), &g.at)).collect();
+            let tr: HashMap<_, _> = ts.refs.iter().map(|g| (g.name.as_str(), &g.at)).collect();
+            for (name, at) in &tr {
+                if rr.get(name) != Some(at) {
+                    diffs.push(format!(
+                        "{p}: refs of {name}: ruff {:?} tree-sitter {at:?}",
+                        rr.get(name)
+                    ));
+                }
+            }
+            for (name, at) in &rr {
+                if !tr.contains_key(name) {
+                    diffs.push(format!("{p}: refs of {name}: only ruff {at:?}"));
+                }
+            }
+        }
+        (n, alike, diffs)
+    }
+
+    /// `LETTUCE_EXTRACT_CHECK_DIR=/usr/lib/python3.11 cargo test --release
+    /// -p lettuce-index-tantivy --lib -- --ignored --nocapture python_against`
+    #[test]
+    #[ignore = "needs LETTUCE_EXTRACT_CHECK_DIR; a minute on a large tree"]
+    fn python_against_tree_sitter_on_a_directory() {
+        let dir = std::env::var("LETTUCE_EXTRACT_CHECK_DIR").expect("LETTUCE_EXTRACT_CHECK_DIR: a directory to check");
+        let (n, alike, diffs) = python_against_tree_sitter(std::path::Path::new(&dir));
+        for d in diffs.iter().take(400) {
+            println!("{d}");
+        }
+        println!("{n} files, {alike} alike, {} differences", diffs.len());
+    }
+
     #[test]
     fn a_timeout_is_reported() {
         let big = "def f():\n    return 1\n".repeat(20_000);
-        let err = extract(grammar("python").unwrap(), big.as_bytes(), Duration::ZERO).unwrap_err();
+        let err = extract_with_tree_sitter(grammar("python").unwrap(), big.as_bytes(), Duration::ZERO).unwrap_err();
         assert_eq!(err, ExtractError::Timeout);
     }
 }

@@ -96,13 +96,16 @@ pub struct Extracted {
 }
 
 /// Extracts one file exactly as an index run does (language from the path
-/// and first line, one tree-sitter parse, the tags query, the identifier
-/// walk) without indexing it — for tools and benchmarks. `None` when the
-/// language has no grammar or parsing took longer than `timeout`.
+/// and first line; one parse — ruff's for Python, tree-sitter's for the
+/// rest — the definitions and the identifier occurrences) without indexing
+/// it — for tools and benchmarks. `None` when the language has no grammar
+/// or parsing took longer than `timeout`.
 pub fn extract_file(path: &str, source: &[u8], timeout: Duration) -> Option<Extracted> {
     let first_line_end = source.iter().position(|&b| b == b'\n').unwrap_or(source.len()).min(256);
     let lang = lettuce_domain::code::detect_language(path, &source[..first_line_end])?;
-    let facts = extract::extract(langs::grammar(lang)?, source, timeout).ok()?;
+    // As an index run: the text is indexed as UTF-8, lossily.
+    let text = String::from_utf8_lossy(source);
+    let facts = extract::extract(langs::grammar(lang)?, text.as_bytes(), timeout).ok()?;
     Some(Extracted {
         lang,
         occurrences: facts.refs.iter().map(|g| g.at.len()).sum(),
