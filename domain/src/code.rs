@@ -56,7 +56,7 @@ impl Symbol {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Trust {
-    /// From the syntax tree: a tree-sitter definition, or an identifier
+    /// From the syntax tree (tree-sitter, ruff for Python): a definition, or an identifier
     /// occurrence matched by name (not resolved by type: a same-named
     /// identifier elsewhere also counts).
     Syntactic,

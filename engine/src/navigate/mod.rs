@@ -424,7 +424,7 @@ fn trust_legend(items: impl Iterator<Item = Trust>) -> String {
     }
     let names: Vec<&str> = seen.iter().map(|t| t.as_str()).collect();
     let what = match seen.as_slice() {
-        [Trust::Syntactic] => " (tree-sitter, by name)",
+        [Trust::Syntactic] => " (syntax tree, by name)",
         _ => "",
     };
     format!("{}{what}", names.join(", "))

@@ -133,8 +133,9 @@ fn identifiers(tokens: &Tokens, source: &str, lines: &Lines) -> Vec<Ident> {
     out
 }
 
-/// Indentation width of the line holding byte `at`, as tree-sitter-python's
-/// scanner counts it (a tab is 8 columns, a form feed starts over).
+/// Indentation width of the line starting at `line_start`, as
+/// tree-sitter-python's scanner counts it (a tab is 8 columns, a form feed
+/// starts over).
 fn indent_width(source: &[u8], line_start: usize) -> usize {
     let mut width = 0;
     for &b in &source[line_start..] {

@@ -293,7 +293,7 @@ pub struct SymbolHitDto {
     pub symbol: SymbolDto,
     /// `exact`, `ignore_case` or `partial`.
     pub matched: &'static str,
-    /// How it was found: `syntactic` (tree-sitter), `text`, `precise`.
+    /// How it was found: `syntactic` (syntax tree), `text`, `precise`.
     pub trust: &'static str,
 }
 
