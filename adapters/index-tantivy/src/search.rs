@@ -5,6 +5,7 @@ use crate::question;
 use crate::schema::{self, Fields, Stored};
 use crate::storage::{PinnedDirectory, backend_err};
 use crate::tokenizer::{MAX_WORD_BYTES, OVERLONG_WORD, terms};
+use aho_corasick::AhoCorasick;
 use globset::{Glob, GlobMatcher};
 use lettuce_domain::code::{Symbol, Trust, build_outline, is_word_char, split_identifier, split_qualified_name};
 use lettuce_ports::index::{
@@ -501,6 +502,10 @@ impl OpenIndex {
                 }
             }
         }
+        // In one order whatever the segments: which segment holds which
+        // term depends on how the writer's threads ran, and the order of a
+        // word's alternatives is the order its scores are summed in.
+        out[1..].sort_unstable();
         Ok(out)
     }
 
@@ -1149,6 +1154,10 @@ pub(crate) struct Needles {
     /// Per word: the needles of its variants (the whole word among them)
     /// and of its parts.
     words: Vec<(Vec<usize>, Vec<usize>)>,
+    /// Every needle as a substring, ignoring ASCII case (pattern `i` is
+    /// needle `i`); `None` unless every needle is ASCII. See
+    /// [`Needles::may_match`].
+    substrings: Option<AhoCorasick>,
 }
 
 impl Needles {
@@ -1166,7 +1175,42 @@ impl Needles {
                 (variants, parts)
             })
             .collect();
-        Self { index, words }
+        let mut terms: Vec<(&String, &usize)> = index.iter().collect();
+        terms.sort_by_key(|(_, i)| **i);
+        let substrings = (!index.is_empty() && index.keys().all(|k| k.is_ascii()))
+            .then(|| {
+                AhoCorasick::builder()
+                    .ascii_case_insensitive(true)
+                    .build(terms.iter().map(|(t, _)| t.as_bytes()))
+                    .ok()
+            })
+            .flatten();
+        Self {
+            index,
+            words,
+            substrings,
+        }
+    }
+
+    /// Whether some word may occur in `texts` taken together, before they
+    /// are tokenized: `false` only when no word has a variant, or all its
+    /// parts, among the substrings of ASCII texts (ignoring case) — then
+    /// the tokenizer cannot find it either, since every ASCII term is its
+    /// text lowercased. Without the ASCII matcher, or for a text that is
+    /// not ASCII (a non-ASCII letter may lowercase to an ASCII one), the
+    /// answer is whether `fallback` matches any text. `found` is scratch
+    /// space of [`Needles::len`].
+    fn may_match(&self, texts: &[&str], fallback: &Regex, found: &mut [bool]) -> bool {
+        let Some(ac) = self.substrings.as_ref().filter(|_| texts.iter().all(|t| t.is_ascii())) else {
+            return texts.iter().any(|t| fallback.is_match(t));
+        };
+        found.fill(false);
+        for t in texts {
+            for m in ac.find_overlapping_iter(*t) {
+                found[m.pattern().as_usize()] = true;
+            }
+        }
+        (0..self.words.len()).any(|w| self.has(w, found))
     }
 
     fn len(&self) -> usize {
@@ -1206,8 +1250,8 @@ impl Needles {
 /// The share of the question's weight (0–1) the best definition of a file
 /// carries: words in its name count fully, in its signature or doc half.
 /// `prefilter` is a case-insensitive matcher of every needle: a definition
-/// none of whose texts it matches cannot have a word, so it is skipped
-/// without tokenizing.
+/// that cannot have a word ([`Needles::may_match`]) is skipped without
+/// tokenizing.
 fn best_definition(
     symbols: &[Symbol],
     present: &[Present],
@@ -1218,10 +1262,9 @@ fn best_definition(
     let mut best = 0.0f32;
     let (mut name, mut other) = (vec![false; needles.len()], vec![false; needles.len()]);
     for s in symbols {
+        // A definition none of whose texts can hold a word scores 0.
         if let Some(re) = prefilter
-            && !re.is_match(&s.name)
-            && !re.is_match(&s.signature)
-            && !s.doc.as_deref().is_some_and(|d| re.is_match(d))
+            && !needles.may_match(&[&s.name, &s.signature, s.doc.as_deref().unwrap_or("")], re, &mut name)
         {
             continue;
         }
@@ -1310,6 +1353,9 @@ fn best_lines(text: &str, prefilter: &Regex, needles: &Needles, max: usize) -> (
     let mut found = vec![false; needles.len()];
     let mut spans: Vec<(usize, usize, usize)> = Vec::new();
     for (i, line) in lines_matching(text, prefilter) {
+        if !needles.may_match(&[line], prefilter, &mut found) {
+            continue; // `test` alone, of `test_addition`: no word
+        }
         spans.clear();
         found.fill(false);
         needles.each(line, |n, a, b| {
@@ -1807,6 +1853,57 @@ mod tests {
             10,
         );
         assert_eq!(lines.iter().map(|l| l.line).collect::<Vec<_>>(), [1, 2]);
+    }
+
+    /// The substring check before tokenizing never hides a word the
+    /// tokenizer finds, and skips texts that hold only a fragment of one.
+    #[test]
+    fn the_substring_check_skips_only_texts_without_a_word() {
+        let words = query_words("test_addition Callbacks");
+        let mut needles_words = words.clone();
+        needles_words[1].variants.push("callback".into());
+        let needles = Needles::new(&needles_words);
+        let re = words_regex(&needles_words);
+        let mut scratch = vec![false; needles.len()];
+        let tokenized = |text: &str| {
+            let mut found = vec![false; needles.len()];
+            needles.mark(text, &mut found);
+            (0..needles.words.len()).any(|w| needles.has(w, &found))
+        };
+        for text in [
+            "def test_addition(self):",
+            "def test_ADDITION(self):",
+            "    # an addition to the test suite",
+            "    def testAddition(self):",
+            "    def test_additions(self):",
+            "    def test_subtraction(self):",
+            "    testing addition",
+            "callback = CALLBACKS[0]",
+            "callbacky",
+            "no word here",
+            "\u{212a}elvin callbac\u{212a}",
+            "caf\u{e9} test addition",
+            "",
+        ] {
+            let may = needles.may_match(&[text], &re, &mut scratch);
+            if tokenized(text) {
+                assert!(may, "{text:?}: a word is there, the check must let it through");
+            }
+        }
+        // Texts where a needle occurs only as a fragment are skipped.
+        for text in ["    def test_subtraction(self):", "no word here", ""] {
+            assert!(!needles.may_match(&[text], &re, &mut scratch), "{text:?}");
+        }
+        // Several texts together: a word's parts may be spread over them.
+        assert!(needles.may_match(&["fn test(x)", "the addition"], &re, &mut scratch));
+        assert!(!needles.may_match(&["fn test(x)", "the subtraction"], &re, &mut scratch));
+        // A question with a non-ASCII word has no ASCII matcher: the
+        // regex decides.
+        let words = query_words("café");
+        let needles = Needles::new(&words);
+        let re = words_regex(&words);
+        assert!(needles.may_match(&["un CAFÉ"], &re, &mut scratch));
+        assert!(!needles.may_match(&["un thé"], &re, &mut scratch));
     }
 
     #[test]

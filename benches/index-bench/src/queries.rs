@@ -99,6 +99,14 @@ impl Op {
         }
     }
 
+    /// What the query asks for `l`.
+    fn query(self, l: &Lookup) -> &str {
+        match self {
+            Op::SubstringIndex | Op::SubstringNav => &l.literal,
+            _ => &l.name,
+        }
+    }
+
     fn rg_label(self) -> &'static str {
         match self {
             Op::SymbolIndex | Op::SymbolNav => "rg -n -w NAME",
@@ -221,13 +229,21 @@ pub async fn run(
             answered += usize::from(n > 0);
         }
         let (rg, rg_answered) = rg_latency(op, root, &measured[..rg_samples.min(measured.len())])?;
+        let mut slowest: Vec<(Duration, &Lookup)> = samples.iter().copied().zip(measured).collect();
+        slowest.sort_by(|a, b| b.0.cmp(&a.0));
+        let slowest: Vec<String> = slowest
+            .iter()
+            .take(3)
+            .map(|(d, l)| format!("{:?} {:.1} ms", op.query(l), d.as_secs_f64() * 1e3))
+            .collect();
         eprintln!(
-            "  {}: p50 {:.2} ms, p95 {:.2} ms; {}: p50 {:.1} ms",
+            "  {}: p50 {:.2} ms, p95 {:.2} ms; {}: p50 {:.1} ms; slowest: {}",
             op.label(),
             Latency::of(&samples).p50,
             Latency::of(&samples).p95,
             op.rg_label(),
-            rg.p50
+            rg.p50,
+            slowest.join(", ")
         );
         ops.push(OpResult {
             label: op.label(),

@@ -20,7 +20,7 @@ use lettuce_domain::code::Symbol;
 use ruff_python_ast::statement_visitor::{StatementVisitor, walk_stmt};
 use ruff_python_ast::token::{TokenKind, Tokens};
 use ruff_python_ast::{Expr, PySourceType, Stmt};
-use ruff_text_size::{Ranged, TextRange};
+use ruff_text_size::{Ranged, TextRange, TextSize};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 /// Extracts definitions and identifier occurrences of a Python module.
@@ -35,6 +35,7 @@ pub(super) fn extract(source: &str) -> FileFacts {
         tokens,
         depth: 0,
         prev_end: 0,
+        stmt_end: 0,
         found: Vec::new(),
     };
     defs.visit_body(&parsed.syntax().body);
@@ -161,6 +162,10 @@ struct Defs<'s, 'l> {
     /// its last block keeps (0 before the first statement of a body).
     /// Comments after it are siblings of the visited one.
     prev_end: usize,
+    /// Where the statement last visited ends, with the comments its last
+    /// block keeps: computed once, for its own extent (a definition's) and
+    /// as the next sibling's `prev_end`.
+    stmt_end: usize,
     found: Vec<Def>,
 }
 
@@ -171,48 +176,48 @@ impl<'a> StatementVisitor<'a> for Defs<'_, '_> {
         for stmt in body {
             self.prev_end = prev_end;
             self.visit_stmt(stmt);
-            prev_end = match last_block(stmt) {
-                Some(block) => self.end_with_trailing_comments(stmt.end().to_usize(), block),
-                None => stmt.end().to_usize(),
-            };
+            prev_end = self.stmt_end;
         }
         self.depth -= 1;
     }
 
     fn visit_stmt(&mut self, stmt: &'a Stmt) {
+        let end = match last_block(stmt) {
+            Some(block) => self.end_with_trailing_comments(stmt.end().to_usize(), block),
+            None => stmt.end().to_usize(),
+        };
         match stmt {
-            Stmt::FunctionDef(f) => self.define(f.name.range, f.range, "function", Some(&f.body)),
-            Stmt::ClassDef(c) => self.define(c.name.range, c.range, "class", Some(&c.body)),
+            Stmt::FunctionDef(f) => self.define(f.name.range, f.start(), end, "function", Some(&f.body)),
+            Stmt::ClassDef(c) => self.define(c.name.range, c.start(), end, "class", Some(&c.body)),
             // A plain name, not `(x) = …`.
             Stmt::Assign(a) if self.depth == 1 => {
                 if let Some(Expr::Name(n)) = a.targets.first()
                     && n.start() == a.start()
                 {
-                    self.define(n.range, a.range, "constant", None);
+                    self.define(n.range, a.start(), end, "constant", None);
                 }
             }
             Stmt::AnnAssign(a) if self.depth == 1 && a.simple => {
                 if let Expr::Name(n) = &*a.target {
-                    self.define(n.range, a.range, "constant", None);
+                    self.define(n.range, a.start(), end, "constant", None);
                 }
             }
             _ => {}
         }
         walk_stmt(self, stmt);
+        self.stmt_end = end; // after the nested statements, which set it too
     }
 }
 
 impl Defs<'_, '_> {
-    fn define(&mut self, name: TextRange, extent: TextRange, kind: &str, body: Option<&[Stmt]>) {
+    /// Records a definition spanning `start..end` (`end` with the trailing
+    /// comments its block keeps).
+    fn define(&mut self, name: TextRange, start: TextSize, end: usize, kind: &str, body: Option<&[Stmt]>) {
         if name.is_empty() {
             return; // error recovery: `def (`
         }
         let (name_start, name_end) = (name.start().to_usize(), name.end().to_usize());
-        let end = match body {
-            Some(b) => self.end_with_trailing_comments(extent.end().to_usize(), b),
-            None => extent.end().to_usize(),
-        };
-        let (start_byte, end_byte) = (extent.start().to_usize().min(name_start), end.max(name_end));
+        let (start_byte, end_byte) = (start.to_usize().min(name_start), end.max(name_end));
         let start_row = self.lines.row(start_byte);
         let doc = self
             .comment_doc(start_byte, start_row)
