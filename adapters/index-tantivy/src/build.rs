@@ -167,14 +167,52 @@ struct Done {
 }
 
 /// Segments are merged only all at once, when over a fifth of the
-/// documents are deleted (or, as a safety net, past this many segments).
-/// BM25 counts the documents of deleted files until a merge drops them,
-/// and which writer thread put a file in which segment — even how many
-/// segments a run writes — is a matter of scheduling: merging a subset
-/// (tantivy's log merge policy), or deciding by segment count, would make
-/// two builds of the same history score differently. Document counts are
-/// the same however the threads ran.
-const MAX_SEGMENTS: usize = 32;
+/// documents written since the last merge are deleted, or after this many
+/// runs without one (a safety net for many small pushes: a run writes at
+/// most one segment per thread). Which writer thread put a file in which
+/// segment — even how many segments a run writes, or which segment tantivy
+/// drops because all its documents are deleted — is a matter of
+/// scheduling; merging a subset (tantivy's log merge policy), or deciding
+/// by segment or deletion counts, would make two builds of the same
+/// history hold different documents and score differently. What decides
+/// here is counted from the history alone ([`MergeLedger`]); search reads
+/// BM25's statistics from the live documents only.
+const MAX_RUNS_WITHOUT_MERGE: u32 = 16;
+
+/// Kept in `meta.json`'s payload from one run to the next: documents
+/// written since the last merge (the merged segment's live ones included),
+/// and runs since then. Documents written minus documents alive is what
+/// was deleted, however the segments lie.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+struct MergeLedger {
+    written: u64,
+    runs: u32,
+}
+
+impl MergeLedger {
+    /// The ledger of an index's last commit. An index written before the
+    /// ledger existed starts from its present documents and segments.
+    fn of(index: &Index) -> Result<Self, IndexError> {
+        let metas = index.load_metas().map_err(|e| backend_err(e, false))?;
+        if let Some(ledger) = metas.payload.as_deref().and_then(|p| serde_json::from_str(p).ok()) {
+            return Ok(ledger);
+        }
+        Ok(Self {
+            written: metas.segments.iter().map(|m| u64::from(m.max_doc())).sum(),
+            runs: metas.segments.len() as u32,
+        })
+    }
+
+    fn payload(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Whether the segments, holding `alive` documents now, are merged.
+    fn should_merge(&self, alive: u64) -> bool {
+        let deleted = self.written.saturating_sub(alive);
+        deleted * 5 > alive || self.runs >= MAX_RUNS_WITHOUT_MERGE
+    }
+}
 
 /// Runs an index run in `work_dir` (holding the previous commit's index when
 /// `previous` is set). Blocking; returns the new commit's record.
@@ -199,6 +237,7 @@ pub(crate) fn run(
     };
 
     let index = open_or_create(work_dir, previous.is_some())?;
+    let ledger = MergeLedger::of(&index)?;
     let fields = Fields::of(&index.schema())?;
     let threads = settings.threads.max(1);
     let mut writer: IndexWriter<TantivyDocument> = index
@@ -271,13 +310,30 @@ pub(crate) fn run(
             .collect()
     });
     let outcomes = outcomes?;
-    writer.commit().map_err(|e| backend_err(e, true))?;
+    // A file written this run is one document plus one per definition.
+    let added: u64 = plans
+        .iter()
+        .zip(&outcomes)
+        .filter(|(p, _)| matches!(p, Plan::Index(_)))
+        .map(|(_, d)| 1 + d.symbols)
+        .sum();
+    let ledger = MergeLedger {
+        written: ledger.written + added,
+        runs: ledger.runs + 1,
+    };
+    commit(&mut writer, ledger)?;
     let metas = index.searchable_segment_metas().map_err(|e| backend_err(e, false))?;
-    let deleted: u64 = metas.iter().map(|m| u64::from(m.num_deleted_docs())).sum();
     let alive: u64 = metas.iter().map(|m| u64::from(m.num_docs())).sum();
-    if deleted * 5 > alive || metas.len() > MAX_SEGMENTS {
+    if ledger.should_merge(alive) {
         let ids: Vec<_> = metas.iter().map(|m| m.id()).collect();
         writer.merge(&ids).wait().map_err(|e| backend_err(e, true))?;
+        commit(
+            &mut writer,
+            MergeLedger {
+                written: alive,
+                runs: 0,
+            },
+        )?;
     }
     writer.wait_merging_threads().map_err(|e| backend_err(e, true))?;
     progress.finish();
@@ -316,6 +372,14 @@ pub(crate) fn run(
         },
         summary,
     ))
+}
+
+/// Commits what the writer holds, with the ledger as `meta.json`'s payload.
+fn commit(writer: &mut IndexWriter<TantivyDocument>, ledger: MergeLedger) -> Result<(), IndexError> {
+    let mut prepared = writer.prepare_commit().map_err(|e| backend_err(e, true))?;
+    prepared.set_payload(&ledger.payload());
+    prepared.commit().map_err(|e| backend_err(e, true))?;
+    Ok(())
 }
 
 fn same_path_rules(e: &ManifestEntry, rules: &SkipRules) -> bool {
@@ -466,4 +530,40 @@ fn index_file(
         bytes: text.len() as u64,
         symbols,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn when_to_merge_is_counted_from_the_history() {
+        let ledger = MergeLedger { written: 120, runs: 3 };
+        assert!(!ledger.should_merge(100), "20 of 100 deleted: a fifth, not over");
+        assert!(ledger.should_merge(99), "21 of 99 deleted");
+        let many_runs = MergeLedger {
+            written: 100,
+            runs: MAX_RUNS_WITHOUT_MERGE,
+        };
+        assert!(many_runs.should_merge(100), "a safety net for many small pushes");
+        assert_eq!(serde_json::from_str::<MergeLedger>(&ledger.payload()).unwrap(), ledger);
+    }
+
+    #[test]
+    fn an_index_without_a_ledger_starts_from_its_segments() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = open_or_create(dir.path(), false).unwrap();
+        assert_eq!(MergeLedger::of(&index).unwrap(), MergeLedger::default());
+        let fields = Fields::of(&index.schema()).unwrap();
+        let mut writer: IndexWriter<TantivyDocument> = index.writer_with_num_threads(1, 15_000_000).unwrap();
+        for path in ["a.py", "b.py"] {
+            let mut doc = TantivyDocument::new();
+            doc.add_text(fields.path, path);
+            writer.add_document(doc).unwrap();
+        }
+        writer.commit().unwrap(); // no payload, as before the ledger
+        assert_eq!(MergeLedger::of(&index).unwrap(), MergeLedger { written: 2, runs: 1 });
+        commit(&mut writer, MergeLedger { written: 7, runs: 2 }).unwrap();
+        assert_eq!(MergeLedger::of(&index).unwrap(), MergeLedger { written: 7, runs: 2 });
+    }
 }

@@ -19,7 +19,9 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 use tantivy::collector::{Count, DocSetCollector, TopDocs};
 use tantivy::postings::Postings;
-use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, QueryClone, RegexQuery, TermQuery};
+use tantivy::query::{
+    Bm25StatisticsProvider, BooleanQuery, BoostQuery, Occur, Query, QueryClone, RegexQuery, TermQuery,
+};
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{DocAddress, DocSet, Index, IndexReader, ReloadPolicy, Searcher, TantivyDocument, Term};
 
@@ -112,6 +114,7 @@ impl PathColumns {
 /// 64 × `limit` documents: past that, the first collected win).
 fn top_docs_stable(
     searcher: &Searcher,
+    stats: &dyn Bm25StatisticsProvider,
     query: &dyn Query,
     limit: usize,
     paths: &PathColumns,
@@ -120,7 +123,7 @@ fn top_docs_stable(
     let mut want = limit + limit / 2 + 16;
     loop {
         let top = searcher
-            .search(query, &TopDocs::with_limit(want).order_by_score())
+            .search_with_statistics_provider(query, &TopDocs::with_limit(want).order_by_score(), stats)
             .map_err(tantivy_err)?;
         if top.len() <= limit {
             return Ok(top);
@@ -146,6 +149,66 @@ fn top_docs_stable(
     }
 }
 
+/// BM25's statistics over the live documents, so they are the same however
+/// the index writer's threads laid documents out in segments. tantivy's
+/// own count deleted documents until a merge drops them — except in a
+/// segment whose documents are all deleted, which it drops at once — and a
+/// merge stores a segment's token count exactly when none of the merged
+/// segments had deletions, else estimated from quantized lengths. Which of
+/// these happens to a changed file depends on which thread wrote it, so
+/// two builds of one history scored files differently (and could order
+/// near-ties differently). Here: live documents, their term frequencies,
+/// and the sum of their quantized lengths (the lengths BM25 divides by
+/// this average are quantized the same way).
+struct LayoutFreeStats<'a> {
+    searcher: &'a Searcher,
+    /// Per field, computed once per opened commit.
+    totals: &'a Mutex<rustc_hash::FxHashMap<Field, u64>>,
+}
+
+impl Bm25StatisticsProvider for LayoutFreeStats<'_> {
+    fn total_num_tokens(&self, field: Field) -> tantivy::Result<u64> {
+        let mut totals = self.totals.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(&n) = totals.get(&field) {
+            return Ok(n);
+        }
+        let mut n = 0u64;
+        for segment in self.searcher.segment_readers() {
+            n += match segment.fieldnorms_readers().get_field(field)? {
+                Some(norms) => segment.doc_ids_alive().map(|d| u64::from(norms.fieldnorm(d))).sum(),
+                // Without lengths every document counts as one token (as
+                // BM25 then reads every length).
+                None => u64::from(segment.num_docs()),
+            };
+        }
+        totals.insert(field, n);
+        Ok(n)
+    }
+
+    fn total_num_docs(&self) -> tantivy::Result<u64> {
+        Ok(self
+            .searcher
+            .segment_readers()
+            .iter()
+            .map(|s| u64::from(s.num_docs()))
+            .sum())
+    }
+
+    fn doc_freq(&self, term: &Term) -> tantivy::Result<u64> {
+        let mut n = 0u64;
+        for segment in self.searcher.segment_readers() {
+            let inverted = segment.inverted_index(term.field())?;
+            n += u64::from(match segment.alive_bitset() {
+                None => inverted.doc_freq(term)?,
+                Some(alive) => inverted
+                    .read_postings(term, IndexRecordOption::Basic)?
+                    .map_or(0, |p| p.doc_freq_given_deletes(alive)),
+            });
+        }
+        Ok(n)
+    }
+}
+
 /// One commit of one repo, opened for queries.
 pub(crate) struct OpenIndex {
     pub at: IndexRef,
@@ -157,6 +220,8 @@ pub(crate) struct OpenIndex {
     reversed_terms: OnceLock<Result<Arc<ReversedTerms>, String>>,
     /// File documents recent text searches re-ranked.
     files: Mutex<FileCache>,
+    /// [`LayoutFreeStats`]' token counts.
+    token_totals: Mutex<rustc_hash::FxHashMap<Field, u64>>,
 }
 
 /// A file document with its definitions decoded, as text search re-ranks
@@ -289,11 +354,20 @@ impl OpenIndex {
             graph: OnceLock::new(),
             reversed_terms: OnceLock::new(),
             files: Mutex::new(FileCache::new()),
+            token_totals: Mutex::default(),
         })
     }
 
     fn searcher(&self) -> Searcher {
         self.reader.searcher()
+    }
+
+    /// The statistics every scored search uses: see [`LayoutFreeStats`].
+    fn stats<'a>(&'a self, searcher: &'a Searcher) -> LayoutFreeStats<'a> {
+        LayoutFreeStats {
+            searcher,
+            totals: &self.token_totals,
+        }
     }
 
     fn doc(&self, searcher: &Searcher, addr: DocAddress) -> Result<TantivyDocument, IndexError> {
@@ -636,7 +710,7 @@ impl OpenIndex {
             (max_files * 10).max(100)
         };
         let path_columns = PathColumns::of(&searcher)?;
-        let top = top_docs_stable(&searcher, &query, limit, &path_columns)?;
+        let top = top_docs_stable(&searcher, &self.stats(&searcher), &query, limit, &path_columns)?;
         let total_idf: f32 = present.iter().map(|p| p.idf).sum();
         let question_words: Vec<String> = all_words.iter().map(|w| w.whole.clone()).collect();
         // Rank: relevance × coverage (the share of the question's weight the
@@ -945,7 +1019,13 @@ impl OpenIndex {
             limit * 4 + 50
         };
         let searcher = self.searcher();
-        let top = top_docs_stable(&searcher, &all_of(must), candidates, &PathColumns::of(&searcher)?)?;
+        let top = top_docs_stable(
+            &searcher,
+            &self.stats(&searcher),
+            &all_of(must),
+            candidates,
+            &PathColumns::of(&searcher)?,
+        )?;
         let mut out: Vec<(SymbolMatch, f32)> = Vec::new();
         for (score, addr) in top {
             let doc = self.doc(&searcher, addr)?;
@@ -1739,16 +1819,21 @@ mod tests {
         w.commit().unwrap();
         let searcher = index.reader().unwrap().searcher();
         let paths = PathColumns::of(&searcher).unwrap();
+        let totals = Mutex::default();
+        let stats = LayoutFreeStats {
+            searcher: &searcher,
+            totals: &totals,
+        };
         let q = TermQuery::new(Term::from_field_text(body, "same"), IndexRecordOption::WithFreqs);
         for limit in [1, 5, 30] {
-            let top = top_docs_stable(&searcher, &q, limit, &paths).unwrap();
+            let top = top_docs_stable(&searcher, &stats, &q, limit, &paths).unwrap();
             let got: Vec<String> = top.iter().map(|(_, a)| paths.path(*a).unwrap()).collect();
             // The best score first, then the tied files in path order.
             let mut want = vec!["zz.py".to_owned()];
             want.extend((0..limit - 1).map(|i| format!("f{i:02}.py")));
             assert_eq!(got, want, "limit {limit}");
         }
-        assert_eq!(top_docs_stable(&searcher, &q, 100, &paths).unwrap().len(), 41);
+        assert_eq!(top_docs_stable(&searcher, &stats, &q, 100, &paths).unwrap().len(), 41);
     }
 
     #[test]

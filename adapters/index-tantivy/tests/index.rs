@@ -560,3 +560,102 @@ async fn many_pushes_keep_few_segments_and_lose_nothing() {
     let files = index.list_files(&last, None).await.unwrap();
     assert_eq!(files.len(), 3);
 }
+
+#[tokio::test]
+async fn text_answers_do_not_depend_on_how_the_writer_threads_laid_out_segments() {
+    // The same history indexed with one writer thread and with three: the
+    // documents land in different segments, merges drop deletions from
+    // some and not others, and yet every answer — files, order, scores —
+    // must be the same.
+    const WORDS: [&str; 12] = [
+        "parse", "request", "token", "stream", "handler", "error", "cache", "retry", "buffer", "socket", "config",
+        "timeout",
+    ];
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    let mut files: Vec<String> = Vec::new();
+    let mut history: Vec<Vec<(String, String)>> = Vec::new();
+    for commit in 0..12 {
+        let changes = if commit == 0 { 40 } else { 3 + next(9) as usize };
+        for _ in 0..changes {
+            let k = if commit == 0 { files.len() } else { next(40) as usize };
+            let mut body = String::new();
+            for f in 0..1 + next(4) {
+                let name = format!("{}_{}", WORDS[next(12) as usize], WORDS[next(12) as usize]);
+                body.push_str(&format!("def {name}_{f}(x):\n"));
+                for _ in 0..5 + next(40) {
+                    let line: Vec<&str> = (0..1 + next(8)).map(|_| WORDS[next(12) as usize]).collect();
+                    body.push_str(&format!("    # {}\n", line.join(" ")));
+                }
+                body.push_str("    return x\n");
+            }
+            if k == files.len() {
+                files.push(body);
+            } else {
+                files[k] = body;
+            }
+        }
+        history.push(
+            files
+                .iter()
+                .enumerate()
+                .map(|(k, b)| (format!("m{k:02}.py"), b.clone()))
+                .collect(),
+        );
+    }
+    const QUESTIONS: [&str; 5] = [
+        "parse request",
+        "token stream error",
+        "retry timeout socket",
+        "cache",
+        "buffer handler config",
+    ];
+    // Every answer after every commit: (commit, question, [(path, score bits)]).
+    let answers = |threads: usize| {
+        let history = history.clone();
+        async move {
+            let blobs: Arc<dyn BlobStore> = Arc::new(lettuce_ports::testing::blob::MemoryBlobStore::new());
+            let cache = tempfile::tempdir().unwrap();
+            let mut c = config(cache.path());
+            c.threads = threads;
+            let index = TantivyIndex::new(blobs, c);
+            let repo = RepoId(Uuid::now_v7());
+            let mut out = Vec::new();
+            for (i, tree) in history.iter().enumerate() {
+                let files: Vec<(&str, &str)> = tree.iter().map(|(p, b)| (p.as_str(), b.as_str())).collect();
+                let commit = format!("c{i}");
+                run(&index, repo, snap(&commit, &files)).await;
+                for q in QUESTIONS {
+                    let query = lettuce_ports::index::SearchQuery {
+                        query: q.into(),
+                        mode: lettuce_ports::index::SearchMode::Text,
+                        case_sensitive: false,
+                        path: None,
+                        lang: None,
+                        max_files: 40,
+                        max_lines_per_file: 3,
+                    };
+                    let r = index.search(&at(repo, &commit), &query).await.unwrap();
+                    assert!(!r.files.is_empty(), "{commit}, {q}");
+                    let scored: Vec<(String, u32)> = r
+                        .files
+                        .iter()
+                        .map(|f| (f.file.path.clone(), f.score.to_bits()))
+                        .collect();
+                    out.push((commit.clone(), q, scored));
+                }
+            }
+            out
+        }
+    };
+    let one = answers(1).await;
+    let three = answers(3).await;
+    for (a, b) in one.iter().zip(&three) {
+        assert_eq!(a, b, "one writer thread vs three");
+    }
+}

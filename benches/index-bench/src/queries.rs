@@ -230,7 +230,7 @@ pub async fn run(
         }
         let (rg, rg_answered) = rg_latency(op, root, &measured[..rg_samples.min(measured.len())])?;
         let mut slowest: Vec<(Duration, &Lookup)> = samples.iter().copied().zip(measured).collect();
-        slowest.sort_by(|a, b| b.0.cmp(&a.0));
+        slowest.sort_by_key(|s| std::cmp::Reverse(s.0));
         let slowest: Vec<String> = slowest
             .iter()
             .take(3)
