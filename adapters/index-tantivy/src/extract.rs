@@ -787,8 +787,7 @@ mod tests {
         files.sort();
         let g = grammar("python").unwrap();
         let (mut n, mut alike, mut diffs) = (0, 0, Vec::new());
-        for (path, lang) in files.iter().filter(|(_, l)| *l == "python") {
-            let _ = lang;
+        for (path, _) in files.iter().filter(|(_, l)| *l == "python") {
             let Ok(src) = std::fs::read(path) else { continue };
             let Ok(text) = String::from_utf8(src) else { continue };
             n += 1;
